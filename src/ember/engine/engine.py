@@ -18,6 +18,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from enum import Enum
 from typing import Any, TypeVar
 
 from ember.engine.events import (
@@ -129,7 +130,7 @@ def _bind_handler(
                     ["engine", *event_args, *(repr(a) for a in args), *(f"{k}={v!r}" for k, v in kwargs.items())]
                 )
                 raise TypeError(
-                    f"Handler {_describe(handler)} has parameters {signature} but will be called as "
+                    f"Handler {_describe(handler)} has parameters {_parameters(signature)} but will be called as "
                     f"handler({shown}). Give it a first parameter for the engine"
                     + (f", then {', '.join(event_args)}" if event_args else "")
                     + ", then parameters for the extra arguments passed to add_event_handler."
@@ -261,7 +262,8 @@ class Engine:
         """Allow custom events to be fired and handled on this engine (and only on this one).
 
         Args:
-            *event_names: members of an :class:`~ember.engine.EventEnum` subclass, or strings.
+            *event_names: members of an :class:`~ember.engine.EventEnum` subclass (which can take
+                filters), members of any other ``Enum``, or strings.
             event_to_attr: maps some of these events to the name of a counter attribute on
                 ``engine.state``; filters such as ``every=`` on those events count that attribute.
                 The attribute is created with value 0; the code that fires the event advances it.
@@ -276,9 +278,9 @@ class Engine:
             engine.register_events(*TBPTTEvents, event_to_attr=counters)
         """
         for event in event_names:
-            if isinstance(event, (Events, FilteredEvent)) or not isinstance(event, (EventEnum, str)):
+            if isinstance(event, (Events, FilteredEvent)) or not isinstance(event, (Enum, str)):
                 raise TypeError(
-                    f"register_events takes members of an EventEnum subclass or strings, got {event!r} "
+                    f"register_events takes members of an EventEnum (or Enum) subclass or strings, got {event!r} "
                     f"({type(event).__name__}). Built-in Events are always registered."
                 )
             self._allowed_events.add(event)
@@ -399,11 +401,11 @@ class Engine:
         """Split an event into its base event and filter, rejecting unknown events and uncountable filters."""
         base, event_filter = (event.event, event.filter) if isinstance(event, FilteredEvent) else (event, None)
         if not self.has_registered_events(base):
-            if isinstance(base, (EventEnum, str)):
+            if isinstance(base, (Enum, str)):
                 raise ValueError(
                     f"{_event_label(base)} is not registered on this engine. Register custom events first with "
                     f"engine.register_events(...), e.g. engine.register_events(*{type(base).__name__})"
-                    if isinstance(base, EventEnum)
+                    if isinstance(base, Enum)
                     else f"Event {base!r} is not registered on this engine. "
                     f"Call engine.register_events({base!r}) first."
                 )
@@ -698,8 +700,8 @@ class Engine:
     def _prepare_new_run(
         self, data: Iterable[Any] | None, max_epochs: int | None, max_iters: int | None, epoch_length: int | None
     ) -> None:
-        if epoch_length is None and data is not None and hasattr(data, "__len__"):
-            epoch_length = len(data)  # type: ignore[arg-type]
+        if epoch_length is None:
+            epoch_length = _length_of(data)
             if epoch_length == 0:
                 raise ValueError(
                     f"data is empty ({type(data).__name__} of length 0): there is nothing to run. "
@@ -773,7 +775,7 @@ class Engine:
         self._data = data
         self.state.dataloader = data
         self._data_iter = None
-        self._pass_length = len(data) if data is not None and hasattr(data, "__len__") else None  # type: ignore[arg-type]
+        self._pass_length = _length_of(data)
 
     def _is_done(self) -> bool:
         state = self.state
@@ -900,7 +902,7 @@ class Engine:
                 for _ in itertools.islice(data_iter, position):
                     pass
         self._data_iter = data_iter
-        self._pass_start_iteration = state.iteration
+        self._pass_start_iteration = state.iteration - position
         return data_iter
 
     def _data_ran_out(self, iteration: int) -> Iterator[Any] | None:
@@ -949,6 +951,14 @@ class Engine:
                     )
 
 
+def _length_of(data: Iterable[Any] | None) -> int | None:
+    """``len(data)``, or None for data without a length (a DataLoader of an IterableDataset raises)."""
+    try:
+        return len(data)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def _output_the_batch(engine: Engine, batch: Any) -> Any:
     return batch
 
@@ -957,8 +967,13 @@ def _same_handler(registered: Callable[..., Any], handler: Callable[..., Any]) -
     return registered is handler or registered == handler
 
 
+def _parameters(signature: inspect.Signature) -> str:
+    """The parameter list of a signature, without its return annotation."""
+    return str(signature.replace(return_annotation=inspect.Signature.empty))
+
+
 def _event_label(event: Any) -> str:
-    return f"{type(event).__name__}.{event.name}" if isinstance(event, EventEnum) else repr(event)
+    return f"{type(event).__name__}.{event.name}" if isinstance(event, Enum) else repr(event)
 
 
 def _check_process_function(process_function: Callable[..., Any]) -> None:
@@ -970,6 +985,6 @@ def _check_process_function(process_function: Callable[..., Any]) -> None:
         signature.bind(None, None)
     except TypeError:
         raise TypeError(
-            f"process_function {_describe(process_function)} has parameters {signature} but is called as "
+            f"process_function {_describe(process_function)} has parameters {_parameters(signature)} but is called as "
             "process_function(engine, batch). Give it two parameters, e.g. def step(engine, batch): ..."
         ) from None

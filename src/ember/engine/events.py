@@ -163,7 +163,8 @@ def _check_filter_signature(function: Callable[..., Any]) -> None:
         signature.bind(None, 0)
     except TypeError:
         raise TypeError(
-            f"event_filter {getattr(function, '__qualname__', function)!r} has parameters {signature} "
+            f"event_filter {getattr(function, '__qualname__', function)!r} has parameters "
+            f"{signature.replace(return_annotation=inspect.Signature.empty)} "
             "but is called as event_filter(engine, count). Give it two parameters (engine, count)."
         ) from None
 

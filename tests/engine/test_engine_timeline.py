@@ -1,0 +1,219 @@
+"""The order in which events fire, compared row by row with the timeline in Engine.run's docstring."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from ember.engine import Engine, Events
+
+ALL_EVENTS = list(Events)
+
+
+def record(engine: Engine) -> list[str]:
+    """Attach a recorder to every built-in event; rows read 'EVENT epoch iteration'."""
+    rows: list[str] = []
+
+    def make(event: Events) -> Any:
+        def recorder(engine: Engine, *exception: BaseException) -> None:
+            rows.append(f"{event.name} {engine.state.epoch} {engine.state.iteration}")
+
+        return recorder
+
+    for event in ALL_EVENTS:
+        engine.add_event_handler(event, make(event))
+    return rows
+
+
+def iteration_rows(epoch: int, first: int, last: int) -> list[str]:
+    rows = []
+    for iteration in range(first, last + 1):
+        rows += [
+            f"GET_BATCH_STARTED {epoch} {iteration - 1}",
+            f"GET_BATCH_COMPLETED {epoch} {iteration - 1}",
+            f"ITERATION_STARTED {epoch} {iteration}",
+            f"ITERATION_COMPLETED {epoch} {iteration}",
+        ]
+    return rows
+
+
+def test_docstring_timeline_lists_events_in_the_order_they_fire() -> None:
+    """The event names in Engine.run's timeline are the order a normal run fires them in."""
+    doc = Engine.run.__doc__ or ""
+    block = doc.split("Events fire in this order")[1].split("- the data runs out")[0]
+    documented = [name for name in re.findall(r"\b([A-Z_]{6,})\b", block)]
+    engine = Engine(lambda engine, batch: None)
+    rows = record(engine)
+    engine.run([0], max_epochs=1)
+    fired = [row.split()[0] for row in rows]
+    assert fired == documented
+
+
+def test_normal_run() -> None:
+    engine = Engine(lambda engine, batch: None)
+    rows = record(engine)
+    engine.run([10, 20], max_epochs=2)
+    expected = (
+        ["STARTED 0 0", "EPOCH_STARTED 1 0"]
+        + iteration_rows(1, 1, 2)
+        + ["EPOCH_COMPLETED 1 2", "EPOCH_STARTED 2 2"]
+        + iteration_rows(2, 3, 4)
+        + ["EPOCH_COMPLETED 2 4", "COMPLETED 2 4"]
+    )
+    assert rows == expected
+
+
+def test_terminate_in_iteration_completed() -> None:
+    """terminate(): the rest of the event's handlers run, then TERMINATE and COMPLETED; no EPOCH_COMPLETED."""
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=3), lambda e: e.terminate())
+    rows = record(engine)
+    engine.run(range(4), max_epochs=2)
+    expected = ["STARTED 0 0", "EPOCH_STARTED 1 0"] + iteration_rows(1, 1, 3) + ["TERMINATE 1 3", "COMPLETED 1 3"]
+    assert rows == expected
+
+
+def test_terminate_from_process_function_still_fires_iteration_completed() -> None:
+    def step(engine: Engine, batch: int) -> None:
+        if engine.state.iteration == 2:
+            engine.terminate()
+
+    engine = Engine(step)
+    rows = record(engine)
+    engine.run(range(5))
+    assert rows[-4:] == ["ITERATION_STARTED 1 2", "ITERATION_COMPLETED 1 2", "TERMINATE 1 2", "COMPLETED 1 2"]
+
+
+def test_terminate_epoch() -> None:
+    """terminate_epoch(): TERMINATE_SINGLE_EPOCH, EPOCH_COMPLETED, then the next epoch from the next batch."""
+    batches: list[int] = []
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.terminate_epoch())
+    rows = record(engine)
+    engine.run(range(3), max_epochs=2)
+    expected = (
+        ["STARTED 0 0", "EPOCH_STARTED 1 0"]
+        + iteration_rows(1, 1, 2)
+        + ["TERMINATE_SINGLE_EPOCH 1 2", "EPOCH_COMPLETED 1 2", "EPOCH_STARTED 2 2"]
+        + iteration_rows(2, 3, 3)
+        + ["GET_BATCH_STARTED 2 3", "DATALOADER_STOP_ITERATION 2 3"]  # the pass ends: a new one begins
+        + iteration_rows(2, 4, 5)[1:]
+        + ["EPOCH_COMPLETED 2 5", "COMPLETED 2 5"]
+    )
+    assert rows == expected
+    # epoch 2 continued the same pass (batch 2), then started a new pass over the data
+    assert batches == [0, 1, 2, 0, 1]
+
+
+def test_terminate_epoch_in_epoch_started_skips_the_epoch() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.EPOCH_STARTED(once=1), lambda e: e.terminate_epoch())
+    rows = record(engine)
+    engine.run(range(2), max_epochs=2)
+    assert rows[:5] == [
+        "STARTED 0 0",
+        "EPOCH_STARTED 1 0",
+        "TERMINATE_SINGLE_EPOCH 1 0",
+        "EPOCH_COMPLETED 1 0",
+        "EPOCH_STARTED 2 0",
+    ]
+    assert engine.state.iteration == 2
+
+
+def test_interrupt_and_resume() -> None:
+    """interrupt(): INTERRUPT and run() returns; the next run() continues with the next batch."""
+    batches: list[int] = []
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.interrupt())
+    rows = record(engine)
+    state = engine.run(range(3), max_epochs=2)
+    assert (state.epoch, state.iteration) == (1, 2)
+    assert rows == ["STARTED 0 0", "EPOCH_STARTED 1 0", *iteration_rows(1, 1, 2), "INTERRUPT 1 2"]
+    rows.clear()
+    engine.run(range(3), max_epochs=2)
+    expected = (
+        iteration_rows(1, 3, 3)
+        + ["EPOCH_COMPLETED 1 3", "EPOCH_STARTED 2 3"]
+        + iteration_rows(2, 4, 6)
+        + ["EPOCH_COMPLETED 2 6", "COMPLETED 2 6"]
+    )
+    assert rows == expected
+    assert batches == [0, 1, 2, 0, 1, 2]
+
+
+def test_interrupt_resumes_the_same_data_iterator() -> None:
+    """A one-shot iterator is not restarted by a resume: the run continues where it paused."""
+    batches: list[int] = []
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(Events.ITERATION_COMPLETED(every=2), lambda e: e.interrupt())
+    data = iter(range(6))
+    engine.run(data, epoch_length=6)
+    engine.run(data)
+    engine.run(data)
+    engine.run(data)
+    assert batches == [0, 1, 2, 3, 4, 5]
+    assert engine.state.iteration == 6
+
+
+def test_interrupt_at_epoch_completed_resumes_with_next_epoch() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.EPOCH_COMPLETED(once=1), lambda e: e.interrupt())
+    rows = record(engine)
+    engine.run(range(2), max_epochs=2)
+    assert rows[-2:] == ["EPOCH_COMPLETED 1 2", "INTERRUPT 1 2"]
+    rows.clear()
+    engine.run(range(2), max_epochs=2)
+    assert rows == ["EPOCH_STARTED 2 2", *iteration_rows(2, 3, 4), "EPOCH_COMPLETED 2 4", "COMPLETED 2 4"]
+
+
+def test_exception_in_process_function() -> None:
+    """EXCEPTION_RAISED gets the exception, then it propagates unchanged; no COMPLETED."""
+
+    def step(engine: Engine, batch: int) -> None:
+        if batch == 1:
+            raise KeyError("bad batch")
+
+    engine = Engine(step)
+    rows = record(engine)
+    seen: list[BaseException] = []
+    engine.add_event_handler(Events.EXCEPTION_RAISED, lambda e, error: seen.append(error))
+    with pytest.raises(KeyError, match="bad batch") as raised:
+        engine.run(range(3))
+    assert rows == [
+        "STARTED 0 0",
+        "EPOCH_STARTED 1 0",
+        *iteration_rows(1, 1, 1),
+        "GET_BATCH_STARTED 1 1",
+        "GET_BATCH_COMPLETED 1 1",
+        "ITERATION_STARTED 1 2",
+        "EXCEPTION_RAISED 1 2",
+    ]
+    assert seen == [raised.value]
+
+
+def test_new_run_after_completion_starts_over() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.run(range(3), max_epochs=2)
+    rows = record(engine)
+    engine.run(range(2), max_epochs=1)
+    assert rows == [
+        "STARTED 0 0",
+        "EPOCH_STARTED 1 0",
+        *iteration_rows(1, 1, 2),
+        "EPOCH_COMPLETED 1 2",
+        "COMPLETED 1 2",
+    ]
+
+
+def test_data_running_out_mid_epoch_fires_dataloader_stop_iteration() -> None:
+    engine = Engine(lambda engine, batch: None)
+    rows = record(engine)
+    engine.run(range(2), epoch_length=3)
+    assert rows[2:12] == [
+        *iteration_rows(1, 1, 2),
+        "GET_BATCH_STARTED 1 2",
+        "DATALOADER_STOP_ITERATION 1 2",
+    ]
+    assert rows[12:14] == ["GET_BATCH_COMPLETED 1 2", "ITERATION_STARTED 1 3"]
