@@ -217,3 +217,21 @@ def test_data_running_out_mid_epoch_fires_dataloader_stop_iteration() -> None:
         "DATALOADER_STOP_ITERATION 1 2",
     ]
     assert rows[12:14] == ["GET_BATCH_COMPLETED 1 2", "ITERATION_STARTED 1 3"]
+
+
+def test_interrupt_before_a_fetch_does_not_fire_get_batch_started_twice() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.GET_BATCH_STARTED(once=1), lambda e: e.interrupt())
+    rows = record(engine)
+    engine.run(range(3))
+    assert rows[-2:] == ["GET_BATCH_STARTED 1 1", "INTERRUPT 1 1"]
+    rows.clear()
+    engine.run(range(3))
+    assert rows == [
+        "GET_BATCH_COMPLETED 1 1",
+        "ITERATION_STARTED 1 2",
+        "ITERATION_COMPLETED 1 2",
+        *iteration_rows(1, 3, 3),
+        "EPOCH_COMPLETED 1 3",
+        "COMPLETED 1 3",
+    ]

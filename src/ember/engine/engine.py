@@ -249,6 +249,7 @@ class Engine:
         self._in_epoch = False
         self._resumable = False
         self._interrupted = False
+        self._get_batch_started_done = False
         self._pass_length: int | None = None
         self._data: Iterable[Any] | None = None
         self._data_iter: Iterator[Any] | None = None
@@ -467,6 +468,8 @@ class Engine:
             if self._per_iteration[slot] is dispatch:  # unless a handler changed the handlers
                 self._due[slot] = 0 if self._trace else dispatch.next_due(count + 1)
         if self._stop:
+            # paused just before a fetch: the resumed run fetches without firing GET_BATCH_STARTED again
+            self._get_batch_started_done = self._stop is _Stop.INTERRUPT and slot == _GET_BATCH_STARTED
             self._raise_stop()
 
     def _fire_and_check(self, event: Any) -> None:
@@ -830,7 +833,7 @@ class Engine:
             self._stop = _Stop.NONE
 
     def _end_run(self) -> None:
-        self._resumable = self._interrupted = False
+        self._resumable = self._interrupted = self._get_batch_started_done = False
         self._data_iter = None
 
     def _run_iterations(self) -> None:
@@ -844,7 +847,9 @@ class Engine:
         if it >= epoch_end:
             return
         data_iter = self._data_iter or self._start_data_pass()
-        if it >= due[_GET_BATCH_STARTED]:
+        if self._get_batch_started_done:
+            self._get_batch_started_done = False
+        elif it >= due[_GET_BATCH_STARTED]:
             fire(_GET_BATCH_STARTED, it)
         while True:
             for batch in data_iter:
