@@ -235,3 +235,14 @@ def test_interrupt_before_a_fetch_does_not_fire_get_batch_started_twice() -> Non
         "EPOCH_COMPLETED 1 3",
         "COMPLETED 1 3",
     ]
+
+
+def test_interrupt_at_the_last_epoch_completed_still_completes_on_resume() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.EPOCH_COMPLETED(once=2), lambda e: e.interrupt())
+    rows = record(engine)
+    engine.run(range(2), max_epochs=2)
+    assert rows[-1] == "INTERRUPT 2 4"
+    rows.clear()
+    engine.run(range(2))
+    assert rows == ["COMPLETED 2 4"]

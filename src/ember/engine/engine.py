@@ -636,8 +636,8 @@ class Engine:
         :meth:`load_state_dict`; then the run resumes where it stopped, and ``max_epochs`` may be
         raised to train for longer.
 
-        Events fire in this order (``*`` repeats; a handler's stop request takes effect once the
-        handlers of the event it was made in have all run)::
+        Events fire in this order (a stop requested by a handler takes effect once all the handlers
+        of the event it was requested in have run)::
 
             STARTED
             EPOCH_STARTED                    \\
@@ -691,7 +691,7 @@ class Engine:
             self._prepare_new_run(data, max_epochs, max_iters, epoch_length)
             return self._run_loop(fire_started=True)
         self._prepare_resume(data, max_epochs, max_iters, epoch_length)
-        if self._is_done():
+        if self._is_done() and not self._interrupted:  # an interrupted run still owes its COMPLETED
             self.logger.info(
                 "The loaded run is already complete (iteration %d); nothing to run. Pass a larger max_epochs or "
                 "max_iters to train for longer.",
