@@ -86,7 +86,9 @@ def main() -> None:
         import ignite.engine
 
         modules["pytorch-ignite"] = ignite.engine
-    have_progress_bar = importlib.util.find_spec("tqdm") is not None
+    import ember.handlers
+
+    have_progress_bar = hasattr(ember.handlers, "ProgressBar") and importlib.util.find_spec("tqdm") is not None
 
     bare = best_seconds(bare_loop(data), args.repeats)
     print(f"bare loop: {bare / args.items * 1e6:.3f} us per iteration ({args.items} items, best of {args.repeats})")
