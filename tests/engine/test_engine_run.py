@@ -345,3 +345,40 @@ def test_custom_events_are_per_engine() -> None:
     assert first.state.custom_count == 0 and not hasattr(second.state, "custom_count")
     with pytest.raises(ValueError):
         second.add_event_handler("custom", lambda e: None)
+
+
+def test_handler_wrapper_sees_every_call_and_can_be_removed() -> None:
+    seen: list[tuple[str, str, int]] = []
+    engine = Engine(lambda engine, batch: None)
+
+    def every_other(engine: Engine) -> None:
+        return None
+
+    def on_start(engine: Engine, tag: str) -> None:
+        engine.state.tag = tag
+
+    engine.add_event_handler(Events.ITERATION_COMPLETED(every=2), every_other)
+
+    def wrapper(event: Events, handler: Any, call: Any) -> Any:
+        def wrapped(engine: Engine, *values: Any) -> None:
+            seen.append((event.name, handler.__name__, engine.state.iteration))
+            call(engine, *values)
+
+        return wrapped
+
+    engine.set_handler_wrapper(wrapper)
+    engine.add_event_handler(Events.STARTED, on_start, "x")  # attached after: wrapped too
+    engine.run(range(4))
+    assert seen == [
+        ("STARTED", "on_start", 0),
+        ("ITERATION_COMPLETED", "every_other", 2),
+        ("ITERATION_COMPLETED", "every_other", 4),
+    ]
+    assert engine.state.tag == "x"
+    assert engine.has_event_handler(every_other, Events.ITERATION_COMPLETED)
+    engine.set_handler_wrapper(None)
+    seen.clear()
+    engine.run(range(4))
+    assert seen == []
+    with pytest.raises(TypeError, match="wrapper must be callable"):
+        engine.set_handler_wrapper(3)  # type: ignore[arg-type]

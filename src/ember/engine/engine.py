@@ -37,6 +37,8 @@ __all__ = ["Engine", "RemovableEventHandle"]
 
 ProcessFunction = Callable[["Engine", Any], Any]
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+#: ``wrapper(event, handler, call) -> call``: see :meth:`Engine.set_handler_wrapper`.
+HandlerWrapper = Callable[[Any, Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
 
 # Slots of the events fired on every iteration, in the engine's ``_due`` list.
 _GET_BATCH_STARTED, _GET_BATCH_COMPLETED, _ITERATION_STARTED, _ITERATION_COMPLETED = range(4)
@@ -68,14 +70,25 @@ class _StopSignal(Exception):
 
 
 class _Entry:
-    """One registration of a handler on an event."""
+    """One registration of a handler on an event.
 
-    __slots__ = ("call", "filter", "handler")
+    ``bound`` calls the handler as it was registered; ``call`` is what firing invokes: ``bound``
+    itself, or ``bound`` routed through the engine's handler wrapper (see ``set_handler_wrapper``).
+    """
 
-    def __init__(self, handler: Callable[..., Any], call: Callable[..., Any], event_filter: EventFilter | None):
+    __slots__ = ("bound", "call", "filter", "handler")
+
+    def __init__(
+        self,
+        handler: Callable[..., Any],
+        bound: Callable[..., Any],
+        event_filter: EventFilter | None,
+        call: Callable[..., Any] | None = None,
+    ) -> None:
         self.handler = handler
-        self.call = call
+        self.bound = bound
         self.filter = event_filter
+        self.call = bound if call is None else call
 
 
 class _Dispatch:
@@ -244,6 +257,7 @@ class Engine:
         self._per_iteration = [_EMPTY_DISPATCH] * 4
         self._due = [NEVER] * 4
         self._trace = False
+        self._handler_wrapper: HandlerWrapper | None = None
         self._stop = _Stop.NONE
         self._running = False
         self._in_epoch = False
@@ -336,8 +350,8 @@ class Engine:
         prepared = []
         for event in events:
             base, event_filter = self._resolve_event(event)
-            call = _bind_handler(handler, _EVENT_ARGUMENTS.get(base, ()), args, kwargs)
-            prepared.append((base, _Entry(handler, call, event_filter)))
+            bound = _bind_handler(handler, _EVENT_ARGUMENTS.get(base, ()), args, kwargs)
+            prepared.append((base, self._wrapped_entry(base, _Entry(handler, bound, event_filter))))
         for base, entry in prepared:
             current = self._dispatch.get(base, _EMPTY_DISPATCH)
             self._set_dispatch(base, _Dispatch((*current.entries, entry)))
@@ -397,6 +411,37 @@ class Engine:
                 "Fire a plain event (not a filtered one) after engine.register_events(...)."
             )
         self._fire(event_name)
+
+    def set_handler_wrapper(self, wrapper: HandlerWrapper | None) -> None:
+        """Route every handler call of this engine through ``wrapper``; ``None`` removes it.
+
+        ``wrapper(event, handler, call)`` receives the base event, the handler as it was registered
+        and the callable the engine would invoke (``call(engine, *event_values)``), and returns the
+        callable to invoke instead. It applies to the handlers attached now and to those attached
+        later, for profilers and tracers that must time or observe each handler. Filters are
+        unaffected: a wrapped handler is still skipped on counts where it does not fire.
+
+        Example::
+
+            def timed(event, handler, call):
+                def run(engine, *values):
+                    start = time.perf_counter()
+                    call(engine, *values)
+                    durations[handler] += time.perf_counter() - start
+                return run
+
+            engine.set_handler_wrapper(timed)
+        """
+        if wrapper is not None and not callable(wrapper):
+            raise TypeError(f"wrapper must be callable (event, handler, call) -> call or None, got {wrapper!r}.")
+        self._handler_wrapper = wrapper
+        for event, dispatch in list(self._dispatch.items()):
+            self._set_dispatch(event, _Dispatch(tuple(self._wrapped_entry(event, e) for e in dispatch.entries)))
+
+    def _wrapped_entry(self, event: Any, entry: _Entry) -> _Entry:
+        wrapper = self._handler_wrapper
+        call = entry.bound if wrapper is None else wrapper(event, entry.handler, entry.bound)
+        return _Entry(entry.handler, entry.bound, entry.filter, call)
 
     def _resolve_event(self, event: Any) -> tuple[Any, EventFilter | None]:
         """Split an event into its base event and filter, rejecting unknown events and uncountable filters."""
