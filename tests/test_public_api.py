@@ -10,6 +10,7 @@ import ember
 import ember.engine
 
 EXPECTED = {
+    "ember.handlers": ["BaseLogger", "MLflowLogger", "TensorBoardLogger", "global_step_from_engine"],
     "ember": ["Engine", "Events", "State", "__version__"],
     "ember.engine": [
         "CallableEventWithFilter",

@@ -5,5 +5,11 @@ directly with an engine, which is how the tests exercise them.
 """
 
 # One import line per handler module; keep them sorted.
+from ember.handlers.loggers import BaseLogger, MLflowLogger, TensorBoardLogger, global_step_from_engine
 
-__all__: list[str] = []
+__all__: list[str] = [
+    "BaseLogger",
+    "MLflowLogger",
+    "TensorBoardLogger",
+    "global_step_from_engine",
+]
