@@ -240,8 +240,10 @@ class ThroughputMonitor:
     Once attached, the rates of the epoch so far are :attr:`samples_per_second` and
     :attr:`iterations_per_second`; at each ``EPOCH_COMPLETED`` they are written to
     ``engine.state.metrics["samples_per_second"]`` and ``["iterations_per_second"]`` (so loggers and
-    the progress bar can show them). The clock is the wall clock from the epoch's start: data loading
-    and handlers count, as they do for the user waiting for the epoch.
+    the progress bar can show them), and the clock stops until the next epoch starts. The clock is
+    the wall clock from the epoch's start: data loading and handlers count, as they do for the user
+    waiting for the epoch. An interrupted run stops the clock; it starts again with the first
+    iteration after the run resumes.
 
     Example::
 
@@ -278,7 +280,7 @@ class ThroughputMonitor:
         engine.add_event_handler(Events.EPOCH_STARTED, self.reset)
         engine.add_event_handler(Events.STARTED, self._start_clock)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._count)
-        engine.add_event_handler(Events.INTERRUPT, self._stop_clock)
+        engine.add_event_handler(Events.INTERRUPT | Events.COMPLETED, self._stop_clock)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._publish)
         self._engine = weakref.ref(engine)
         return self
@@ -347,6 +349,7 @@ class ThroughputMonitor:
         self.update(engine.state.batch)
 
     def _publish(self, engine: Engine) -> None:
+        self._stop_clock(engine)  # the epoch's window is closed: its rates no longer change
         metrics = engine.state.metrics
         metrics["samples_per_second"] = self.samples_per_second
         metrics["iterations_per_second"] = self.iterations_per_second

@@ -1,0 +1,308 @@
+"""ProgressBar: what a real tqdm writes to a StringIO or a pseudo-terminal, on real runs."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from ember import distributed
+from ember.engine import Engine, Events
+from ember.handlers import ProgressBar
+
+
+def last_draw(output: str, label: str) -> str:
+    """The last line tqdm drew for the bar labelled ``label``."""
+    draws = [part for part in re.split(r"[\r\n]", output) if part.startswith(label)]
+    assert draws, f"no bar labelled {label!r} in {output!r}"
+    return draws[-1]
+
+
+class Unsized:
+    """Data without a length: the engine learns the epoch length when it runs out."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.count))
+
+
+def test_bar_per_epoch_with_loss_and_metrics() -> None:
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: torch.tensor(0.25))
+
+    @engine.on(Events.EPOCH_COMPLETED)
+    def compute(engine: Engine) -> None:
+        engine.state.metrics["accuracy"] = 0.75
+        engine.state.metrics["confusion"] = torch.eye(2)
+
+    ProgressBar(file=stream, force=True, ncols=120).attach(engine, metric_names=["accuracy"])
+    engine.run(range(10), max_epochs=2)
+    output = stream.getvalue()
+    first, second = last_draw(output, "Epoch [1/2]"), last_draw(output, "Epoch [2/2]")
+    assert "100%" in first and "10/10" in first
+    assert "loss=0.25" in first and "accuracy=0.75" in first
+    assert "10/10" in second and "confusion" not in output
+    assert "it/s" in second  # the rate, from which tqdm's ETA comes
+
+
+def test_eta_is_shown_while_the_epoch_runs() -> None:
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: time.sleep(0.01))
+    ProgressBar(file=stream, force=True, refresh_interval=0.02).attach(engine)
+    engine.run(range(20))
+    mid_epoch = [part for part in stream.getvalue().split("\r") if "/20 [" in part and "20/20" not in part]
+    assert any(re.search(r"<00:0\d,", part) for part in mid_epoch), mid_epoch
+
+
+def test_single_epoch_label_and_custom_desc() -> None:
+    stream = io.StringIO()
+    engine = Engine()
+    ProgressBar(desc="Training", file=stream, force=True).attach(engine)
+    engine.run(range(3))
+    assert "3/3" in last_draw(stream.getvalue(), "Training:")
+
+
+def test_output_transform_and_all_metrics() -> None:
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: {"nll": 1.5, "kl": torch.tensor([0.5]), "name": "x"})
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(f1=0.5, tag="t"))
+    ProgressBar(file=stream, force=True, ncols=150).attach(engine, metric_names="all")
+    engine.run(range(2))
+    line = last_draw(stream.getvalue(), "Epoch")
+    assert "nll=1.5" in line and "kl=0.5" in line and "f1=0.5" in line
+    assert "name=" not in line and "tag=" not in line  # not numbers: left out of "all"
+
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: (torch.tensor(2.0), torch.zeros(3)))
+    ProgressBar(file=stream, force=True).attach(engine, output_transform=lambda output: output[0])
+    engine.run(range(2))
+    assert "loss=2" in last_draw(stream.getvalue(), "Epoch")
+
+
+def test_output_transform_returning_a_non_number_fails_clearly() -> None:
+    engine = Engine()
+    ProgressBar(file=io.StringIO(), force=True).attach(engine, output_transform=lambda output: [output])
+    with pytest.raises(TypeError, match=r"output_transform returned \[1\] \(list\); expected a number or a dict"):
+        engine.run(range(2))
+
+
+def test_not_a_terminal_writes_nothing_unless_forced() -> None:
+    stream = io.StringIO()
+    engine = Engine()
+    ProgressBar(file=stream).attach(engine)
+    engine.run(range(5), max_epochs=2)
+    assert stream.getvalue() == ""
+
+
+def test_a_terminal_gets_the_bar_without_force() -> None:
+    """A pseudo-terminal is a terminal: the bar draws there with no force=True."""
+    main, secondary = pty.openpty()
+    received: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(main, 1024)
+            except OSError:  # the terminal was closed
+                return
+            if not chunk:
+                return
+            received.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    with os.fdopen(secondary, "w") as terminal:
+        engine = Engine(lambda engine, batch: 0.5)
+        ProgressBar(file=terminal).attach(engine)
+        engine.run(range(7))
+        terminal.flush()
+        deadline = time.monotonic() + 5
+        while b"7/7" not in b"".join(received) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    os.close(main)
+    reader.join(timeout=5)
+    output = b"".join(received).decode()
+    assert "7/7" in last_draw(output, "Epoch") and "loss=0.5" in output
+
+
+def test_unknown_length_counts_without_total() -> None:
+    stream = io.StringIO()
+    engine = Engine()
+    ProgressBar(file=stream, force=True).attach(engine)
+    engine.run(Unsized(6), max_epochs=2)
+    output = stream.getvalue()
+    first, second = last_draw(output, "Epoch [1/2]"), last_draw(output, "Epoch [2/2]")
+    assert re.search(r"Epoch \[1/2\]: 6it ", first) and "%" not in first  # no total known yet
+    assert "100%" in second and "6/6" in second  # learned at the end of the first pass
+
+
+def test_evaluator_inside_training_gets_its_own_bar_below() -> None:
+    stream = io.StringIO()
+    trainer = Engine(lambda engine, batch: 0.5)
+    evaluator = Engine()
+    ProgressBar(file=stream, force=True).attach(trainer)
+    ProgressBar(desc="Validation", file=stream, force=True).attach(evaluator)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(every=5), lambda: evaluator.run(range(3)))
+    trainer.run(range(10))
+    output = stream.getvalue()
+    assert "3/3" in last_draw(output, "Validation")
+    assert "10/10" in last_draw(output, "Epoch")
+    # tqdm drew the validation bar one line below the open training bar, then moved back up
+    assert "\n" + "Validation" in output.replace("\r", "") and "\x1b[A" in output
+    assert output.count("Validation: 100%") >= 2  # once per evaluation
+
+
+def test_redraws_are_bounded_by_the_refresh_interval() -> None:
+    """100,000 fast iterations draw a handful of times, not once per iteration."""
+    stream = io.StringIO()
+    engine = Engine()
+    ProgressBar(file=stream, force=True, refresh_interval=30.0).attach(engine)
+    engine.run(range(100_000))
+    # the bar drawn when opened, the final draw, and tqdm's close: nothing in between
+    assert stream.getvalue().count("\r") <= 4
+    assert "100000/100000" in last_draw(stream.getvalue(), "Epoch")
+
+
+def test_refreshes_while_slow_iterations_run() -> None:
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: time.sleep(0.005))
+    ProgressBar(file=stream, force=True, refresh_interval=0.02).attach(engine)
+    engine.run(range(40))
+    counts = {int(m) for m in re.findall(r"\| (\d+)/40 \[", stream.getvalue())}
+    assert len(counts - {0, 40}) >= 3  # several intermediate positions were drawn
+
+
+def test_terminated_run_shows_where_it_stopped() -> None:
+    stream = io.StringIO()
+    engine = Engine()
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=3), lambda e: e.terminate())
+    ProgressBar(file=stream, force=True).attach(engine)
+    engine.run(range(10))
+    assert "3/10" in last_draw(stream.getvalue(), "Epoch")
+
+
+def test_interrupted_run_resumes_its_bar() -> None:
+    stream = io.StringIO()
+    engine = Engine()
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda e: e.interrupt())
+    ProgressBar(file=stream, force=True).attach(engine)
+    engine.run(range(10), max_epochs=2)
+    assert "4/10" in last_draw(stream.getvalue(), "Epoch [1/2]")
+    engine.run()
+    output = stream.getvalue()
+    assert "10/10" in last_draw(output, "Epoch [1/2]") and "10/10" in last_draw(output, "Epoch [2/2]")
+
+
+def test_run_resumed_from_a_checkpoint_mid_epoch() -> None:
+    first = Engine()
+    first.add_event_handler(Events.ITERATION_COMPLETED(once=13), lambda e: e.interrupt())
+    first.run(range(10), max_epochs=2)
+    saved = first.state_dict()
+
+    stream = io.StringIO()
+    engine = Engine()
+    ProgressBar(file=stream, force=True).attach(engine)
+    engine.load_state_dict(saved)
+    engine.run(range(10))
+    line = last_draw(stream.getvalue(), "Epoch [2/2]")
+    assert "10/10" in line
+    assert "Epoch [1/2]" not in stream.getvalue()
+
+
+def test_max_iters_last_epoch_is_partial() -> None:
+    stream = io.StringIO()
+    engine = Engine()
+    ProgressBar(file=stream, force=True).attach(engine)
+    engine.run(range(10), max_iters=14)
+    assert "4/4" in last_draw(stream.getvalue(), "Epoch [2/2]")
+
+
+def test_exception_closes_the_bar() -> None:
+    stream = io.StringIO()
+
+    def fail_at_three(engine: Engine, batch: Any) -> None:
+        if engine.state.iteration == 3:
+            raise ZeroDivisionError("boom")
+
+    engine = Engine(fail_at_three)
+    bar = ProgressBar(file=stream, force=True)
+    bar.attach(engine)
+    with pytest.raises(ZeroDivisionError):
+        engine.run(range(10))
+    assert bar.bar is None
+    engine.run(range(2))  # a new run draws a fresh bar
+    assert "2/2" in last_draw(stream.getvalue(), "Epoch")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"desc": 3}, TypeError, r"desc must be a string or None, got desc=3"),
+        ({"persist": "yes"}, TypeError, r"persist must be True, False or None, got persist='yes'"),
+        ({"force": 1}, TypeError, r"force must be True or False, got force=1"),
+        ({"file": "out.txt"}, TypeError, r"file must be a text stream with a write method .* got 'out.txt' \(str\)"),
+        ({"refresh_interval": "fast"}, TypeError, r"refresh_interval must be a number of seconds"),
+        (
+            {"refresh_interval": 0},
+            ValueError,
+            r"refresh_interval must be a positive number of seconds, got refresh_interval=0\. Pass e\.g\.",
+        ),
+        ({"total": 5}, ValueError, r"tqdm_kwargs may not set \['total'\]"),
+    ],
+)
+def test_constructor_rejects_bad_input(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        ProgressBar(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"metric_names": "accuracy"}, r"metric_names must be a list of metric names or 'all', got 'accuracy'"),
+        ({"metric_names": ["a", 1]}, r"metric_names must hold strings .* got \[1\]"),
+        ({"output_transform": "loss"}, r"output_transform must be a function"),
+    ],
+)
+def test_attach_rejects_bad_input(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        ProgressBar(file=io.StringIO(), force=True).attach(Engine(), **kwargs)
+
+
+def test_attach_errors() -> None:
+    bar = ProgressBar(file=io.StringIO(), force=True)
+    with pytest.raises(TypeError, match=r"ProgressBar.attach expects an ember Engine, got None"):
+        bar.attach(None)  # type: ignore[arg-type]
+    engine = Engine()
+    bar.attach(engine)
+    with pytest.raises(RuntimeError, match=r"already attached to an engine; .* Create another ProgressBar"):
+        bar.attach(engine)
+    with pytest.raises(RuntimeError, match=r"already attached"):
+        bar.attach(Engine())
+
+
+def draw_on_each_rank(local_rank: int, folder: str) -> int:
+    path = Path(folder) / f"rank{local_rank}.txt"
+    with path.open("w") as stream:
+        engine = Engine()
+        ProgressBar(file=stream, force=True).attach(engine)
+        engine.run(range(5))
+    return distributed.get_rank()
+
+
+@pytest.mark.distributed
+def test_only_rank_zero_draws(tmp_path: Path) -> None:
+    ranks = distributed.spawn(draw_on_each_rank, nprocs=2, args=(str(tmp_path),), start_method="fork")
+    assert ranks == [0, 1]
+    assert "5/5" in last_draw((tmp_path / "rank0.txt").read_text(), "Epoch")
+    assert (tmp_path / "rank1.txt").read_text() == ""
