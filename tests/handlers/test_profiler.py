@@ -1,0 +1,208 @@
+"""HandlersProfiler on real runs: its parts add up to the run's wall time and land where the time went."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ember.engine import Engine, Events
+from ember.handlers import HandlersProfiler, Profile
+
+DATA_SLEEP = 0.004
+PROCESS_SLEEP = 0.006
+HANDLER_SLEEP = 0.002
+BATCHES = 8
+
+
+class SlowData:
+    """Data whose batches take DATA_SLEEP seconds each to load."""
+
+    def __len__(self) -> int:
+        return BATCHES
+
+    def __iter__(self) -> Iterator[int]:
+        for index in range(BATCHES):
+            time.sleep(DATA_SLEEP)
+            yield index
+
+
+def slow_step(engine: Engine, batch: Any) -> int:
+    time.sleep(PROCESS_SLEEP)
+    return int(batch)
+
+
+def log_loss(engine: Engine) -> None:
+    time.sleep(HANDLER_SLEEP)
+
+
+def profiled_engine() -> tuple[Engine, HandlersProfiler]:
+    engine = Engine(slow_step)
+    engine.add_event_handler(Events.ITERATION_COMPLETED, log_loss)
+    profiler = HandlersProfiler()
+    profiler.attach(engine)
+    return engine, profiler
+
+
+def row(profile: Profile, handler: str, event: str) -> Any:
+    rows = [entry for entry in profile.handlers if entry.handler == handler and entry.event == event]
+    assert len(rows) == 1, profile.table()
+    return rows[0]
+
+
+def test_totals_add_up_to_the_wall_time_of_the_run() -> None:
+    engine, profiler = profiled_engine()
+    start = time.perf_counter()
+    engine.run(SlowData(), max_epochs=2)
+    wall = time.perf_counter() - start
+    profile = profiler.profile()
+    assert profile.total == pytest.approx(wall, rel=0.05)
+    assert profile.total <= wall
+    parts = profile.data_loading + profile.process_function + profile.engine + profile.handlers_total
+    assert parts == pytest.approx(profile.total)
+
+
+def test_time_lands_in_the_right_part() -> None:
+    engine, profiler = profiled_engine()
+    engine.run(SlowData(), max_epochs=2)
+    profile = profiler.profile()
+    iterations = 2 * BATCHES
+    assert profile.iterations == iterations
+    assert iterations * DATA_SLEEP <= profile.data_loading < iterations * PROCESS_SLEEP
+    assert iterations * PROCESS_SLEEP <= profile.process_function < iterations * (PROCESS_SLEEP + DATA_SLEEP)
+    handler = row(profile, "log_loss", "ITERATION_COMPLETED")
+    assert handler.calls == iterations
+    assert iterations * HANDLER_SLEEP <= handler.seconds < iterations * DATA_SLEEP
+    assert profile.events()["ITERATION_COMPLETED"] >= handler.seconds
+    assert profile.engine < 0.1 * profile.total  # the bookkeeping is small beside the sleeps
+
+
+def test_custom_events_fired_by_the_process_function_stay_in_it() -> None:
+    """A custom event's handlers are handler time; the rest of the process function stays process time."""
+    engine = Engine()
+
+    def step(engine: Engine, batch: Any) -> None:
+        time.sleep(PROCESS_SLEEP)
+        engine.fire_event("backward_done")
+        time.sleep(PROCESS_SLEEP)
+
+    engine = Engine(step)
+    engine.register_events("backward_done")
+    engine.add_event_handler("backward_done", log_loss)
+    profiler = HandlersProfiler()
+    profiler.attach(engine)
+    engine.run(range(4))
+    profile = profiler.profile()
+    assert profile.process_function >= 4 * 2 * PROCESS_SLEEP
+    assert row(profile, "log_loss", "backward_done").calls == 4
+
+
+def test_an_evaluator_run_is_the_time_of_the_handler_that_runs_it() -> None:
+    trainer = Engine()
+    evaluator = Engine(slow_step)
+
+    def validate(engine: Engine) -> None:
+        evaluator.run(range(3))
+
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, validate)
+    profiler = HandlersProfiler()
+    profiler.attach(trainer)
+    trainer.run(range(5), max_epochs=2)
+    profile = profiler.profile()
+    entry = row(
+        profile, "test_an_evaluator_run_is_the_time_of_the_handler_that_runs_it.<locals>.validate", "EPOCH_COMPLETED"
+    )
+    assert entry.calls == 2 and entry.seconds >= 2 * 3 * PROCESS_SLEEP
+    assert profile.process_function < PROCESS_SLEEP  # the trainer's own step does nothing
+
+
+def test_interrupted_and_resumed_run_is_one_profile_without_the_pause() -> None:
+    engine, profiler = profiled_engine()
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=5), lambda e: e.interrupt())
+    start = time.perf_counter()
+    engine.run(SlowData())
+    first = time.perf_counter() - start
+    time.sleep(0.1)  # the user's pause is not part of the run
+    start = time.perf_counter()
+    engine.run()
+    second = time.perf_counter() - start
+    profile = profiler.profile()
+    assert profile.iterations == BATCHES
+    assert row(profile, "log_loss", "ITERATION_COMPLETED").calls == BATCHES
+    assert profile.total == pytest.approx(first + second, rel=0.05)
+
+
+def test_a_new_run_starts_a_new_profile() -> None:
+    engine, profiler = profiled_engine()
+    engine.run(SlowData())
+    engine.run(SlowData(), max_epochs=1)
+    assert profiler.profile().iterations == BATCHES
+    assert row(profiler.profile(), "log_loss", "ITERATION_COMPLETED").calls == BATCHES
+
+
+def test_a_failed_run_is_profiled_up_to_the_failure() -> None:
+    def fail_at_three(engine: Engine, batch: Any) -> None:
+        time.sleep(PROCESS_SLEEP)
+        if engine.state.iteration == 3:
+            raise ZeroDivisionError("boom")
+
+    engine = Engine(fail_at_three)
+    profiler = HandlersProfiler()
+    profiler.attach(engine)
+    start = time.perf_counter()
+    with pytest.raises(ZeroDivisionError):
+        engine.run(range(10))
+    wall = time.perf_counter() - start
+    profile = profiler.profile()
+    assert profile.iterations == 3
+    assert profile.process_function >= 3 * PROCESS_SLEEP
+    assert profile.total == pytest.approx(wall, rel=0.05)
+    time.sleep(0.05)
+    engine.run(range(2))  # the time after the failure is not counted, and the new run is a new profile
+    assert profiler.profile().iterations == 2
+    assert profiler.profile().total < 0.05
+
+
+def test_table_shows_parts_events_and_handlers() -> None:
+    engine, profiler = profiled_engine()
+    engine.run(SlowData())
+    table = profiler.table()
+    for text in ("data loading", "process function", "handlers", "engine", "ITERATION_COMPLETED", "log_loss"):
+        assert text in table
+    assert f"over {BATCHES} iterations" in table
+    handler_line = next(line for line in table.splitlines() if line.startswith("log_loss"))
+    assert f" {BATCHES} " in handler_line
+
+
+def test_table_is_written_when_the_run_completes() -> None:
+    stream = io.StringIO()
+    engine = Engine(slow_step)
+    profiler = HandlersProfiler()
+    profiler.attach(engine, file=stream)
+    engine.run(range(3))
+    assert "process function" in stream.getvalue()
+    assert "over 3 iterations" in stream.getvalue()
+
+
+def test_detach_stops_profiling() -> None:
+    engine, profiler = profiled_engine()
+    engine.run(SlowData())
+    profiler.detach()
+    engine.run(range(2))
+    assert profiler.profile().iterations == BATCHES
+    profiler.attach(engine)  # a detached profiler can be attached again
+
+
+def test_attach_errors() -> None:
+    profiler = HandlersProfiler()
+    with pytest.raises(TypeError, match=r"HandlersProfiler.attach expects an ember Engine, got 1 \(int\)"):
+        profiler.attach(1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"file must be a text stream with a write method, got 'x' \(str\)"):
+        profiler.attach(Engine(), file="x")  # type: ignore[arg-type]
+    engine = Engine()
+    profiler.attach(engine)
+    with pytest.raises(RuntimeError, match=r"already attached to an engine. Create one profiler per engine"):
+        profiler.attach(engine)
