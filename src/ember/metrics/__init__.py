@@ -1,0 +1,64 @@
+"""Metrics: values accumulated over an engine's batches, attachable, distributed-correct.
+
+Every metric follows ``reset()`` / ``update(output)`` / ``compute()`` and attaches to an engine with
+``metric.attach(engine, name)``, which stores its value in ``engine.state.metrics[name]``. Under
+``torch.distributed``, ``compute()`` combines the ranks' state through :mod:`ember.distributed`.
+Arithmetic on metrics builds derived metrics, and any ``torchmetrics.Metric`` can be used through
+:func:`as_metric` (torchmetrics is optional).
+
+>>> import torch
+>>> from ember.metrics import Accuracy
+>>> accuracy = Accuracy()
+>>> accuracy.update((torch.tensor([[2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 0])))
+>>> accuracy.compute()
+0.5
+"""
+
+from ember.metrics.aggregate import Average, Loss, RunningAverage
+from ember.metrics.classification import (
+    Accuracy,
+    ConfusionMatrix,
+    Fbeta,
+    Precision,
+    Recall,
+    TopKCategoricalAccuracy,
+)
+from ember.metrics.interop import TorchmetricsMetric, as_metric, attach, is_torchmetrics_metric
+from ember.metrics.metric import (
+    BatchWise,
+    EpochWise,
+    Metric,
+    MetricsLambda,
+    MetricUsage,
+    NotComputableError,
+    RunningBatchWise,
+    RunningEpochWise,
+)
+from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
+
+__all__ = [
+    "Accuracy",
+    "Average",
+    "BatchWise",
+    "ConfusionMatrix",
+    "EpochWise",
+    "Fbeta",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "Metric",
+    "MetricUsage",
+    "MetricsLambda",
+    "NotComputableError",
+    "Precision",
+    "Recall",
+    "RootMeanSquaredError",
+    "RunningAverage",
+    "RunningBatchWise",
+    "RunningEpochWise",
+    "TopKCategoricalAccuracy",
+    "TorchmetricsMetric",
+    "as_metric",
+    "attach",
+    "is_torchmetrics_metric",
+]
