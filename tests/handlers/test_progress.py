@@ -6,6 +6,7 @@ import io
 import os
 import pty
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -306,3 +307,9 @@ def test_only_rank_zero_draws(tmp_path: Path) -> None:
     assert ranks == [0, 1]
     assert "5/5" in last_draw((tmp_path / "rank0.txt").read_text(), "Epoch")
     assert (tmp_path / "rank1.txt").read_text() == ""
+
+
+def test_without_tqdm_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # what `import tqdm` meets when tqdm is not installed
+    with pytest.raises(ImportError, match=r"ProgressBar draws with tqdm, which is not installed. .*ember\[progress\]"):
+        ProgressBar()

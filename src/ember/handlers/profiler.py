@@ -151,12 +151,23 @@ class HandlersProfiler:
     iteration (the markers and the timing calls); they are counted under ``engine`` and the marker
     rows.
 
+    The profiler has no ``state_dict``: a profile describes the time of one process's run, and a
+    run resumed from a checkpoint (which fires ``STARTED`` again) starts a new profile.
+
     Example::
 
         profiler = HandlersProfiler()
         profiler.attach(trainer)
         trainer.run(loader, max_epochs=2)
         print(profiler.table())
+
+    >>> engine = Engine()
+    >>> profiler = HandlersProfiler()
+    >>> profiler.attach(engine)
+    >>> _ = engine.run(range(3))
+    >>> profile = profiler.profile()
+    >>> profile.iterations, "process function" in profiler.table()
+    (3, True)
     """
 
     def __init__(self) -> None:

@@ -66,10 +66,20 @@ class ProgressBar:
     training bar while both are open. Data without a length (``epoch_length`` unknown) gets a bar
     that counts iterations and shows their rate, without a total or ETA.
 
+    The bar keeps no state of its own to checkpoint: where it stands comes from the engine's state.
+
     Example::
 
         ProgressBar().attach(trainer, metric_names=["accuracy"])
         ProgressBar(desc="Validation").attach(evaluator)
+
+    >>> import io
+    >>> engine = Engine(lambda engine, batch: 0.5)
+    >>> stream = io.StringIO()
+    >>> ProgressBar(file=stream, force=True).attach(engine)
+    >>> _ = engine.run(range(4))
+    >>> "4/4" in stream.getvalue() and "loss=0.5" in stream.getvalue()
+    True
     """
 
     def __init__(

@@ -251,6 +251,12 @@ class ThroughputMonitor:
         monitor.attach(trainer)
         trainer.run(loader, max_epochs=2)
         print(trainer.state.metrics["samples_per_second"])
+
+    >>> engine = Engine()
+    >>> monitor = ThroughputMonitor(batch_size=len).attach(engine)
+    >>> _ = engine.run([[1, 2, 3], [4, 5, 6]])
+    >>> monitor.samples, monitor.iterations, engine.state.metrics["samples_per_second"] > 0
+    (6, 2, True)
     """
 
     METRIC_NAMES = ("samples_per_second", "iterations_per_second")
