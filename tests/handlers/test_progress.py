@@ -313,3 +313,11 @@ def test_without_tqdm_the_error_says_how_to_install_it(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "tqdm", None)  # what `import tqdm` meets when tqdm is not installed
     with pytest.raises(ImportError, match=r"ProgressBar draws with tqdm, which is not installed. .*ember\[progress\]"):
         ProgressBar()
+
+
+def test_drawing_starts_no_background_thread() -> None:
+    before = set(threading.enumerate())
+    engine = Engine()
+    ProgressBar(file=io.StringIO(), force=True).attach(engine)
+    engine.run(range(50), max_epochs=2)
+    assert set(threading.enumerate()) <= before

@@ -117,14 +117,7 @@ class ProgressBar:
                 f"tqdm_kwargs may not set {sorted(reserved)}: the ProgressBar sets them itself. Use its own "
                 "arguments desc, persist, file, force and refresh_interval instead."
             )
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            raise ImportError(
-                "ProgressBar draws with tqdm, which is not installed. Install it with "
-                "`pip install 'ember[progress]'` (or `pip install tqdm`)."
-            ) from None
-        self._tqdm = tqdm
+        self._tqdm = _bar_class()
         self.desc = desc or "Epoch"
         self.persist = persist
         self.file = file
@@ -329,6 +322,27 @@ class ProgressBar:
         if self._scheduled:
             engine.remove_event_handler(self._check, Events.ITERATION_COMPLETED)
             self._scheduled = False
+
+
+_BAR_CLASSES: dict[Any, Any] = {}
+
+
+def _bar_class() -> Any:
+    """tqdm's bar without its monitor thread, which only tunes ``miniters``: this bar sets them itself.
+
+    A background thread started by a handler would be a surprise (and a hazard for code that forks).
+    The subclass shares tqdm's list of open bars, so it stacks correctly with the user's own bars.
+    """
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise ImportError(
+            "ProgressBar draws with tqdm, which is not installed. Install it with "
+            "`pip install 'ember[progress]'` (or `pip install tqdm`)."
+        ) from None
+    if tqdm not in _BAR_CLASSES:
+        _BAR_CLASSES[tqdm] = type("EmberTqdm", (tqdm,), {"monitor_interval": 0, "__module__": __name__})
+    return _BAR_CLASSES[tqdm]
 
 
 def _is_terminal(stream: Any) -> bool:
