@@ -1,0 +1,163 @@
+"""Regression and averaging metrics against scikit-learn / numpy references, and their input errors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as skm
+
+from ember.metrics import Average, Loss, MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError, RunningAverage
+
+EXAMPLES = settings(max_examples=40, deadline=None)
+
+
+def feed(metric: Any, batches: list[Any]) -> Any:
+    metric.reset()
+    for batch in batches:
+        metric.update(batch)
+    return metric.compute()
+
+
+@pytest.mark.parametrize(
+    ("metric_class", "reference"),
+    [
+        (MeanSquaredError, skm.mean_squared_error),
+        (MeanAbsoluteError, skm.mean_absolute_error),
+        (RootMeanSquaredError, lambda y, p: math.sqrt(skm.mean_squared_error(y, p))),
+    ],
+)
+@EXAMPLES
+@given(data=st.data())
+def test_regression_metrics_match_sklearn(metric_class: Any, reference: Any, data: st.DataObject, draws: Any) -> None:
+    size = data.draw(st.integers(1, 60))
+    outputs = data.draw(st.sampled_from([(), (3,)]))
+    generator = draws.generator(data.draw(st.integers(0, 2**31)))
+    y_pred = torch.randn(size, *outputs, generator=generator) * 10
+    y = torch.randn(size, *outputs, generator=generator)
+    expected = reference(y.reshape(-1).numpy(), y_pred.reshape(-1).numpy())
+    value = feed(metric_class(), draws.split((y_pred, y), data.draw(draws.cuts(size))))
+    assert value == pytest.approx(expected, rel=1e-6)
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_cross_entropy_loss_is_sklearn_log_loss(data: st.DataObject, draws: Any) -> None:
+    size = data.draw(st.integers(1, 60))
+    classes = data.draw(st.integers(2, 5))
+    generator = draws.generator(data.draw(st.integers(0, 2**31)))
+    logits = torch.randn(size, classes, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, classes, (size,), generator=generator)
+    expected = skm.log_loss(labels.numpy(), logits.softmax(1).numpy(), labels=list(range(classes)))
+    # Unique cuts: an empty batch has no mean loss.
+    cuts = sorted(set(data.draw(draws.cuts(size))) - {0, size})
+    value = feed(Loss(F.cross_entropy), draws.split((logits, labels), cuts))
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
+def test_loss_passes_keyword_arguments_and_uses_batch_size() -> None:
+    loss = Loss(F.cross_entropy, batch_size=lambda y: 10)
+    weight = torch.tensor([1.0, 3.0])
+    loss.update((torch.tensor([[0.0, 0.0]]), torch.tensor([1]), {"weight": weight}))
+    loss.update((torch.tensor([[0.0, 0.0]]), torch.tensor([1]), {"weight": weight}))
+    assert loss.compute() == pytest.approx(math.log(2))
+    assert int(loss.count) == 20
+
+
+@EXAMPLES
+@given(
+    values=st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=30),
+    as_tensors=st.booleans(),
+)
+def test_average_of_numbers_is_the_mean(values: list[float], as_tensors: bool) -> None:
+    batches = [torch.tensor(value, dtype=torch.float64) if as_tensors else value for value in values]
+    assert feed(Average(), batches) == pytest.approx(float(np.mean(values)), abs=1e-9)
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_average_of_row_batches_is_the_column_mean(data: st.DataObject, draws: Any) -> None:
+    size = data.draw(st.integers(1, 40))
+    rows = torch.randn(size, 3, generator=draws.generator(data.draw(st.integers(0, 2**31))))
+    cuts = sorted(set(data.draw(draws.cuts(size))) - {0, size})
+    value = feed(Average(), [batch for (batch,) in draws.split((rows,), cuts)])
+    np.testing.assert_allclose(value.numpy(), rows.double().mean(0).numpy(), atol=1e-12)
+
+
+@EXAMPLES
+@given(
+    values=st.lists(st.floats(-100, 100, allow_nan=False), min_size=1, max_size=30),
+    alpha=st.floats(0.01, 0.99),
+)
+def test_running_average_follows_the_reference_recurrence(values: list[float], alpha: float) -> None:
+    expected = values[0]
+    for value in values[1:]:
+        expected = alpha * expected + (1 - alpha) * value
+    assert feed(RunningAverage(alpha=alpha), values) == pytest.approx(expected, abs=1e-9)
+
+
+def test_running_average_of_a_metric_averages_its_per_batch_values() -> None:
+    from ember.metrics import Accuracy
+
+    running = RunningAverage(Accuracy(), alpha=0.5)
+    running.update((torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([0, 0])))  # batch accuracy 1.0
+    running.update((torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([1, 0])))  # batch accuracy 0.5
+    assert running.compute() == pytest.approx(0.75)
+
+
+BAD_INPUTS = [
+    (MeanSquaredError(), (torch.zeros(4, 1), torch.zeros(4)), ValueError,
+     r"MeanSquaredError expects y_pred and y of the same shape, got y_pred \(4, 1\) and y \(4,\)"),
+    (MeanAbsoluteError(), (1.0, 2.0), TypeError, "MeanAbsoluteError expects y_pred and y to be tensors, got float"),
+    (RootMeanSquaredError(), (torch.zeros(1),), ValueError, r"expects output .* pair \(y_pred, y\), got a tuple of 1 items"),
+    (Loss(F.mse_loss), (torch.zeros(2), torch.zeros(2), 3), TypeError, "third item of .* dict of keyword arguments .* got int"),
+    (Loss(lambda p, y: (p - y) ** 2), (torch.zeros(2), torch.zeros(2)), ValueError,
+     r"Loss expects loss_fn to return a 0-dimensional tensor .* got a tensor of shape \(2,\)"),
+    (Average(), "1.0", TypeError, "Average expects a number or a tensor, got str"),
+    (RunningAverage(), [1.0], TypeError, "RunningAverage expects a number or a tensor, got list"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("metric", "output", "error", "match"), BAD_INPUTS)
+def test_bad_inputs_are_explained(metric: Any, output: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        metric.update(output)
+
+
+def test_average_rejects_a_change_of_value_shape() -> None:
+    average = Average()
+    average.update(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"Average got values of shape \(4,\) .* after values of shape \(3,\)"):
+        average.update(torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "match"),
+    [
+        (
+            lambda: RunningAverage(alpha=1.0),
+            ValueError,
+            "alpha must be a number strictly between 0 and 1, got alpha=1.0",
+        ),
+        (
+            lambda: RunningAverage(src=3),
+            TypeError,
+            "Expected an ember.metrics.Metric or a torchmetrics.Metric, got int",
+        ),
+        (
+            lambda: RunningAverage(MeanSquaredError(), output_transform=lambda o: o),
+            ValueError,
+            "RunningAverage got both src and output_transform",
+        ),
+        (lambda: Loss("mse"), TypeError, "Loss needs a callable loss_fn"),
+    ],
+)
+def test_bad_arguments_are_rejected(build: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        build()
