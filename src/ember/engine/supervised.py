@@ -61,6 +61,8 @@ class TrainerEvents(EventEnum):
     OPTIMIZER_STEP_COMPLETED = "optimizer_step_completed"
 
 
+_OPTIMIZER_STEP_COMPLETED = TrainerEvents.OPTIMIZER_STEP_COMPLETED
+
 # ---------------------------------------------------------------------------------------------- batches
 
 
@@ -336,7 +338,10 @@ class TrainingStep:
             model.train()
         if self.pending == 0:
             self.optimizer.zero_grad()
-        x, y = self.prepare_batch(batch, device=self.device, non_blocking=self.non_blocking)
+        if type(batch) is tuple and len(batch) == 2 and self.device is None and self.prepare_batch is prepare_batch:
+            x, y = batch  # what the default prepare_batch does here, without the call (a hot path)
+        else:
+            x, y = self.prepare_batch(batch, device=self.device, non_blocking=self.non_blocking)
         if self.amp_dtype is None:
             y_pred = model(x) if self.model_fn is None else self.model_fn(model, x)
             if self.model_transform is not None:
@@ -359,6 +364,8 @@ class TrainingStep:
         self.pending += 1
         if self.pending >= steps:
             self._step_optimizer(engine)
+        if self.output_transform is _loss_item:
+            return loss.item()
         return self.output_transform(x, y, y_pred, loss)
 
     def finish_accumulation(self, engine: Engine) -> None:
@@ -396,7 +403,7 @@ class TrainingStep:
             scaler.update()
         state: Any = engine.state
         state.optimizer_step += 1
-        engine.fire_event(TrainerEvents.OPTIMIZER_STEP_COMPLETED)
+        engine.fire_event(_OPTIMIZER_STEP_COMPLETED)
 
     def _started(self, engine: Engine) -> None:
         # Gradients are not part of a checkpoint, so a run (new or resumed) starts a fresh accumulation.

@@ -1,0 +1,173 @@
+"""Per-step cost of ember's supervised trainer, beyond a bare hand-written training loop.
+
+Trains a tiny MLP (32 -> 32 -> 10, ReLU, batch 16, SGD, cross-entropy, one CPU thread) for 3,000
+steps over a pre-built list of batches, with: a bare loop (zero_grad, forward, loss, backward, step,
+loss.item()); ember's ``create_supervised_trainer``; and, when they are installed, pytorch-ignite's
+``create_supervised_trainer`` and Lightning's ``Trainer.fit``. The cases run alternately, several
+rounds, in one process; each figure is the median over the rounds. The tiny model makes the
+framework's own cost visible: a real model's step takes far longer, the overhead stays the same.
+
+    python benchmarks/training_overhead.py [--steps N] [--rounds R]
+
+Run it with a Python that also has pytorch-ignite and lightning installed (and ``PYTHONPATH=src``)
+to get their columns; they are reported as "not installed" otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def make_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def make_batches(steps: int, batch_size: int = 16) -> list[Batch]:
+    generator = torch.Generator().manual_seed(0)
+    return [
+        (torch.randn(batch_size, 32, generator=generator), torch.randint(0, 10, (batch_size,), generator=generator))
+        for _ in range(steps)
+    ]
+
+
+def bare_loop(batches: list[Batch]) -> Callable[[], object]:
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run() -> None:
+        model.train()
+        for x, y in batches:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            loss.item()
+
+    return run
+
+
+def factory_trainer(module: Any, batches: list[Batch]) -> Callable[[], object]:
+    """ember's or pytorch-ignite's create_supervised_trainer: the same call for both."""
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    trainer = module.create_supervised_trainer(model, optimizer, nn.CrossEntropyLoss())
+    return lambda: trainer.run(batches, max_epochs=1)
+
+
+def lightning_trainer(batches: list[Batch]) -> Callable[[], object]:
+    import lightning
+
+    class Module(lightning.LightningModule):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = make_model()
+            self.loss_fn = nn.CrossEntropyLoss()
+
+        def training_step(self, batch: Batch, batch_index: int) -> torch.Tensor:
+            x, y = batch
+            loss: torch.Tensor = self.loss_fn(self.model(x), y)
+            return loss
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    class Batches:
+        """The pre-built batches as one iterable (Lightning would take a list for a list of loaders)."""
+
+        def __iter__(self) -> Any:
+            return iter(batches)
+
+        def __len__(self) -> int:
+            return len(batches)
+
+    module = Module()
+    data = Batches()
+
+    def run() -> None:
+        trainer = lightning.Trainer(
+            max_epochs=1,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(module, train_dataloaders=data)
+
+    return run
+
+
+def seconds(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    batches = make_batches(args.steps)
+
+    import ember.engine
+
+    cases: dict[str, Callable[[], object] | None] = {
+        "bare loop": bare_loop(batches),
+        "ember": factory_trainer(ember.engine, batches),
+        "pytorch-ignite": None,
+        "lightning": None,
+    }
+    if importlib.util.find_spec("ignite") is not None:
+        import ignite.engine
+
+        cases["pytorch-ignite"] = factory_trainer(ignite.engine, batches)
+    if importlib.util.find_spec("lightning") is not None:
+        import lightning  # noqa: F401  (configures its loggers on import; quieten them after)
+
+        # Lightning's start-up tips and warnings about the plain-iterable data are not what is measured.
+        logging.getLogger("lightning").setLevel(logging.ERROR)
+        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore")
+        cases["lightning"] = lightning_trainer(batches)
+
+    runnable = {name: run for name, run in cases.items() if run is not None}
+    for run in runnable.values():  # warm-up: first-call allocations, lazy imports
+        run()
+    timings: dict[str, list[float]] = {name: [] for name in runnable}
+    for _ in range(args.rounds):
+        for name, run in runnable.items():
+            timings[name].append(seconds(run))
+
+    bare = statistics.median(timings["bare loop"]) / args.steps * 1e6
+    print(
+        f"{args.steps} steps, tiny MLP 32->32->10, batch 16, SGD, 1 thread, torch {torch.__version__}; "
+        f"median of {args.rounds} alternating rounds"
+    )
+    print(f"{'case':16s}{'us per step':>14s}{'over bare loop':>18s}{'ratio':>9s}")
+    for name in cases:
+        if name not in runnable:
+            print(f"{name:16s}{'not installed':>14s}")
+            continue
+        per_step = statistics.median(timings[name]) / args.steps * 1e6
+        print(f"{name:16s}{per_step:>11.1f} us{per_step - bare:>+15.1f} us{per_step / bare:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
