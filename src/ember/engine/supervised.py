@@ -338,7 +338,12 @@ class TrainingStep:
             model.train()
         if self.pending == 0:
             self.optimizer.zero_grad()
-        if type(batch) is tuple and len(batch) == 2 and self.device is None and self.prepare_batch is prepare_batch:
+        if (
+            (type(batch) is tuple or type(batch) is list)  # a DataLoader's default collate makes lists
+            and len(batch) == 2
+            and self.device is None
+            and self.prepare_batch is prepare_batch
+        ):
             x, y = batch  # what the default prepare_batch does here, without the call (a hot path)
         else:
             x, y = self.prepare_batch(batch, device=self.device, non_blocking=self.non_blocking)
