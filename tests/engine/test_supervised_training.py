@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from ember.engine import Engine, Events
 from ember.engine.supervised import (
@@ -87,6 +88,62 @@ def test_trainer_matches_hand_written_loop_bit_for_bit(batches: int, steps: int)
     )
     trainer.run(data, max_epochs=3)
     assert_bit_identical(weights(model), hand_written_run(data, epochs=3, steps=steps))
+
+
+def test_trainer_over_a_dataloader_matches_hand_written_loop() -> None:
+    """A real DataLoader (its batches are lists), shuffled with a seeded generator, both ways."""
+    features, targets = torch.cat([x for x, _ in make_data(6)]), torch.cat([y for _, y in make_data(6)])
+    dataset = TensorDataset(features, targets)
+
+    def loader() -> DataLoader[tuple[torch.Tensor, ...]]:
+        return DataLoader(dataset, batch_size=5, shuffle=True, generator=torch.Generator().manual_seed(3))
+
+    model = make_model()
+    trainer = create_supervised_trainer(
+        model, make_optimizer(model), nn.CrossEntropyLoss(), gradient_accumulation_steps=2
+    )
+    trainer.run(loader(), max_epochs=2)
+
+    reference_loader = loader()
+    reference_data: list[Batch] = []
+    for _ in range(2):
+        reference_data.extend((x, y) for x, y in reference_loader)
+    epoch = len(reference_loader)
+    expected = make_model()
+    optimizer = make_optimizer(expected)
+    for start in (0, epoch):
+        batches = reference_data[start : start + epoch]
+        for index, (x, y) in enumerate(batches):
+            if index % 2 == 0:
+                optimizer.zero_grad()
+            (nn.functional.cross_entropy(expected(x), y) / 2).backward()
+            if index % 2 == 1 or index == len(batches) - 1:
+                if index % 2 == 0:
+                    for parameter in expected.parameters():
+                        parameter.grad.mul_(2.0)
+                optimizer.step()
+    assert_bit_identical(weights(model), weights(expected))
+
+
+def test_prepare_batch_receives_the_batch_device_and_non_blocking_as_given() -> None:
+    calls: list[tuple[Any, Any, Any]] = []
+
+    def recording_prepare_batch(batch: Any, device: Any = None, non_blocking: bool = False) -> tuple[Any, Any]:
+        calls.append((batch["id"], device, non_blocking))
+        return batch["x"], batch["y"]
+
+    model = nn.Linear(5, 3)
+    trainer = create_supervised_trainer(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        nn.CrossEntropyLoss(),
+        device="cpu",
+        non_blocking=True,
+        prepare_batch=recording_prepare_batch,
+    )
+    data = [{"id": index, "x": x, "y": y} for index, (x, y) in enumerate(make_data(3))]
+    trainer.run(data)
+    assert calls == [(0, "cpu", True), (1, "cpu", True), (2, "cpu", True)]
 
 
 @pytest.mark.parametrize(("batches", "steps"), [(4, 2), (8, 4), (7, 3), (5, 2)])

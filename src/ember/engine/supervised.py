@@ -272,7 +272,8 @@ class TrainingStep:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss_fn
-        self.device = _check_device(device)
+        # prepare_batch gets the device as the user gave it (a str stays a str), as in pytorch-ignite
+        self.device = device
         self.non_blocking = non_blocking
         self.prepare_batch = prepare_batch
         self.output_transform = output_transform
@@ -281,7 +282,7 @@ class TrainingStep:
         self.gradient_accumulation_steps = steps
         self.clip_grad_norm = _check_positive_number("clip_grad_norm", clip_grad_norm)
         self.clip_grad_value = _check_positive_number("clip_grad_value", clip_grad_value)
-        self.amp_device_type = _device_type(model, self.device)
+        self.amp_device_type = _device_type(model, _check_device(device))
         self.amp_dtype = _check_amp_dtype(amp_dtype, self.amp_device_type)
         if grad_scaler is not None and not isinstance(grad_scaler, torch.amp.GradScaler):
             raise TypeError(f"grad_scaler must be a torch.amp.GradScaler or None, got {type(grad_scaler).__name__}.")
@@ -609,13 +610,14 @@ class EvaluationStep:
         if model_fn is not None:
             _check_callable("model_fn", model_fn, "(model, x) -> model output")
         self.model = model
-        self.device = _check_device(device)
+        # prepare_batch gets the device as the user gave it (a str stays a str), as in pytorch-ignite
+        self.device = device
         self.non_blocking = non_blocking
         self.prepare_batch = prepare_batch
         self.output_transform = output_transform
         self.model_transform = model_transform
         self.model_fn = model_fn
-        self.amp_device_type = _device_type(model, self.device)
+        self.amp_device_type = _device_type(model, _check_device(device))
         self.amp_dtype = _check_amp_dtype(amp_dtype, self.amp_device_type)
         self.inference_mode = bool(inference_mode)
         self._engine: Engine | None = None
