@@ -160,13 +160,18 @@ def main() -> None:
         f"{args.steps} steps, tiny MLP 32->32->10, batch 16, SGD, 1 thread, torch {torch.__version__}; "
         f"median of {args.rounds} alternating rounds"
     )
-    print(f"{'case':16s}{'us per step':>14s}{'over bare loop':>18s}{'ratio':>9s}")
+    print(f"{'case':16s}{'us per step':>14s}{'over bare loop':>18s}{'ratio':>9s}{'rounds ranged':>22s}")
     for name in cases:
         if name not in runnable:
             print(f"{name:16s}{'not installed':>14s}")
             continue
         per_step = statistics.median(timings[name]) / args.steps * 1e6
-        print(f"{name:16s}{per_step:>11.1f} us{per_step - bare:>+15.1f} us{per_step / bare:>8.2f}x")
+        low, high = (extreme(timings[name]) / args.steps * 1e6 for extreme in (min, max))
+        print(
+            f"{name:16s}{per_step:>11.1f} us{per_step - bare:>+15.1f} us{per_step / bare:>8.2f}x"
+            f"{low:>11.1f} - {high:.1f} us"
+        )
+    print("the spread of the bare loop's rounds is the noise floor of the differences")
 
 
 if __name__ == "__main__":
