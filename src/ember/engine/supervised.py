@@ -55,6 +55,7 @@ class TrainerEvents(EventEnum):
     ``engine.state.optimizer_step``, so it takes filters: with gradient accumulation over ``k``
     batches it fires about once every ``k`` iterations, and
     ``TrainerEvents.OPTIMIZER_STEP_COMPLETED(every=100)`` fires after every 100th optimizer step.
+    With a float16 grad scaler, a step that the scaler skips (inf or NaN gradients) counts too.
     """
 
     #: the optimizer has stepped; ``engine.state.optimizer_step`` already counts this step
