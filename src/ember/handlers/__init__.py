@@ -5,12 +5,22 @@ directly with an engine, which is how the tests exercise them.
 """
 
 # One import line per handler module; keep them sorted.
+from ember.handlers.early_stopping import EarlyStopping, Patience
 from ember.handlers.loggers import BaseLogger, MLflowLogger, TensorBoardLogger, global_step_from_engine
+from ember.handlers.lr_scheduler import LRScheduler
 from ember.handlers.profiler import HandlersProfiler, HandlerTime, Profile
 from ember.handlers.progress import ProgressBar
+from ember.handlers.terminate_on_nan import TerminateOnNan, find_non_finite
+from ember.handlers.time_limit import TimeLimit
 from ember.handlers.timing import ThroughputMonitor, Timer, batch_size_of
 
 __all__: list[str] = [
+    "EarlyStopping",
+    "Patience",
+    "LRScheduler",
+    "TerminateOnNan",
+    "find_non_finite",
+    "TimeLimit",
     "BaseLogger",
     "MLflowLogger",
     "TensorBoardLogger",
