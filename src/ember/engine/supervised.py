@@ -368,8 +368,23 @@ class TrainingStep:
             scaled_loss.backward()  # type: ignore[no-untyped-call]
         else:
             self.grad_scaler.scale(scaled_loss).backward()  # type: ignore[no-untyped-call]
-        self.pending += 1
-        if self.pending >= steps:
+        pending = self.pending + 1
+        if pending < steps:
+            self.pending = pending
+        elif (
+            pending == steps
+            and self.grad_scaler is None
+            and self.clip_grad_norm is None
+            and self.clip_grad_value is None
+        ):
+            # The usual case, inlined: a full accumulation, no clipping, no loss scaling.
+            self.pending = 0
+            self.optimizer.step()
+            state: Any = engine.state
+            state.optimizer_step += 1
+            engine.fire_event(_OPTIMIZER_STEP_COMPLETED)
+        else:
+            self.pending = pending
             self._step_optimizer(engine)
         if self.output_transform is _loss_item:
             return loss.item()
