@@ -1,0 +1,239 @@
+"""EarlyStopping and its pure Patience logic, on scripted score sequences and real engines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from ember.engine import Engine, Events
+from ember.handlers import EarlyStopping, Patience
+
+# (patience, min_delta, cumulative_delta, scores, evaluation at which it stops (None: never), best score then)
+# The expected values are worked out by hand from the rule "a score improves when it exceeds best + min_delta".
+SCRIPTS = [
+    pytest.param(1, 0.0, False, [1.0, 2.0, 3.0, 2.0, 5.0], 4, 3.0, id="patience-1-first-drop"),
+    pytest.param(2, 0.0, False, [0.5, 0.6, 0.6, 0.55, 0.9], 4, 0.6, id="equal-score-is-no-improvement"),
+    pytest.param(3, 0.0, False, [1.0, 0.9, 1.1, 1.0, 1.0, 1.05], 6, 1.1, id="improvement-resets-count"),
+    pytest.param(1, 0.0, False, [1.0, 2.0, 3.0, 4.0, 5.0], None, 5.0, id="always-improving-never-stops"),
+    pytest.param(2, 0.0, False, [0.5, 0.5, 0.5], 3, 0.5, id="flat-from-start"),
+    pytest.param(2, 0.0, False, [-1.0, -0.8, -0.9, -0.85, 0.0], 4, -0.8, id="negated-loss"),
+    pytest.param(3, 0.1, False, [1.0, 1.06, 1.12, 1.18, 2.0], 4, 1.18, id="small-gains-move-the-best"),
+    pytest.param(3, 0.1, True, [1.0, 1.06, 1.12, 1.18, 1.2, 1.21], 6, 1.12, id="cumulative-small-gains-add-up"),
+    pytest.param(1, 0.5, False, [1.0, 1.4, 2.0], 2, 1.4, id="min-delta-blocks-small-gain"),
+]
+
+
+@pytest.mark.parametrize(("patience", "min_delta", "cumulative", "scores", "stop_at", "best"), SCRIPTS)
+def test_patience_on_scripted_scores(
+    patience: int, min_delta: float, cumulative: bool, scores: list[float], stop_at: int | None, best: float
+) -> None:
+    logic = Patience(patience, min_delta=min_delta, cumulative_delta=cumulative)
+    decisions = []
+    for score in scores:
+        decisions.append(logic.step(score))
+        if decisions[-1]:
+            break
+    expected_length = len(scores) if stop_at is None else stop_at
+    assert decisions == [False] * (expected_length - 1) + [stop_at is not None]
+    assert logic.best_score == best
+
+
+def scripted(scores: list[float]) -> Iterator[float]:
+    yield from scores
+
+
+@pytest.mark.parametrize(("patience", "min_delta", "cumulative", "scores", "stop_at", "best"), SCRIPTS)
+def test_early_stopping_stops_a_real_trainer_on_scripted_scores(
+    patience: int, min_delta: float, cumulative: bool, scores: list[float], stop_at: int | None, best: float
+) -> None:
+    """The trainer runs an evaluator after each epoch; the evaluator's accuracy follows the script."""
+    trainer = Engine(lambda engine, batch: batch)
+    evaluator = Engine(lambda engine, batch: batch)
+    script = scripted(scores)
+
+    @evaluator.on(Events.COMPLETED)
+    def compute_metric(engine: Engine) -> None:
+        engine.state.metrics["accuracy"] = next(script)
+
+    stopper = EarlyStopping(
+        patience, lambda engine: engine.state.metrics["accuracy"], trainer, min_delta, cumulative
+    ).attach(evaluator)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0, 1]))
+    fired: list[Any] = []
+    trainer.add_event_handler(Events.TERMINATE, lambda: fired.append(Events.TERMINATE))
+
+    state = trainer.run([1, 2, 3], max_epochs=len(scores))
+
+    assert state.epoch == (len(scores) if stop_at is None else stop_at)
+    assert fired == ([] if stop_at is None else [Events.TERMINATE])
+    assert stopper.patience.best_score == best
+
+
+def test_called_directly_with_a_hand_built_engine() -> None:
+    """No run(): the handler reads the score from the engine it is given."""
+    trainer = Engine(lambda engine, batch: batch)
+    stopper = EarlyStopping(2, lambda engine: engine.state.metrics["f1"], trainer)
+    evaluator = Engine()
+    for score, counter in [(0.5, 0), (0.7, 0), (0.6, 1)]:
+        evaluator.state.metrics["f1"] = score
+        stopper(evaluator)
+        assert stopper.patience.counter == counter
+    assert stopper.patience.best_score == 0.7
+
+
+def test_stop_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    trainer = Engine(lambda engine, batch: batch)
+    scores = scripted([3.0, 1.0])
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, EarlyStopping(1, lambda engine: next(scores), trainer))
+    with caplog.at_level(logging.INFO, logger="ember.handlers.early_stopping"):
+        trainer.run([0], max_epochs=5)
+    assert "no improvement over the best score 3.0 for 1 evaluations; stopping the trainer" in caplog.text
+
+
+def test_one_element_tensor_scores_are_accepted() -> None:
+    trainer = Engine(lambda engine, batch: batch)
+    scores = scripted([2.0, 1.0, 1.5])
+    stopper = EarlyStopping(2, lambda engine: torch.tensor(next(scores)), trainer)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, stopper)
+    assert trainer.run([0], max_epochs=10).epoch == 3
+    assert stopper.patience.best_score == 2.0
+
+
+def test_restore_best_loads_the_weights_of_the_best_epoch() -> None:
+    """Each epoch sets the weight to the epoch number; the score peaks at epoch 2, so weight 2.0 comes back."""
+    model = torch.nn.Linear(1, 1, bias=False)
+
+    def train_step(engine: Engine, batch: Any) -> None:
+        with torch.no_grad():
+            model.weight.fill_(float(engine.state.epoch))
+
+    trainer = Engine(train_step)
+    scores = {1: 0.5, 2: 0.9, 3: 0.8, 4: 0.7, 5: 0.95}
+    stopper = EarlyStopping(2, lambda engine: scores[engine.state.epoch], trainer, restore_best=model)
+    stopper.attach(trainer, Events.EPOCH_COMPLETED)
+
+    state = trainer.run([0], max_epochs=5)
+
+    assert state.epoch == 4
+    assert model.weight.item() == 2.0
+
+
+def test_restore_best_also_applies_when_the_run_ends_without_stopping() -> None:
+    model = torch.nn.Linear(1, 1, bias=False)
+
+    def train_step(engine: Engine, batch: Any) -> None:
+        with torch.no_grad():
+            model.weight.fill_(float(engine.state.epoch))
+
+    trainer = Engine(train_step)
+    scores = {1: 0.5, 2: 0.9, 3: 0.8}
+    EarlyStopping(5, lambda engine: scores[engine.state.epoch], trainer, restore_best=model).attach(
+        trainer, Events.EPOCH_COMPLETED
+    )
+    trainer.run([0], max_epochs=3)
+    assert model.weight.item() == 2.0
+
+
+def test_state_dict_round_trip_continues_the_count() -> None:
+    """Saved after two scores without improvement, a new handler stops at the next one; a fresh one would not."""
+    trainer = Engine(lambda engine, batch: batch)
+    evaluator = Engine()
+    first = EarlyStopping(3, lambda engine: engine.state.metrics["acc"], trainer)
+    for score in [0.9, 0.8, 0.85]:
+        evaluator.state.metrics["acc"] = score
+        first(evaluator)
+    saved = first.state_dict()
+    assert saved == {"best_score": 0.9, "counter": 2}
+
+    resumed = EarlyStopping(3, lambda engine: engine.state.metrics["acc"], trainer)
+    resumed.load_state_dict(saved)
+    resumed.patience.step(0.7)
+    assert resumed.patience.counter == 3
+    fresh = Patience(3)
+    assert fresh.step(0.7) is False
+
+
+def test_state_dict_keeps_the_best_weights_with_restore_best() -> None:
+    model = torch.nn.Linear(2, 1)
+    trainer = Engine(lambda engine, batch: batch)
+    stopper = EarlyStopping(2, lambda engine: 1.0, trainer, restore_best=model)
+    stopper(Engine())
+    saved = stopper.state_dict()
+    assert set(saved) == {"best_score", "counter", "best_weights"}
+    other = torch.nn.Linear(2, 1)
+    restored = EarlyStopping(2, lambda engine: 1.0, Engine(lambda engine, batch: batch), restore_best=other)
+    restored.load_state_dict(saved)
+    restored.restore()
+    assert torch.equal(other.weight, model.weight) and torch.equal(other.bias, model.bias)
+
+
+def never_called(engine: Engine) -> float:
+    raise AssertionError("the score function must not be called")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"patience": 0}, ValueError, r"patience must be >= 1, got patience=0\. Pass"),
+        ({"patience": -3}, ValueError, r"patience must be >= 1, got patience=-3"),
+        ({"patience": 2.5}, TypeError, r"patience must be a whole number, got patience=2\.5 \(float\)"),
+        ({"patience": True}, TypeError, r"patience must be a whole number, got patience=True \(bool\)"),
+        ({"min_delta": -0.1}, ValueError, r"min_delta must be a finite number >= 0, got min_delta=-0\.1"),
+        ({"min_delta": "0.1"}, TypeError, r"min_delta must be a number, got min_delta='0\.1' \(str\)"),
+        ({"cumulative_delta": 1}, TypeError, r"cumulative_delta must be True or False, got cumulative_delta=1"),
+        ({"score_function": "accuracy"}, TypeError, r"score_function must be a callable engine -> float"),
+        ({"trainer": "trainer"}, TypeError, r"trainer must be an ember Engine, got 'trainer' \(str\)"),
+        ({"restore_best": {"w": 1}}, TypeError, r"restore_best must be a torch\.nn\.Module or None, got dict"),
+    ],
+)
+def test_bad_arguments_are_refused_at_construction(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    arguments: dict[str, Any] = {"patience": 2, "score_function": never_called, "trainer": Engine(), **kwargs}
+    with pytest.raises(error, match=message):
+        EarlyStopping(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("score", "error", "message"),
+    [
+        ("high", TypeError, r"score_function must give a real number, got 'high' \(str\)\. Return a float"),
+        (None, TypeError, r"score_function must give a real number, got None \(NoneType\)"),
+        (torch.ones(2), TypeError, r"score_function must give a real number, got tensor\(\[1\., 1\.\]\)"),
+        (float("nan"), ValueError, r"score_function gave nan, which cannot be compared"),
+    ],
+)
+def test_a_score_that_is_not_a_number_says_what_it_got(score: Any, error: type[Exception], message: str) -> None:
+    stopper = EarlyStopping(2, lambda engine: score, Engine())
+    with pytest.raises(error, match=message):
+        stopper(Engine())
+
+
+def test_attaching_twice_to_the_same_engine_is_refused() -> None:
+    evaluator = Engine()
+    stopper = EarlyStopping(2, never_called, Engine()).attach(evaluator)
+    with pytest.raises(RuntimeError, match=r"already attached to this engine.*Attach it once"):
+        stopper.attach(evaluator)
+
+
+def test_attach_to_something_else_than_an_engine_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"EarlyStopping.attach expects an ember Engine, got None \(NoneType\)"):
+        EarlyStopping(2, never_called, Engine()).attach(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("saved", "error", "message"),
+    [
+        ([0.5, 1], TypeError, r"load_state_dict expects a mapping, got list"),
+        ({"counter": 1}, ValueError, r"misses the keys \['best_score'\] \(it has \['counter'\]\)"),
+        ({"counter": -1, "best_score": 0.5}, ValueError, r"state_dict\['counter'\] must be a whole number >= 0"),
+        ({"counter": 1, "best_score": "x"}, TypeError, r"state_dict\['best_score'\] must give a real number"),
+    ],
+)
+def test_load_state_dict_refuses_what_state_dict_did_not_save(saved: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        EarlyStopping(2, never_called, Engine()).load_state_dict(saved)
