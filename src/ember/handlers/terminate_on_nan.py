@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ember import distributed
 from ember.engine import Engine, Events
 from ember.utils import iter_tensors
 
@@ -65,6 +66,10 @@ class TerminateOnNan:
     A warning is logged saying which iteration and which part of the output was not finite,
     then :meth:`~ember.engine.Engine.terminate` is called, so ``TERMINATE`` and ``COMPLETED`` fire.
 
+    Under ``torch.distributed`` the processes agree with one small all-reduce per check (every
+    process reaches it, at the same iteration): if any process sees a non-finite output, all of
+    them stop after that iteration, so none is left waiting in a collective.
+
     >>> trainer = Engine(lambda engine, batch: {"loss": torch.tensor(batch).log()})
     >>> TerminateOnNan().attach(trainer)
     >>> trainer.run([1.0, 2.0, 0.0, 4.0]).iteration  # log(0.0) is -inf: stops at the third batch
@@ -101,7 +106,13 @@ class TerminateOnNan:
     def __call__(self, engine: Engine) -> None:
         """Check ``engine.state.output``; log where it is not finite and terminate ``engine`` if so."""
         where = find_non_finite(self.output_transform(engine.state.output))
-        if where is not None:
+        found = where is not None
+        if distributed.is_distributed():
+            anywhere = bool(distributed.all_reduce(torch.tensor(found), op="max"))
+            if anywhere and not found:
+                where = f"another process (not rank {distributed.get_rank()}) had a non-finite output"
+            found = anywhere
+        if found:
             _logger.warning(
                 "TerminateOnNan: at epoch %d, iteration %d, %s; terminating the run.",
                 engine.state.epoch,

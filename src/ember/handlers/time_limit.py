@@ -7,6 +7,9 @@ import numbers
 import time
 from collections.abc import Callable
 
+import torch
+
+from ember import distributed
 from ember.engine import Engine, Events
 
 __all__ = ["TimeLimit"]
@@ -27,6 +30,11 @@ class TimeLimit:
     after :meth:`~ember.engine.Engine.interrupt` does not fire ``STARTED`` and keeps counting,
     pause included). The check runs after each iteration, so a run stops within one iteration
     of the limit. A warning is logged, then ``TERMINATE`` and ``COMPLETED`` fire as usual.
+
+    Under ``torch.distributed`` each process reads its own clock, so the processes agree on the
+    decision with one small all-reduce per check (every process reaches it, at the same
+    iteration): all of them stop after the same iteration, and none is left waiting in a
+    collective for a process that has stopped.
 
     >>> now = iter(range(100)).__next__  # a fake clock: one second per reading
     >>> trainer = Engine(lambda engine, batch: None)
@@ -92,7 +100,10 @@ class TimeLimit:
                 "TimeLimit.attach(engine), which starts the count at Events.STARTED, or call started() first."
             )
         elapsed = self.clock() - self._started_at
-        if elapsed >= self.seconds:
+        over = elapsed >= self.seconds
+        if distributed.is_distributed():
+            over = bool(distributed.all_reduce(torch.tensor(over), op="max"))
+        if over:
             _logger.warning(
                 "TimeLimit: the run has taken %.1f s, reaching its limit of %s s at iteration %d; terminating it.",
                 elapsed,
