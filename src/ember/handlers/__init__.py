@@ -5,9 +5,21 @@ directly with an engine, which is how the tests exercise them.
 """
 
 # One import line per handler module; keep them sorted.
+from ember.handlers.checkpoint import (
+    Checkpoint,
+    CorruptCheckpointError,
+    DiskSaver,
+    ModelCheckpoint,
+    RNGStates,
+    SaveHandler,
+    find_latest_checkpoint,
+    load_checkpoint,
+    resume_from_latest,
+)
 from ember.handlers.early_stopping import EarlyStopping, Patience
 from ember.handlers.loggers import BaseLogger, MLflowLogger, TensorBoardLogger, global_step_from_engine
 from ember.handlers.lr_scheduler import LRScheduler
+from ember.handlers.preemption import PREEMPTED_EXIT_CODE, PreemptionHandler
 from ember.handlers.profiler import HandlersProfiler, HandlerTime, Profile
 from ember.handlers.progress import ProgressBar
 from ember.handlers.terminate_on_nan import TerminateOnNan, find_non_finite
@@ -15,6 +27,17 @@ from ember.handlers.time_limit import TimeLimit
 from ember.handlers.timing import ThroughputMonitor, Timer, batch_size_of
 
 __all__: list[str] = [
+    "Checkpoint",
+    "CorruptCheckpointError",
+    "DiskSaver",
+    "ModelCheckpoint",
+    "RNGStates",
+    "SaveHandler",
+    "find_latest_checkpoint",
+    "load_checkpoint",
+    "resume_from_latest",
+    "PREEMPTED_EXIT_CODE",
+    "PreemptionHandler",
     "EarlyStopping",
     "Patience",
     "LRScheduler",

@@ -1,0 +1,73 @@
+"""Atomic, durable file writes: a reader sees the old file or the new one, never half of one.
+
+The recipe: write to a temporary file in the destination's folder (so ``os.replace`` stays on one
+file system and is atomic), flush and ``fsync`` it, ``os.replace`` it over the destination, then
+``fsync`` the folder so the rename itself survives a power cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["TEMP_SUFFIX", "fsync_folder", "write_atomic"]
+
+#: Suffix of the temporary files written next to the destination; never a finished file.
+TEMP_SUFFIX = ".partial"
+
+
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make the entries of ``folder`` (a rename, a deletion) durable; a no-op where folders can't be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder; its renames are durable once the call returns
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _default_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the umask (mkstemp alone gives 0o600)."""
+    global _MODE
+    if _MODE is None:
+        # reading the umask means setting it; put it straight back (done once, on the first write)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        _MODE = 0o666 & ~umask
+    return _MODE
+
+
+_MODE: int | None = None
+
+
+def write_atomic(path: str | os.PathLike[str], chunks: list[bytes] | tuple[bytes, ...]) -> None:
+    """Write ``chunks`` to ``path`` atomically and durably.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     target = pathlib.Path(folder) / "note.txt"
+    ...     write_atomic(target, [b"hello ", b"world"])
+    ...     target.read_bytes()
+    b'hello world'
+    """
+    destination = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=destination.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), _default_mode())
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, destination)
+    except BaseException:
+        # the temporary file is ours alone: remove it so failures leave no debris, then re-raise
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    fsync_folder(destination.parent)

@@ -1,0 +1,129 @@
+"""Preemption: on SIGTERM, finish the iteration, write a checkpoint, and exit with a documented status.
+
+Cluster schedulers (Slurm, Kubernetes, spot instances) announce a preemption with SIGTERM and kill
+the process a little later. :class:`PreemptionHandler` turns that signal into an orderly stop: the
+engine is interrupted once the current event's handlers are done (so the iteration in progress
+finishes), the checkpoint is written and made durable, and the process exits with
+:data:`PREEMPTED_EXIT_CODE`, so a job script can tell "preempted, requeue me" from success (0) and
+failure. A restarted job resumes with :func:`~ember.handlers.resume_from_latest`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterable
+from types import FrameType
+from typing import Any
+
+from ember.engine import Engine, Events
+from ember.handlers.checkpoint import Checkpoint
+
+__all__ = ["PREEMPTED_EXIT_CODE", "PreemptionHandler"]
+
+logger = logging.getLogger(__name__)
+
+#: Exit status of a run stopped by a preemption signal after its checkpoint was written: 75, which
+#: ``sysexits.h`` names ``EX_TEMPFAIL`` ("temporary failure; try again").
+PREEMPTED_EXIT_CODE = 75
+
+
+class PreemptionHandler:
+    """Checkpoints the run and exits with :data:`PREEMPTED_EXIT_CODE` when a preemption signal arrives.
+
+    Args:
+        checkpoint: the :class:`~ember.handlers.Checkpoint` to write (it should hold the engine, the
+            data loader and an :class:`~ember.handlers.RNGStates` for an exact resume).
+        signals: the signals that mean "preempted"; SIGTERM by default (add ``signal.SIGINT`` or
+            ``signal.SIGUSR1`` as a scheduler needs).
+        exit_code: the status to exit with; ``None`` to return from ``run()`` instead (the run is
+            then interrupted: :attr:`preempted` is set and another ``run()`` call continues it).
+
+    The signal handlers are installed when the run starts (``STARTED``) and the previous ones are
+    put back when it ends, so importing or constructing this changes nothing. Signal handlers can
+    only be installed from the main thread.
+
+    >>> import tempfile, torch
+    >>> from ember import Engine, Events
+    >>> from ember.handlers import Checkpoint
+    >>> trainer = Engine(lambda engine, batch: None)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     handler = PreemptionHandler(Checkpoint({"trainer": trainer}, folder), exit_code=None)
+    ...     handler.attach(trainer)
+    ...     _ = trainer.run(range(3))
+    ...     handler.preempted
+    False
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        signals: Iterable[signal.Signals] = (signal.SIGTERM,),
+        exit_code: int | None = PREEMPTED_EXIT_CODE,
+    ) -> None:
+        if not isinstance(checkpoint, Checkpoint):
+            raise TypeError(
+                f"checkpoint must be an ember.handlers.Checkpoint, got {type(checkpoint).__name__}. "
+                "Build one with the objects to save and a folder."
+            )
+        self.signals = tuple(signal.Signals(number) for number in signals)
+        if not self.signals:
+            raise ValueError("signals is empty: pass at least one signal, e.g. (signal.SIGTERM,).")
+        if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
+            raise TypeError(f"exit_code must be an integer or None, got {exit_code!r}.")
+        self.checkpoint = checkpoint
+        self.exit_code = exit_code
+        self.preempted = False
+        self.received: signal.Signals | None = None
+        self._engine: Engine | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def attach(self, engine: Engine) -> None:
+        """Install the signal handlers while ``engine`` runs, and checkpoint on the interruption they cause."""
+        engine.add_event_handler(Events.STARTED, self._install)
+        engine.add_event_handler(Events.INTERRUPT, self._on_interrupt)
+        engine.add_event_handler(Events.COMPLETED, self._restore)
+        engine.add_event_handler(Events.EXCEPTION_RAISED, self._restore_on_failure)
+
+    def _install(self, engine: Engine) -> None:
+        self._engine = engine
+        self.preempted = False
+        self.received = None
+        for number in self.signals:
+            if number not in self._previous:
+                self._previous[number] = signal.signal(number, self._on_signal)
+
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        # runs between two bytecodes of the training thread: only record and ask for a stop here
+        if self.received is not None or self._engine is None:
+            return
+        self.received = signal.Signals(number)
+        self._engine.interrupt()
+
+    def _restore(self) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()
+        self._engine = None
+
+    def _restore_on_failure(self, engine: Engine, exception: BaseException) -> None:
+        self._restore()
+
+    def _on_interrupt(self, engine: Engine) -> None:
+        if self.received is None:
+            return  # someone else interrupted the run
+        self.preempted = True
+        logger.warning(
+            "Received %s at iteration %d: writing a checkpoint before stopping.",
+            self.received.name,
+            engine.state.iteration,
+        )
+        self.checkpoint(engine)
+        self.checkpoint.wait()
+        if self.exit_code is None:
+            # run() returns and a later run() continues without firing STARTED: stay installed for it
+            self.received = None
+            return
+        self._restore()
+        logger.warning("Checkpoint written; exiting with status %d (preempted).", self.exit_code)
+        raise SystemExit(self.exit_code)
