@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -79,32 +80,17 @@ def test_initialize_outside_torchrun_says_how_to_launch(monkeypatch: pytest.Monk
         distributed.initialize()
 
 
-def _collectives(local_rank: int, offset: int) -> dict[str, Any]:
-    """Exercise every collective on a rank; rank r holds r + 1 rows (uneven shards)."""
-    rows = torch.arange((local_rank + 1) * 2, dtype=torch.float32).reshape(local_rank + 1, 2) + 10 * local_rank
-    value = torch.tensor([local_rank + offset, 10 - local_rank])
-    reduced = {op: distributed.all_reduce(value, op=op).tolist() for op in ("sum", "product", "min", "max")}
-    distributed.barrier()
-    return {
-        "rank": distributed.get_rank(),
-        "world_size": distributed.get_world_size(),
-        "local_rank": distributed.get_local_rank(),
-        "is_distributed": distributed.is_distributed(),
-        "backend": distributed.get_backend(),
-        "reduced": reduced,
-        "input_after": value.tolist(),
-        "bool_max": distributed.all_reduce(torch.tensor([local_rank == 1]), op="max").tolist(),
-        "gathered": distributed.all_gather(rows).tolist(),
-        "gathered_scalar": distributed.all_gather(torch.tensor(local_rank * 3)).tolist(),
-        "gathered_empty": distributed.all_gather(torch.zeros(local_rank, 2)).shape[0],
-        "broadcast": distributed.broadcast_object({"from": local_rank, "items": [local_rank]}, src=1),
-    }
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The worker module, importable by name so that spawned processes can unpickle its functions."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    return importlib.import_module("distributed_workers")
 
 
 @pytest.mark.distributed
-def test_two_process_gloo_group_collectives() -> None:
+def test_two_process_gloo_group_collectives(workers: Any) -> None:
     """Each collective gives every rank the same, correct value; inputs are untouched."""
-    results = distributed.spawn(_collectives, nprocs=2, args=(5,), start_method="fork")
+    results = distributed.spawn(workers.collectives, nprocs=2, args=(5,))
     for rank, result in enumerate(results):
         assert result["rank"] == result["local_rank"] == rank
         assert result["world_size"] == 2
@@ -117,34 +103,13 @@ def test_two_process_gloo_group_collectives() -> None:
         assert result["gathered_scalar"] == [0, 3]
         assert result["gathered_empty"] == 1
         assert result["broadcast"] == {"from": 1, "items": [1]}
-
-
-def _mismatched_gather(local_rank: int) -> None:
-    distributed.all_gather(torch.zeros(2, 2 + local_rank))
-
-
-def _fails_on_rank_one(local_rank: int) -> None:
-    if local_rank == 1:
-        raise KeyError("rank one broke")
+        assert "match in every dimension but the first, got shapes [[2, 2], [2, 3]]" in result["mismatched_gather"]
 
 
 @pytest.mark.distributed
-@pytest.mark.parametrize(
-    ("function", "match"),
-    [
-        (_mismatched_gather, r"match in every dimension but the first, got shapes \[\[2, 2\], \[2, 3\]\]"),
-        (_fails_on_rank_one, "rank one broke"),
-    ],
-)
-def test_an_error_in_a_spawned_process_reaches_the_caller(function: Any, match: str) -> None:
-    with pytest.raises(ProcessRaisedException, match=match):
-        distributed.spawn(function, nprocs=2, start_method="fork")
-
-
-@pytest.mark.distributed
-def test_spawn_with_fresh_interpreters_runs_an_importable_function() -> None:
-    """The default start method pickles the function; broadcast_object(local_rank, 1) is importable."""
-    assert distributed.spawn(distributed.broadcast_object, nprocs=2, args=(1,)) == [1, 1]
+def test_an_error_in_a_spawned_process_reaches_the_caller(workers: Any) -> None:
+    with pytest.raises(ProcessRaisedException, match="rank one broke"):
+        distributed.spawn(workers.fails_on_rank_one, nprocs=2)
 
 
 @pytest.mark.distributed

@@ -131,10 +131,11 @@ def spawn(
     process raises, the others are stopped and a ``torch.multiprocessing.ProcessRaisedException``
     carrying that process's traceback is raised.
 
-    ``start_method="spawn"`` (the default, safe with CUDA) starts fresh interpreters, so
-    ``function`` must be importable: defined at the top level of a module. On Linux with the gloo
-    backend, ``start_method="fork"`` also accepts functions defined in a notebook or a test, and
-    starts faster.
+    ``start_method="spawn"`` (the default) starts fresh interpreters, so ``function`` must be
+    importable: defined at the top level of a module (in a notebook, put it in a ``.py`` file next
+    to the notebook and import it). ``start_method="fork"`` starts faster and accepts any function,
+    but a forked child can deadlock when the parent already runs threads (torch's thread pools,
+    a previous process group, CUDA), so use it only from a fresh, single-threaded parent.
 
     Example (in a script, under ``if __name__ == "__main__":``)::
 

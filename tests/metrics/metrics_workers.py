@@ -1,0 +1,97 @@
+"""Code run in each process of the 2-process metric tests (importable, so spawned processes can load it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchmetrics
+
+from ember.engine import Engine
+from ember.metrics import (
+    Accuracy,
+    Average,
+    ConfusionMatrix,
+    Fbeta,
+    Loss,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    Metric,
+    NotComputableError,
+    Precision,
+    Recall,
+    RootMeanSquaredError,
+    TopKCategoricalAccuracy,
+    as_metric,
+)
+
+CLASSES = 4
+SIZE = 23
+SHARD_END = 7  # rank 0 gets rows [0, 7), rank 1 rows [7, 23): uneven shards
+
+
+def dataset() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(11)
+    scores = torch.randn(SIZE, CLASSES, generator=generator)
+    labels = torch.randint(0, CLASSES, (SIZE,), generator=generator)
+    predictions = torch.randn(SIZE, generator=generator)
+    targets = torch.randn(SIZE, generator=generator)
+    return scores, labels, predictions, targets
+
+
+def build_metrics() -> dict[str, Metric]:
+    precision, recall = Precision(average="macro"), Recall(average="macro")
+    return {
+        "accuracy": Accuracy(),
+        "precision": Precision(average=None),
+        "recall_weighted": Recall(average="weighted"),
+        "f2_micro": Fbeta(beta=2.0, average="micro"),
+        "f1_derived": 2 * precision * recall / (precision + recall),
+        "confusion": ConfusionMatrix(CLASSES),
+        "top2": TopKCategoricalAccuracy(k=2),
+        "loss": Loss(F.cross_entropy),
+        "torchmetrics": as_metric(torchmetrics.classification.MulticlassAccuracy(num_classes=CLASSES, average="micro")),
+    }
+
+
+def build_regression() -> dict[str, Metric]:
+    return {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "rmse": RootMeanSquaredError()}
+
+
+def run_metrics(rows: slice, batch_size: int) -> dict[str, Any]:
+    """Feed the rows of ``rows`` in batches to every metric; return the computed values."""
+    scores, labels, predictions, targets = dataset()
+    classification, regression = build_metrics(), build_regression()
+    for start in range(rows.start, rows.stop, batch_size):
+        stop = min(start + batch_size, rows.stop)
+        for metric in classification.values():
+            metric.update((scores[start:stop], labels[start:stop]))
+        for metric in regression.values():
+            metric.update((predictions[start:stop], targets[start:stop]))
+    values = {name: metric.compute() for name, metric in {**classification, **regression}.items()}
+    return {name: value.tolist() if isinstance(value, torch.Tensor) else value for name, value in values.items()}
+
+
+def on_each_rank(local_rank: int) -> dict[str, Any]:
+    shard = slice(0, SHARD_END) if local_rank == 0 else slice(SHARD_END, SIZE)
+    results: dict[str, Any] = {"values": run_metrics(shard, batch_size=3 + local_rank)}
+
+    # A metric attached to an engine: rank 0 runs 2 iterations, rank 1 runs 4 (uneven epochs).
+    engine = Engine(lambda engine, batch: batch)
+    Average().attach(engine, "mean")
+    data = [float(local_rank * 10 + i) for i in range(2 + 2 * local_rank)]
+    results["engine_mean"] = engine.run(data).metrics["mean"]
+
+    # A rank with no updates still takes part in compute(); the value covers the other rank's data.
+    accuracy = Accuracy()
+    if local_rank == 1:
+        accuracy.update((torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1])))
+    results["one_sided"] = accuracy.compute()
+
+    # No rank has updates: every rank raises, and none waits forever for the others.
+    try:
+        MeanSquaredError().compute()
+    except NotComputableError as error:
+        results["not_computable"] = str(error)
+    return results
