@@ -43,10 +43,11 @@ def main() -> None:
     targets = torch.randn(96, 1, generator=data_generator)
     dataset = torch.utils.data.TensorDataset(inputs, targets)
     loader = ResumableLoader(dataset, batch_size=4, shuffle=True, seed=7, num_workers=args.num_workers)
-    # wide enough that each checkpoint takes a few milliseconds to write: kills land inside writes too
     model = torch.nn.Sequential(
         torch.nn.Linear(16, 256), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(256, 1)
     )
+    # a 4 MB buffer makes each checkpoint write take most of an iteration's time: kills land inside writes
+    model.register_buffer("ballast", torch.arange(1_000_000, dtype=torch.float32))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 
     def step(engine: Engine, batch: list[torch.Tensor]) -> float:

@@ -66,7 +66,13 @@ class PreemptionHandler:
                 f"checkpoint must be an ember.handlers.Checkpoint, got {type(checkpoint).__name__}. "
                 "Build one with the objects to save and a folder."
             )
-        self.signals = tuple(signal.Signals(number) for number in signals)
+        try:
+            self.signals = tuple(signal.Signals(number) for number in signals)
+        except ValueError as error:
+            raise ValueError(
+                f"signals must be signal numbers such as signal.SIGTERM, got {list(signals)!r} ({error}). "
+                "Pass members of the signal module."
+            ) from None
         if not self.signals:
             raise ValueError("signals is empty: pass at least one signal, e.g. (signal.SIGTERM,).")
         if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):

@@ -1,0 +1,118 @@
+"""PreemptionHandler: a real SIGTERM ends a real run with a checkpoint and the documented exit status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from ember import Engine, Events
+from ember.handlers import (
+    PREEMPTED_EXIT_CODE,
+    Checkpoint,
+    PreemptionHandler,
+    find_latest_checkpoint,
+    load_checkpoint,
+)
+
+
+def test_exit_status_is_documented_value() -> None:
+    assert PREEMPTED_EXIT_CODE == 75
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_sigterm_checkpoints_exits_75_and_resumes_identically(
+    tmp_path: Path, reference_weights: dict[str, torch.Tensor], training_script: Any, asynchronous: bool
+) -> None:
+    folder, final = tmp_path / "checkpoints", tmp_path / "final.pt"
+    options = ["--every", "50", "--sleep", "0.01", *(["--asynchronous"] if asynchronous else [])]
+    process = subprocess.Popen(
+        [sys.executable, str(training_script.path), str(folder), str(final), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.strip() == "iteration 7":
+            process.send_signal(signal.SIGTERM)
+            break
+    printed = [line.strip() for line in process.stdout]
+    status = process.wait()
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    assert status == PREEMPTED_EXIT_CODE, stderr
+    assert "Received SIGTERM" in stderr
+    last_iteration = int(([line for line in printed if line.startswith("iteration")] or ["iteration 7"])[-1].split()[1])
+    # the iteration in progress finished, and the checkpoint holds exactly that point (not a periodic save)
+    latest = find_latest_checkpoint(folder)
+    assert latest is not None
+    assert load_checkpoint(latest)["trainer"]["iteration"] == last_iteration
+    assert last_iteration < 50 and not final.exists()
+    training_script.train(folder, final, *options)
+    training_script.assert_same_weights(final, reference_weights)
+
+
+def counting_trainer() -> Engine:
+    return Engine(lambda engine, batch: batch)
+
+
+def test_in_process_signal_interrupts_then_run_continues(tmp_path: Path) -> None:
+    """With exit_code=None a real SIGTERM interrupts the run; run() again finishes it; handlers are restored."""
+    before = signal.getsignal(signal.SIGTERM)
+    trainer = counting_trainer()
+    handler = PreemptionHandler(Checkpoint({"trainer": trainer}, tmp_path, n_saved=None), exit_code=None)
+    handler.attach(trainer)
+    assert signal.getsignal(signal.SIGTERM) is before  # attaching installs nothing yet
+    trainer.add_event_handler(Events.ITERATION_STARTED(once=4), lambda: os.kill(os.getpid(), signal.SIGTERM))
+    state = trainer.run(range(10), max_epochs=1)
+    assert handler.preempted and state.iteration == 4
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["trainer_4.pt"]
+    assert load_checkpoint(tmp_path / "trainer_4.pt")["trainer"]["epoch_completed"] is False
+    assert trainer.run(range(10)).iteration == 10
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigusr1_exits_with_the_status(tmp_path: Path) -> None:
+    trainer = counting_trainer()
+    PreemptionHandler(Checkpoint({"trainer": trainer}, tmp_path), signals=[signal.SIGUSR1]).attach(trainer)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda: os.kill(os.getpid(), signal.SIGUSR1))
+    before = signal.getsignal(signal.SIGUSR1)
+    with pytest.raises(SystemExit) as exit_info:
+        trainer.run(range(5), max_epochs=1)
+    assert exit_info.value.code == PREEMPTED_EXIT_CODE
+    assert (tmp_path / "trainer_2.pt").is_file()
+    assert signal.getsignal(signal.SIGUSR1) is before
+
+
+def test_a_run_without_signal_is_untouched(tmp_path: Path) -> None:
+    trainer = counting_trainer()
+    handler = PreemptionHandler(Checkpoint({"trainer": trainer}, tmp_path))
+    handler.attach(trainer)
+    assert trainer.run(range(3), max_epochs=2).iteration == 6
+    assert not handler.preempted and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"checkpoint": "folder"}, TypeError, "checkpoint must be an ember.handlers.Checkpoint, got str"),
+        ({"signals": []}, ValueError, "signals is empty"),
+        ({"exit_code": "75"}, TypeError, "exit_code must be an integer or None"),
+        ({"signals": [9999]}, ValueError, r"signals must be signal numbers such as signal.SIGTERM, got \[9999\]"),
+    ],
+    ids=["checkpoint", "no-signals", "exit-code", "unknown-signal"],
+)
+def test_bad_input(tmp_path: Path, arguments: dict[str, Any], error: type[Exception], message: str) -> None:
+    options: dict[str, Any] = {"checkpoint": Checkpoint({"trainer": counting_trainer()}, tmp_path), **arguments}
+    with pytest.raises(error, match=message):
+        PreemptionHandler(**options)
