@@ -22,6 +22,7 @@ from ember.metrics import (
     Precision,
     Recall,
     RootMeanSquaredError,
+    RunningAverage,
     TopKCategoricalAccuracy,
     as_metric,
 )
@@ -82,6 +83,12 @@ def on_each_rank(local_rank: int) -> dict[str, Any]:
     Average().attach(engine, "mean")
     data = [float(local_rank * 10 + i) for i in range(2 + 2 * local_rank)]
     results["engine_mean"] = engine.run(data).metrics["mean"]
+
+    # Each rank smooths its own values; the published average is the mean of the ranks' averages.
+    running = RunningAverage(alpha=0.5)
+    for value in (local_rank * 10.0, local_rank * 10.0 + 2.0):
+        running.update(value)
+    results["running"] = running.compute()
 
     # A rank with no updates still takes part in compute(); the value covers the other rank's data.
     accuracy = Accuracy()

@@ -29,4 +29,5 @@ def test_every_rank_gets_the_single_process_value_on_the_union(workers: Any) -> 
             np.testing.assert_allclose(result["values"][name], value, atol=1e-6, err_msg=name)
         assert result["engine_mean"] == pytest.approx(sum([0, 1, 10, 11, 12, 13]) / 6)
         assert result["one_sided"] == 0.5
+        assert result["running"] == pytest.approx((1.0 + 11.0) / 2)
         assert "must have at least one update" in result["not_computable"]
