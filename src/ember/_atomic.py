@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["TEMP_SUFFIX", "fsync_folder", "write_atomic"]
@@ -44,7 +45,7 @@ def _default_mode() -> int:
 _MODE: int | None = None
 
 
-def write_atomic(path: str | os.PathLike[str], chunks: list[bytes] | tuple[bytes, ...]) -> None:
+def write_atomic(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview]) -> None:
     """Write ``chunks`` to ``path`` atomically and durably.
 
     >>> import tempfile, pathlib

@@ -61,10 +61,10 @@ class CorruptCheckpointError(ValueError):
 # ---------------------------------------------------------------------------------------------- files
 
 
-def _encode(checkpoint: Mapping[str, Any]) -> list[bytes]:
+def _encode(checkpoint: Mapping[str, Any]) -> list[bytes | memoryview]:
     buffer = io.BytesIO()
     torch.save(dict(checkpoint), buffer)
-    payload = buffer.getvalue()
+    payload = buffer.getbuffer()  # a view, not a copy: a checkpoint can be gigabytes
     return [_MAGIC, _HEADER.pack(hashlib.sha256(payload).digest(), len(payload)), payload]
 
 
@@ -290,7 +290,8 @@ class DiskSaver:
                     "folder, or pass require_empty=False to continue the run that wrote them."
                 )
         self._executor: ThreadPoolExecutor | None = None
-        self._in_flight: Future[None] | None = None
+        self._pending: list[Future[None]] = []  # one write, then the deletions it allows
+        self._spare: list[torch.Tensor] = []
         self._lock = threading.Lock()
 
     def _check_writable(self) -> None:
@@ -311,18 +312,42 @@ class DiskSaver:
             write_atomic(path, _encode(checkpoint))
             return
         self.wait()
-        # the copy happens here, on the training thread, so training may change the live tensors at once
-        snapshot = apply_to_tensors(checkpoint, lambda tensor: tensor.detach().to("cpu", copy=True))
+        # the copy happens here, on the training thread, so training may change the live tensors at once;
+        # the previous snapshot's memory is reused (its write is done), which spares fresh page faults
+        spares = iter(self._spare)
+        used: list[torch.Tensor] = []
+
+        def copy(tensor: torch.Tensor) -> torch.Tensor:
+            spare = next(spares, None)
+            if spare is not None and spare.shape == tensor.shape and spare.dtype == tensor.dtype:
+                spare.copy_(tensor.detach())
+            else:
+                spare = tensor.detach().to("cpu", copy=True)
+            used.append(spare)
+            return spare
+
+        snapshot = apply_to_tensors(checkpoint, copy)
+        self._spare = used
         self._submit(lambda: write_atomic(path, _encode(snapshot)), f"writing checkpoint {str(path)!r}")
 
     def remove(self, filename: str) -> None:
-        """Delete ``dirname/filename`` (after any write in flight, so the deletion never overtakes it)."""
+        """Delete ``dirname/filename``; when asynchronous, queued behind the write in flight, and skipped if it fails.
+
+        So an older checkpoint is never deleted before the newer one is durable.
+        """
         path = self.dirname / filename
         if not self.asynchronous:
             path.unlink(missing_ok=True)
             return
-        self.wait()
-        self._submit(lambda: path.unlink(missing_ok=True), f"removing checkpoint {str(path)!r}")
+        with self._lock:
+            write = self._pending[-1] if self._pending else None
+
+        def delete() -> None:
+            # the single worker ran the write first; if it failed, the file to delete is still needed
+            if write is None or write.exception() is None:
+                path.unlink(missing_ok=True)
+
+        self._submit(delete, f"removing checkpoint {str(path)!r}")
 
     def _submit(self, work: Callable[[], None], what: str) -> None:
         def run() -> None:
@@ -336,14 +361,15 @@ class DiskSaver:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-checkpoint")
-            self._in_flight = self._executor.submit(run)
+            self._pending.append(self._executor.submit(run))
 
     def wait(self) -> None:
-        """Block until the write in flight (if any) is durable; raise its error on this thread if it failed."""
+        """Block until the writes and deletions handed over so far are done; raise the first error on this thread."""
         with self._lock:
-            in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
-            in_flight.result()
+            pending, self._pending = self._pending, []
+        errors = [error for error in (future.exception() for future in pending) if error is not None]
+        if errors:
+            raise errors[0]
 
     def list_files(self) -> list[str]:
         """Names of the checkpoint files now in the folder."""
