@@ -405,7 +405,11 @@ class Engine:
         :meth:`register_events`, typically from the process function. Share data with the handlers
         through ``engine.state``.
         """
-        if isinstance(event_name, FilteredEvent) or not self.has_registered_events(event_name):
+        try:
+            registered = event_name in self._allowed_events  # a filtered event is never registered
+        except TypeError:
+            registered = False
+        if not registered:
             raise ValueError(
                 f"Cannot fire {event_name!r}: it is not an event registered on this engine. "
                 "Fire a plain event (not a filtered one) after engine.register_events(...)."
