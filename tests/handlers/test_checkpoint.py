@@ -292,6 +292,7 @@ class NoState:
     [
         (lambda folder: Checkpoint({"thing": NoState()}, folder), TypeError, r"to_save\['thing'\] is a NoState"),
         (lambda folder: Checkpoint([torch.nn.Linear(1, 1)], folder), TypeError, "to_save must be a dict"),
+        (lambda folder: Checkpoint({}, folder), ValueError, "to_save is empty"),
         (
             lambda folder: Checkpoint({"m": torch.nn.Linear(1, 1)}, folder, n_saved=0),
             ValueError,
@@ -311,6 +312,7 @@ class NoState:
     ids=[
         "no-state-dict",
         "not-a-dict",
+        "empty",
         "n_saved-0",
         "n_saved-float",
         "bad-saver",
@@ -377,3 +379,19 @@ def test_model_checkpoint_without_objects(tmp_path: Path) -> None:
     trainer.add_event_handler(Events.EPOCH_COMPLETED, ModelCheckpoint(tmp_path))
     with pytest.raises(TypeError, match="ModelCheckpoint needs the objects to save"):
         trainer.run([0], max_epochs=1)
+
+
+@pytest.mark.distributed
+def test_only_rank_zero_writes_under_a_process_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two gloo processes checkpoint the same run: one set of files, holding rank 0's weights."""
+    import importlib
+
+    from ember import distributed
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    workers = importlib.import_module("checkpoint_rank_workers")
+    results = distributed.spawn(workers.save_on_every_rank, nprocs=2, args=(str(tmp_path),))
+    for rank, result in enumerate(results):
+        assert result == {"rank": rank, "files": ["checkpoint_1_score=3.0000.pt"], "state_dict_calls": 3}
+    weight = load_checkpoint(tmp_path / "checkpoint_1_score=3.0000.pt")["model"]["weight"]
+    assert torch.equal(weight, torch.ones(2, 2))

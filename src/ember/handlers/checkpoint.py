@@ -505,8 +505,9 @@ class Checkpoint:
         include_self: also save this handler's own list of kept files under ``"checkpointer"``.
 
     File names are ``{prefix}_{name}_{step}[_{score_name}={score}].pt`` where ``name`` is the
-    single key of ``to_save``, or ``"checkpoint"``. Under ``torch.distributed`` every rank builds
-    the state dicts (so collectives inside ``state_dict()`` are reached by all) and rank 0 writes.
+    single key of ``to_save``, or ``"checkpoint"``. Under ``torch.distributed`` every rank calls
+    ``state_dict()`` on every object at every save (so collectives inside it are reached by all
+    ranks), and rank 0 alone decides what to keep and writes.
 
     Attach with ``engine.add_event_handler(event, checkpoint)`` on any event, or
     :meth:`attach`. With an asynchronous saver, the handler also waits for the last write when the
@@ -536,6 +537,8 @@ class Checkpoint:
         include_self: bool = False,
     ) -> None:
         _check_to_save(to_save)
+        if not to_save and not isinstance(self, ModelCheckpoint):  # ModelCheckpoint gets to_save when attached
+            raise ValueError("to_save is empty: pass at least one object to save, e.g. {'model': model}.")
         if isinstance(save_handler, (str, os.PathLike)):
             save_handler = DiskSaver(save_handler)
         if not callable(save_handler) or not callable(getattr(save_handler, "remove", None)):
@@ -630,16 +633,17 @@ class Checkpoint:
             score = float(raw)
         priority = score if score is not None else float(step)
         filename = self._filename(step, score)
-        if any(saved.filename == filename for saved in self._saved):
-            return  # this very state is saved already (e.g. a periodic save and COMPLETED at one iteration)
-        full = self.n_saved is not None and len(self._saved) >= self.n_saved
-        if full and self._saved and (priority, step) <= self._saved[0].key():
-            return
-        # every rank builds the state dicts, so a collective inside a state_dict() is reached by all ranks
+        # Every rank builds the state dicts before anything is decided, so that a collective inside a
+        # state_dict() is reached by all ranks, whatever each rank knows about the files kept.
         checkpoint = {key: value.state_dict() for key, value in self.to_save.items()}
         if self.include_self:
             checkpoint["checkpointer"] = self.state_dict()
         if distributed.get_rank() != 0:
+            return
+        if any(saved.filename == filename for saved in self._saved):
+            return  # this very state is saved already (e.g. a periodic save and COMPLETED at one iteration)
+        full = self.n_saved is not None and len(self._saved) >= self.n_saved
+        if full and self._saved and (priority, step) <= self._saved[0].key():
             return
         self.save_handler(
             checkpoint, filename, {"basename": self._stem(), "score_name": self.score_name, "priority": priority}
