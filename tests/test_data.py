@@ -167,3 +167,32 @@ def test_mid_epoch_resume_is_exact(tmp_path: Path, num_workers: int, stop_at: in
     assert first_seen + second_seen == reference_seen
     for name, value in reference_model.state_dict().items():
         assert torch.equal(value, second_model.state_dict()[name]), name
+
+
+def test_data_without_iter_from_is_fast_forwarded_with_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """A plain iterable resumes at the right batch by fetching and discarding, and the log says so."""
+    seen: list[int] = []
+    trainer = Engine(lambda engine, batch: seen.append(batch))
+    trainer.load_state_dict(
+        {"iteration": 7, "epoch": 1, "epoch_length": 10, "max_epochs": 1, "max_iters": None, "epoch_completed": False}
+    )
+    with caplog.at_level("INFO"):
+        trainer.run(list(range(10)))
+    assert seen == [7, 8, 9]
+    assert "fetching and discarding 7 batches" in caplog.text
+
+
+def test_engine_uses_iter_from_without_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    dataset = CountingDataset(12)
+    loader = ResumableLoader(dataset, batch_size=3)
+    loader.load_state_dict({"passes_started": 1, "seed": 0})
+    seen: list[list[int]] = []
+    trainer = Engine(lambda engine, batch: seen.append(batch[0].tolist()))
+    trainer.load_state_dict(
+        {"iteration": 2, "epoch": 1, "epoch_length": 4, "max_epochs": 1, "max_iters": None, "epoch_completed": False}
+    )
+    with caplog.at_level("INFO"):
+        trainer.run(loader)
+    assert seen == [[6, 7, 8], [9, 10, 11]]
+    assert dataset.loads == 6
+    assert "discarding" not in caplog.text
