@@ -395,3 +395,38 @@ def test_only_rank_zero_writes_under_a_process_group(tmp_path: Path, monkeypatch
         assert result == {"rank": rank, "files": ["checkpoint_1_score=3.0000.pt"], "state_dict_calls": 3}
     weight = load_checkpoint(tmp_path / "checkpoint_1_score=3.0000.pt")["model"]["weight"]
     assert torch.equal(weight, torch.ones(2, 2))
+
+
+class BreaksOnSecondSave:
+    """Its second state dict cannot be serialised, so the second checkpoint write fails for real."""
+
+    def __init__(self) -> None:
+        self.saves = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        self.saves += 1
+        return {"saves": self.saves} if self.saves == 1 else {"saves": lambda: None}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.saves = state_dict["saves"]
+
+
+@pytest.mark.parametrize(
+    ("asynchronous", "error", "message"),
+    [
+        (False, TypeError, "The checkpoint's state cannot be saved by torch.save"),
+        (True, RuntimeError, r"failed in the background while writing checkpoint .*thing_2\.pt"),
+    ],
+    ids=["sync", "async"],
+)
+def test_a_failed_write_keeps_the_older_checkpoint(
+    tmp_path: Path, asynchronous: bool, error: type[Exception], message: str
+) -> None:
+    trainer = idle_trainer()
+    checkpoint = Checkpoint({"thing": BreaksOnSecondSave()}, DiskSaver(tmp_path, asynchronous=asynchronous), n_saved=1)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, checkpoint)
+    with pytest.raises(error, match=message):
+        trainer.run(range(5), max_epochs=1)
+    assert names(tmp_path) == ["thing_1.pt"]
+    assert load_checkpoint(tmp_path / "thing_1.pt") == {"thing": {"saves": 1}}
+    assert not [path for path in tmp_path.iterdir() if path.name.endswith(".partial")]

@@ -18,6 +18,7 @@ import logging
 import math
 import numbers
 import os
+import pickle
 import random
 import re
 import struct
@@ -63,7 +64,13 @@ class CorruptCheckpointError(ValueError):
 
 def _encode(checkpoint: Mapping[str, Any]) -> list[bytes | memoryview]:
     buffer = io.BytesIO()
-    torch.save(dict(checkpoint), buffer)
+    try:
+        torch.save(dict(checkpoint), buffer)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        raise TypeError(
+            f"The checkpoint's state cannot be saved by torch.save ({type(error).__name__}: {error}). State dicts "
+            "must hold tensors, numbers, strings and containers of them."
+        ) from error
     payload = buffer.getbuffer()  # a view, not a copy: a checkpoint can be gigabytes
     return [_MAGIC, _HEADER.pack(hashlib.sha256(payload).digest(), len(payload)), payload]
 
