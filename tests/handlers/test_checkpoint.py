@@ -430,3 +430,15 @@ def test_a_failed_write_keeps_the_older_checkpoint(
     assert names(tmp_path) == ["thing_1.pt"]
     assert load_checkpoint(tmp_path / "thing_1.pt") == {"thing": {"saves": 1}}
     assert not [path for path in tmp_path.iterdir() if path.name.endswith(".partial")]
+
+
+def test_latest_is_the_highest_step_whatever_the_score_name(tmp_path: Path) -> None:
+    saver = DiskSaver(tmp_path)
+    for name in [
+        "best_model_9_val_acc=0.9000.pt",
+        "best_model_12_val_acc=0.1000.pt",
+        "best_model_10_val_acc=0.5000.pt",
+    ]:
+        saver({"model": {}}, name)
+    latest = find_latest_checkpoint(tmp_path, "best")
+    assert latest is not None and latest.name == "best_model_12_val_acc=0.1000.pt"

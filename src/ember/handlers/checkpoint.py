@@ -23,6 +23,7 @@ import random
 import re
 import struct
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 _MAGIC = b"EMBERCKPT\x01"
 _HEADER = struct.Struct("<32sQ")  # SHA-256 digest of the payload, payload length in bytes
 _EXTENSION = ".pt"
-_STEP_IN_NAME = re.compile(r"_(\d+)(?:_[^_=]+=[^_]+)?\.pt$")
+_STEP_IN_NAME = re.compile(r"_(\d+)(?:_[^=]+=[^_]+)?\.pt$")
 
 
 class CorruptCheckpointError(ValueError):
@@ -575,7 +576,7 @@ class Checkpoint:
         self.include_self = include_self
         self._saved: list[_Saved] = []
         self._adopted = False
-        self._waiting_on: set[int] = set()
+        self._waiting_on: weakref.WeakSet[Engine] = weakref.WeakSet()
 
     # -- naming
 
@@ -663,9 +664,9 @@ class Checkpoint:
 
     def _wait_at_end_of(self, engine: Engine) -> None:
         wait = getattr(self.save_handler, "wait", None)
-        if wait is None or id(engine) in self._waiting_on:
+        if wait is None or engine in self._waiting_on:
             return
-        self._waiting_on.add(id(engine))
+        self._waiting_on.add(engine)
         for event in (Events.COMPLETED, Events.INTERRUPT):
             engine.add_event_handler(event, self.wait)
         engine.add_event_handler(Events.EXCEPTION_RAISED, self._wait_on_failure)
