@@ -542,6 +542,7 @@ class Checkpoint:
         score_name: str | None = None,
         n_saved: int | None = 1,
         global_step_transform: Callable[[Engine, Any], int] | None = None,
+        *,
         include_self: bool = False,
     ) -> None:
         _check_to_save(to_save)
@@ -771,16 +772,23 @@ class ModelCheckpoint(Checkpoint):
         score_function: Callable[[Engine], float] | None = None,
         score_name: str | None = None,
         n_saved: int | None = 1,
+        *,
         global_step_transform: Callable[[Engine, Any], int] | None = None,
         include_self: bool = False,
-        *,
         create_dir: bool = True,
         require_empty: bool = True,
         asynchronous: bool = False,
     ) -> None:
         saver = DiskSaver(dirname, create_dir=create_dir, require_empty=require_empty, asynchronous=asynchronous)
         super().__init__(
-            {}, saver, filename_prefix, score_function, score_name, n_saved, global_step_transform, include_self
+            {},
+            saver,
+            filename_prefix,
+            score_function,
+            score_name,
+            n_saved,
+            global_step_transform,
+            include_self=include_self,
         )
 
     def __call__(self, engine: Engine, to_save: Mapping[str, Any] | None = None, event: Any = None) -> None:  # type: ignore[override]
