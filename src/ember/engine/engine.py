@@ -406,15 +406,17 @@ class Engine:
         through ``engine.state``.
         """
         try:
-            registered = event_name in self._allowed_events  # a filtered event is never registered
-        except TypeError:
-            registered = False
+            has_handlers = event_name in self._dispatch
+            registered = has_handlers or event_name in self._allowed_events  # never a filtered event
+        except TypeError:  # unhashable: certainly not an event
+            has_handlers = registered = False
         if not registered:
             raise ValueError(
                 f"Cannot fire {event_name!r}: it is not an event registered on this engine. "
                 "Fire a plain event (not a filtered one) after engine.register_events(...)."
             )
-        self._fire(event_name)
+        if has_handlers or self._trace:
+            self._fire(event_name)
 
     def set_handler_wrapper(self, wrapper: HandlerWrapper | None) -> None:
         """Route every handler call of this engine through ``wrapper``; ``None`` removes it.
