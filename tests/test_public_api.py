@@ -7,6 +7,7 @@ import importlib
 import pytest
 
 import ember
+import ember.data
 import ember.distributed
 import ember.engine
 import ember.handlers
@@ -14,6 +15,7 @@ import ember.metrics
 
 EXPECTED = {
     "ember": ["Engine", "Events", "State", "__version__"],
+    "ember.data": ["ResumableLoader", "ResumableSampler", "derive_seed"],
     "ember.engine": [
         "CallableEventWithFilter",
         "Engine",
