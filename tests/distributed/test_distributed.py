@@ -17,23 +17,6 @@ from torch.multiprocessing import ProcessRaisedException
 from ember import distributed
 
 
-def test_public_names() -> None:
-    assert sorted(distributed.__all__) == [
-        "all_gather",
-        "all_reduce",
-        "barrier",
-        "broadcast_object",
-        "finalize",
-        "get_backend",
-        "get_local_rank",
-        "get_rank",
-        "get_world_size",
-        "initialize",
-        "is_distributed",
-        "spawn",
-    ]
-
-
 def test_serial_fallback_is_one_process_of_rank_zero() -> None:
     assert (distributed.get_rank(), distributed.get_world_size(), distributed.get_local_rank()) == (0, 1, 0)
     assert distributed.is_distributed() is False

@@ -325,19 +325,3 @@ def test_step_attached_twice() -> None:
     evaluation.attach(Engine(evaluation))
     with pytest.raises(RuntimeError, match=r"already attached to an engine"):
         evaluation.attach(Engine(evaluation))
-
-
-def test_supervised_module_public_names() -> None:
-    import ember.engine.supervised as supervised
-
-    assert sorted(supervised.__all__) == [
-        "EvaluationStep",
-        "TrainerEvents",
-        "TrainingStep",
-        "create_supervised_evaluator",
-        "create_supervised_trainer",
-        "prepare_batch",
-        "supervised_evaluation_step",
-        "supervised_training_step",
-    ]
-    assert all(hasattr(supervised, name) for name in supervised.__all__)

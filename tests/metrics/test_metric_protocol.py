@@ -9,7 +9,6 @@ import torch
 import torch.distributed as dist
 from sklearn import metrics as skm
 
-import ember.metrics
 from ember.engine import Engine, Events
 from ember.metrics import (
     Accuracy,
@@ -28,36 +27,6 @@ from ember.metrics import (
     RunningAverage,
     TopKCategoricalAccuracy,
 )
-
-
-def test_public_names_are_pinned() -> None:
-    assert sorted(ember.metrics.__all__) == [
-        "Accuracy",
-        "Average",
-        "BatchWise",
-        "ConfusionMatrix",
-        "EpochWise",
-        "Fbeta",
-        "Loss",
-        "MeanAbsoluteError",
-        "MeanSquaredError",
-        "Metric",
-        "MetricUsage",
-        "MetricsLambda",
-        "NotComputableError",
-        "Precision",
-        "Recall",
-        "RootMeanSquaredError",
-        "RunningAverage",
-        "RunningBatchWise",
-        "RunningEpochWise",
-        "TopKCategoricalAccuracy",
-        "TorchmetricsMetric",
-        "as_metric",
-        "attach",
-        "is_torchmetrics_metric",
-    ]
-
 
 EVERY_METRIC = [
     Accuracy(),
