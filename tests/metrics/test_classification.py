@@ -276,3 +276,14 @@ def test_mixing_binary_and_multiclass_inputs_is_an_error() -> None:
 def test_bad_arguments_are_rejected(build: Any, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         build()
+
+
+def test_a_loaded_state_keeps_its_number_of_classes_after_reset() -> None:
+    """A metric that learned its classes from the data keeps them through load_state_dict and reset."""
+    trained = Precision(average="macro")
+    trained.update((torch.randn(8, 3), torch.randint(0, 3, (8,))))
+    resumed = Precision(average="macro")
+    resumed.load_state_dict(trained.state_dict())
+    resumed.reset()
+    resumed.update((torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]), torch.tensor([0, 2])))
+    assert resumed.compute() == pytest.approx((1.0 + 0.0 + 0.0) / 3)

@@ -269,6 +269,13 @@ class _ClassCounts(_ClassificationMetric):
         super().load_state_dict(state_dict)
         saved_classes = state_dict.get("num_classes")
         if saved_classes is not None:
+            if self.num_classes is None:
+                # The defaults are still empty: size them, so that a later reset() keeps the loaded
+                # number of classes instead of going back to no classes at all.
+                loaded = {name: getattr(self, name) for name in self._defaults}
+                self._on_num_classes(int(saved_classes))
+                for name, value in loaded.items():
+                    setattr(self, name, value)
             self.num_classes = int(saved_classes)
         if state_dict.get("binary") is not None:
             self._binary = bool(state_dict["binary"])
