@@ -219,6 +219,9 @@ BAD_INPUTS = [
      "task='multiclass' and y_pred of y's shape .* expects integer class labels, got torch.float32"),
     (Precision(task="multiclass"), (torch.zeros(4).long(), torch.zeros(4).long()), ValueError,
      r"Precision got class labels y_pred \(4,\) without knowing the number of classes. Pass num_classes"),
+    (Precision(num_classes=3), (torch.tensor([0, 2, 1]), torch.tensor([0, 1, 2])), ValueError,
+     r"Precision with num_classes=3 got y_pred \(3,\) and y \(3,\) of the same shape, which read as binary 0/1 "
+     "inputs. Pass task='multiclass' for class labels"),
     (Recall(task="multiclass", num_classes=3), (torch.tensor([0, 5]), torch.tensor([0, 1])), ValueError,
      "Recall got predicted labels up to 5, but has 3 classes"),
     (ConfusionMatrix(3), (torch.randn(4, 4), torch.zeros(4).long()), ValueError,

@@ -240,6 +240,12 @@ class _ClassCounts(_ClassificationMetric):
             self.actual_positives += y.sum(dim=0)
             return
         if kind == "binary":
+            if self.task is None and self.num_classes not in (None, 2):
+                raise ValueError(
+                    f"{type(self).__name__} with num_classes={self.num_classes} got y_pred {_shape(predicted)} and "
+                    f"y {_shape(y)} of the same shape, which read as binary 0/1 inputs. Pass task='multiclass' "
+                    f"for class labels, or class scores of shape (N, {self.num_classes})."
+                )
             classes = 2
             self._check_classes(2, "binary input")
         else:
