@@ -405,16 +405,21 @@ class Metric(ABC):
         self.attach_updates(engine, resolved)
         engine.add_event_handler(resolved.completed, self.completed, name)
 
-    def detach(self, engine: Engine, usage: str | MetricUsage | None = None) -> None:
-        """Remove this metric's handlers of ``usage`` from ``engine``; a no-op if it is not attached."""
-        resolved = self._resolve_usage(usage)
+    def detach_updates(self, engine: Engine, usage: MetricUsage) -> None:
+        """Remove the reset and update handlers that :meth:`attach_updates` registered, if there."""
         for event, handler in (
-            (resolved.completed, self.completed),
-            (resolved.started, self._reset_handler(resolved)),
-            (resolved.iteration_completed, self.iteration_completed),
+            (usage.started, self._reset_handler(usage)),
+            (usage.iteration_completed, self.iteration_completed),
         ):
             if engine.has_event_handler(handler, event):
                 engine.remove_event_handler(handler, event)
+
+    def detach(self, engine: Engine, usage: str | MetricUsage | None = None) -> None:
+        """Remove this metric's handlers of ``usage`` from ``engine``; a no-op if it is not attached."""
+        resolved = self._resolve_usage(usage)
+        if engine.has_event_handler(self.completed, resolved.completed):
+            engine.remove_event_handler(self.completed, resolved.completed)
+        self.detach_updates(engine, resolved)
 
     def is_attached(self, engine: Engine, usage: str | MetricUsage | None = None) -> bool:
         """Whether this metric publishes its value on ``engine`` with ``usage``."""
@@ -529,11 +534,12 @@ class MetricsLambda(Metric):
         for source in self.sources():
             source.attach_updates(engine, usage)
 
-    def detach(self, engine: Engine, usage: str | MetricUsage | None = None) -> None:
-        """Remove this metric's publishing handler and its sources' handlers from ``engine``."""
-        super().detach(engine, usage)
+    def detach_updates(self, engine: Engine, usage: MetricUsage) -> None:
+        """Remove the sources' reset and update handlers, except for sources still attached themselves."""
         for source in self.sources():
-            source.detach(engine, usage)
+            # A source also published under its own name keeps the handlers it needs for that.
+            if not source.is_attached(engine, usage):
+                source.detach_updates(engine, usage)
 
     def state_dict(self) -> dict[str, Any]:
         """The sources' states, in :meth:`sources` order."""
