@@ -281,6 +281,23 @@ def test_model_checkpoint_takes_to_save_when_attached(tmp_path: Path) -> None:
     assert names(tmp_path) == ["run_model_4.pt", "run_model_6.pt"]
 
 
+def test_model_checkpoint_attach_takes_to_save(tmp_path: Path) -> None:
+    """ModelCheckpoint.attach(engine, event, to_save) wires it; a call without to_save reuses those objects."""
+    trainer = idle_trainer()
+    model = torch.nn.Linear(1, 1)
+    handler = ModelCheckpoint(tmp_path, "run", n_saved=None)
+    handler.attach(trainer, Events.EPOCH_COMPLETED, {"model": model})
+    trainer.run([0, 0], max_epochs=2)
+    assert names(tmp_path) == ["run_model_2.pt", "run_model_4.pt"]
+    handler(trainer)  # e.g. from a PreemptionHandler: the objects given at attach are saved again
+    assert load_checkpoint(tmp_path / "run_model_4.pt")["model"]["weight"].shape == (1, 1)
+
+
+def test_model_checkpoint_attach_without_objects(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"ModelCheckpoint.attach needs the objects to save"):
+        ModelCheckpoint(tmp_path).attach(idle_trainer())
+
+
 # ------------------------------------------------------------------------------------------ bad input
 
 

@@ -16,6 +16,7 @@ from ember import Engine, Events
 from ember.handlers import (
     PREEMPTED_EXIT_CODE,
     Checkpoint,
+    ModelCheckpoint,
     PreemptionHandler,
     find_latest_checkpoint,
     load_checkpoint,
@@ -92,6 +93,27 @@ def test_sigusr1_exits_with_the_status(tmp_path: Path) -> None:
     assert exit_info.value.code == PREEMPTED_EXIT_CODE
     assert (tmp_path / "trainer_2.pt").is_file()
     assert signal.getsignal(signal.SIGUSR1) is before
+
+
+def test_model_checkpoint_is_written_on_preemption(tmp_path: Path) -> None:
+    """A ModelCheckpoint attached with its objects is written on a signal, even before its first save."""
+    trainer = counting_trainer()
+    checkpoint = ModelCheckpoint(tmp_path, "run", n_saved=None)
+    checkpoint.attach(trainer, Events.EPOCH_COMPLETED, {"trainer": trainer})
+    PreemptionHandler(checkpoint, exit_code=None).attach(trainer)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda: os.kill(os.getpid(), signal.SIGTERM))
+    trainer.run(range(5), max_epochs=1)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run_trainer_2.pt"]
+
+
+def test_model_checkpoint_without_objects_fails_when_the_run_starts(tmp_path: Path) -> None:
+    """Attached through add_event_handler, a ModelCheckpoint learns its objects too late for a preemption."""
+    trainer = counting_trainer()
+    checkpoint = ModelCheckpoint(tmp_path)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint, {"trainer": trainer})
+    PreemptionHandler(checkpoint).attach(trainer)
+    with pytest.raises(RuntimeError, match=r"ModelCheckpoint.attach\(engine, event, to_save\)"):
+        trainer.run(range(5), max_epochs=1)
 
 
 def test_a_run_without_signal_is_untouched(tmp_path: Path) -> None:

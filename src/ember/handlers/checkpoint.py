@@ -752,7 +752,9 @@ class Checkpoint:
 class ModelCheckpoint(Checkpoint):
     """A :class:`Checkpoint` writing to a folder through a :class:`DiskSaver`; ``to_save`` comes at attach time.
 
-    Usage: ``engine.add_event_handler(Events.EPOCH_COMPLETED, handler, {"model": model})``.
+    Usage: ``handler.attach(engine, Events.EPOCH_COMPLETED, {"model": model})``, or
+    ``engine.add_event_handler(Events.EPOCH_COMPLETED, handler, {"model": model})``. Give it to a
+    :class:`~ember.handlers.PreemptionHandler` only after ``attach``, which tells it the objects at once.
 
     >>> import tempfile, torch
     >>> from ember import Engine, Events
@@ -791,13 +793,29 @@ class ModelCheckpoint(Checkpoint):
             include_self=include_self,
         )
 
-    def __call__(self, engine: Engine, to_save: Mapping[str, Any] | None = None, event: Any = None) -> None:  # type: ignore[override]
-        """Save ``to_save`` (given once, through ``add_event_handler``'s extra argument)."""
+    def attach(  # type: ignore[override]
+        self, engine: Engine, event: Any = Events.EPOCH_COMPLETED, to_save: Mapping[str, Any] | None = None
+    ) -> None:
+        """Save ``to_save`` on ``event``; a later call without objects (e.g. by a PreemptionHandler) saves them too."""
         if to_save is None:
             raise TypeError(
-                "ModelCheckpoint needs the objects to save: attach it with "
-                "engine.add_event_handler(event, handler, {'model': model})."
+                "ModelCheckpoint.attach needs the objects to save: call attach(engine, event, {'model': model})."
             )
+        _check_to_save(to_save)
+        if not to_save:
+            raise ValueError("to_save is empty: pass at least one object to save, e.g. {'model': model}.")
+        self.to_save = to_save
+        engine.add_event_handler(event, self, to_save, event)
+
+    def __call__(self, engine: Engine, to_save: Mapping[str, Any] | None = None, event: Any = None) -> None:  # type: ignore[override]
+        """Save ``to_save`` (given through ``attach`` or ``add_event_handler``'s extra argument)."""
+        if to_save is None:
+            if not self.to_save:
+                raise TypeError(
+                    "ModelCheckpoint needs the objects to save: attach it with handler.attach(engine, event, "
+                    "{'model': model}) or engine.add_event_handler(event, handler, {'model': model})."
+                )
+            to_save = self.to_save
         _check_to_save(to_save)
         if not to_save:
             raise ValueError("to_save is empty: pass at least one object to save, e.g. {'model': model}.")

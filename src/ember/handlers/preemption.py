@@ -92,6 +92,13 @@ class PreemptionHandler:
         engine.add_event_handler(Events.EXCEPTION_RAISED, self._restore_on_failure)
 
     def _install(self, engine: Engine) -> None:
+        if not self.checkpoint.to_save:
+            # a ModelCheckpoint wired by add_event_handler learns its objects at its first save: too late here
+            raise RuntimeError(
+                "PreemptionHandler's checkpoint has no objects to save yet: a ModelCheckpoint attached with "
+                "engine.add_event_handler(event, handler, to_save) learns them only at its first save. Attach it "
+                "with ModelCheckpoint.attach(engine, event, to_save) instead."
+            )
         self._engine = engine
         self.preempted = False
         self.received = None
