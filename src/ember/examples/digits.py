@@ -64,8 +64,11 @@ def build_model() -> nn.Module:
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 10))
 
 
-def train(args: argparse.Namespace, output_dir: Path) -> dict[str, float]:
-    """One run (new or resumed) in ``output_dir``; returns the last validation metrics."""
+def train(args: argparse.Namespace, output_dir: Path, *, keep: bool = True) -> dict[str, float]:
+    """One run (new or resumed) in ``output_dir``; returns the last validation metrics.
+
+    ``keep=False`` says that ``output_dir`` is removed after the run, so the closing line does not point to it.
+    """
     torch.manual_seed(args.seed)
     train_loader, validation_loader = load_data(args.batch_size, args.seed)
     model = build_model()
@@ -73,6 +76,10 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, float]:
     loss_fn = nn.CrossEntropyLoss()
     trainer = create_supervised_trainer(model, optimizer, loss_fn)
     evaluator = create_supervised_evaluator(model, metrics={"accuracy": Accuracy(), "loss": Loss(loss_fn)})
+
+    if sys.stdout.isatty():
+        # attached first, so each epoch's bar is closed before the epoch's line below is printed
+        ProgressBar(persist=False).attach(trainer)
 
     scheduler = LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs), optimizer)
     scheduler.attach(trainer, Events.EPOCH_COMPLETED)
@@ -111,17 +118,14 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, float]:
     )
     trainer.add_event_handler(Events.EPOCH_COMPLETED, best)
     PreemptionHandler(last).attach(trainer)
-    if sys.stdout.isatty():
-        ProgressBar(persist=False).attach(trainer)
 
     resumed_from = resume_from_latest(to_save, output_dir / "last")
     if resumed_from is not None:
         print(f"resuming from {resumed_from} (epoch {trainer.state.epoch}, iteration {trainer.state.iteration})")
     trainer.run(train_loader, max_epochs=args.epochs)
     final = evaluator.run(validation_loader).metrics
-    print(
-        f"done at epoch {trainer.state.epoch}: validation accuracy {final['accuracy']:.3f}; checkpoints in {output_dir}"
-    )
+    where = f"checkpoints in {output_dir}" if keep else "pass --output-dir to keep the checkpoints"
+    print(f"done at epoch {trainer.state.epoch}: validation accuracy {final['accuracy']:.3f}; {where}")
     return {name: float(value) for name, value in final.items()}
 
 
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if args.output_dir is not None:
         return train(args, args.output_dir)
     with tempfile.TemporaryDirectory(prefix="ember-digits-") as folder:
-        return train(args, Path(folder))
+        return train(args, Path(folder), keep=False)
 
 
 if __name__ == "__main__":
