@@ -307,6 +307,17 @@ def test_evaluator_rejects_bad_arguments_at_construction(
         create_supervised_evaluator(**{"model": MODEL, **arguments})
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error given where there is no CUDA device")
+@pytest.mark.parametrize("factory", ["trainer", "evaluator"])
+def test_cuda_device_without_cuda_is_a_clear_error(factory: str) -> None:
+    message = r"device='cuda' was requested, but this torch has no usable CUDA device.*Pass device='cpu'"
+    with pytest.raises(ValueError, match=message):
+        if factory == "trainer":
+            create_supervised_trainer(MODEL, OPTIMIZER, LOSS, device="cuda")
+        else:
+            create_supervised_evaluator(MODEL, device="cuda")
+
+
 def test_step_used_by_an_engine_it_is_not_attached_to() -> None:
     step = supervised_training_step(MODEL, OPTIMIZER, LOSS)
     with pytest.raises(RuntimeError, match=r"not attached.*Call step.attach\(engine\)"):

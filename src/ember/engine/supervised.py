@@ -139,11 +139,18 @@ def _check_device(device: Any) -> torch.device | None:
             f"device must be a str or torch.device, got {device!r} ({type(device).__name__}), e.g. device='cuda'."
         )
     try:
-        return torch.device(device)
+        parsed = torch.device(device)
     except RuntimeError as error:
         raise ValueError(
             f"device={device!r} is not a valid torch device ({error}). Pass e.g. 'cpu' or 'cuda:0'."
         ) from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        # Caught here: moving the model would fail with torch's bare AssertionError instead.
+        raise ValueError(
+            f"device={device!r} was requested, but this torch has no usable CUDA device "
+            "(torch.cuda.is_available() is False). Pass device='cpu', or None to leave the model where it is."
+        )
+    return parsed
 
 
 def _device_type(model: nn.Module, device: torch.device | None) -> str:
