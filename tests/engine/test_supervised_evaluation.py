@@ -67,6 +67,18 @@ def test_evaluator_keeps_a_submodule_that_was_deliberately_in_eval_mode() -> Non
     assert model.training and not model.norm.training
 
 
+def test_a_submodule_put_in_train_mode_at_epoch_started_stays_so_from_the_first_batch() -> None:
+    """The evaluator switches to eval mode at STARTED, not at the first batch, overriding no handler."""
+    model = ModeRecorder()
+    model.train()
+    norm_modes: list[bool] = []
+    model.norm.register_forward_pre_hook(lambda module, args: norm_modes.append(module.training))
+    evaluator = create_supervised_evaluator(model)
+    evaluator.add_event_handler(Events.EPOCH_STARTED, lambda: model.norm.train())
+    evaluator.run(make_data())
+    assert model.forward_modes == [False] * 3 and norm_modes == [True] * 3
+
+
 def test_evaluator_restores_the_mode_when_the_run_fails() -> None:
     model = ModeRecorder()
     model.train()

@@ -424,6 +424,18 @@ def test_trainer_trains_in_train_mode_with_an_evaluator_in_between_and_restores_
     assert not model.training and not model.norm.training  # the trainer put back the mode it found
 
 
+def test_a_submodule_put_in_eval_mode_at_epoch_started_stays_so_from_the_first_batch() -> None:
+    """The trainer switches to train mode at STARTED, not at the first batch, overriding no handler."""
+    model = ModeRecorder()
+    model.eval()
+    norm_modes: list[bool] = []
+    model.norm.register_forward_pre_hook(lambda module, args: norm_modes.append(module.training))
+    trainer = create_supervised_trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss())
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda: model.norm.eval())  # freeze the BatchNorm
+    trainer.run(make_data(2), max_epochs=2)
+    assert model.forward_modes == [True] * 4 and norm_modes == [False] * 4
+
+
 def test_trainer_restores_the_mode_when_the_run_fails() -> None:
     model = ModeRecorder()
     model.eval()

@@ -307,9 +307,10 @@ class TrainingStep:
 
         Registers :class:`TrainerEvents` with the counter ``engine.state.optimizer_step`` (also saved
         by ``engine.state_dict()``), puts the grad scaler in ``engine.state.grad_scaler``, and adds
-        handlers that: record the modes of the model's modules at ``STARTED`` and restore them at
-        ``COMPLETED``, ``INTERRUPT`` and ``EXCEPTION_RAISED``; step a partial accumulation at
-        ``EPOCH_COMPLETED`` and ``COMPLETED`` (see :meth:`finish_accumulation`).
+        handlers that: record the modes of the model's modules and switch it to train mode at
+        ``STARTED``, and restore the modes at ``COMPLETED``, ``INTERRUPT`` and ``EXCEPTION_RAISED``;
+        step a partial accumulation at ``EPOCH_COMPLETED`` and ``COMPLETED`` (see
+        :meth:`finish_accumulation`).
 
         Raises:
             RuntimeError: the step is already attached to an engine.
@@ -441,6 +442,9 @@ class TrainingStep:
         if state.iteration == 0:  # a new run; a resumed one keeps its loaded counter
             state.optimizer_step = 0
         self._modes = _record_modes(self.model)
+        # Switched here, before EPOCH_STARTED, so handlers see train mode from the start and a
+        # submodule they put in eval mode (a frozen BatchNorm) stays so from the first batch on.
+        self.model.train()
 
     def _completed(self, engine: Engine) -> None:
         self.finish_accumulation(engine)
@@ -647,7 +651,7 @@ class EvaluationStep:
         self._modes: list[tuple[nn.Module, bool]] | None = None
 
     def attach(self, engine: Engine) -> None:
-        """Wire this step to ``engine``: record the model's modes at ``STARTED``, restore them at the end.
+        """Wire this step to ``engine``: record the model's modes and switch it to eval mode at ``STARTED``.
 
         The modes of the model and of each submodule are put back at ``COMPLETED``, ``INTERRUPT``
         and ``EXCEPTION_RAISED``, so a trainer that runs this evaluator finds its model in train mode.
@@ -692,6 +696,9 @@ class EvaluationStep:
 
     def _started(self, engine: Engine) -> None:
         self._modes = _record_modes(self.model)
+        # Switched here, before EPOCH_STARTED, so a submodule that a handler puts back in train
+        # mode (dropout for Monte Carlo sampling) stays so from the first batch on.
+        self.model.eval()
 
     def _restore_modes(self) -> None:
         _restore_modes(self._modes)
