@@ -111,6 +111,21 @@ def test_running_average_of_a_metric_averages_its_per_batch_values() -> None:
     assert running.compute() == pytest.approx(0.75)
 
 
+def test_running_average_of_a_metric_leaves_that_metric_attached_by_itself_intact() -> None:
+    from ember.engine import Engine
+    from ember.metrics import Accuracy
+
+    accuracy = Accuracy()
+    engine = Engine(lambda engine, batch: batch)
+    accuracy.attach(engine, "accuracy")
+    RunningAverage(accuracy, alpha=0.5).attach(engine, "running_accuracy")
+    scores = torch.tensor([[1.0, 0.0]])
+    data = [(scores, torch.tensor([0])), (scores, torch.tensor([1])), (scores, torch.tensor([1]))]
+    metrics = engine.run(data).metrics
+    assert metrics["accuracy"] == pytest.approx(1 / 3)  # batch accuracies 1, 0, 0
+    assert metrics["running_accuracy"] == pytest.approx((1.0 * 0.5 + 0.0 * 0.5) * 0.5 + 0.0 * 0.5)
+
+
 BAD_INPUTS = [
     (MeanSquaredError(), (torch.zeros(4, 1), torch.zeros(4)), ValueError,
      r"MeanSquaredError expects y_pred and y of the same shape, got y_pred \(4, 1\) and y \(4,\)"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -139,7 +140,8 @@ class RunningAverage(Metric):
 
     ``x`` is the number or tensor it is given (``output_transform(engine.state.output)`` when
     attached) or, with ``src``, the value of the metric ``src`` on the current batch alone (``src``
-    is reset and updated each iteration). The first ``x`` starts the average. Attached, it is
+    is reset and updated each iteration; a copy of it is, so the metric passed as ``src`` keeps its
+    own values and may also be attached by itself). The first ``x`` starts the average. Attached, it is
     published after every iteration and keeps averaging across epochs (``"running_batch_wise"``
     usage); a run resumed from a checkpoint keeps the loaded average.
 
@@ -172,7 +174,9 @@ class RunningAverage(Metric):
         if src is not None:
             from ember.metrics.interop import as_metric
 
-            source = as_metric(src)
+            # A private copy: resetting src every iteration must not wipe the values of the metric
+            # the user passed, which may also be attached under its own name.
+            source = copy.deepcopy(as_metric(src))
             if output_transform is not None:
                 raise ValueError(
                     "RunningAverage got both src and output_transform; with src, the source metric's own "
