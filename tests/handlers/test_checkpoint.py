@@ -261,6 +261,24 @@ def test_continues_an_earlier_process_files_within_n_saved(tmp_path: Path) -> No
     assert names(tmp_path) == ["trainer_7.pt", "trainer_8.pt"]
 
 
+def test_a_resumed_run_rewrites_a_damaged_newer_file_of_the_earlier_process(tmp_path: Path) -> None:
+    """A file left by the earlier process at a step the resumed run reaches again is written anew, not trusted."""
+    first = idle_trainer()
+    first.add_event_handler(Events.ITERATION_COMPLETED(every=3), Checkpoint({"trainer": first}, tmp_path, n_saved=2))
+    first.run(range(7), max_epochs=1)
+    damaged = tmp_path / "trainer_6.pt"
+    damaged.write_bytes(damaged.read_bytes()[:-5])
+    second = idle_trainer()
+    checkpoint = Checkpoint({"trainer": second}, DiskSaver(tmp_path, require_empty=False), n_saved=2)
+    second.add_event_handler(Events.ITERATION_COMPLETED(every=3), checkpoint)
+    assert resume_from_latest({"trainer": second}, tmp_path) == tmp_path / "trainer_3.pt"
+    second.add_event_handler(Events.ITERATION_COMPLETED(once=7), lambda engine: engine.terminate())
+    second.run(range(7), max_epochs=2)
+    assert names(tmp_path) == ["trainer_3.pt", "trainer_6.pt"]
+    assert load_checkpoint(damaged)["trainer"]["iteration"] == 6
+    assert find_latest_checkpoint(tmp_path) == damaged
+
+
 def test_include_self_saves_the_kept_list(tmp_path: Path) -> None:
     trainer = idle_trainer()
     checkpoint = Checkpoint({"trainer": trainer}, tmp_path, n_saved=2, include_self=True)
