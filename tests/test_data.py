@@ -97,8 +97,22 @@ def test_resume_skips_indices_without_loading_them(position: int) -> None:
             "The saved loader used seed=2, this one seed=1",
         ),
         (lambda: ResumableSampler(-1), ValueError, "length must be a non-negative integer"),
+        (lambda: ResumableSampler(2.0), TypeError, r"length must be an integer \(len\(dataset\)\), got 2.0"),
+        (lambda: ResumableLoader([1, 2], "2"), TypeError, "batch_size must be an integer, got '2'"),
+        (lambda: ResumableLoader([1, 2], 1).iter_from(1.0), TypeError, "position must be an integer, got 1.0"),
     ],
-    ids=["iterable", "sampler", "batch-size", "position", "no-pass", "seed", "length"],
+    ids=[
+        "iterable",
+        "sampler",
+        "batch-size",
+        "position",
+        "no-pass",
+        "seed",
+        "length",
+        "length-type",
+        "batch-size-type",
+        "position-type",
+    ],
 )
 def test_bad_input(call: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):

@@ -49,7 +49,9 @@ class ResumableSampler(Sampler[int]):
     """
 
     def __init__(self, length: int, *, shuffle: bool = True, seed: int = 0) -> None:
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError(f"length must be an integer (len(dataset)), got {length!r} ({type(length).__name__}).")
+        if length < 0:
             raise ValueError(f"length must be a non-negative integer (len(dataset)), got {length!r}.")
         self.length = length
         self.shuffle = shuffle
@@ -124,7 +126,9 @@ class ResumableLoader:
             raise TypeError(
                 f"ResumableLoader sets {refused} itself. Leave them out; use shuffle= and seed= to choose the order."
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be an integer, got {batch_size!r} ({type(batch_size).__name__}).")
+        if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.batch_size = batch_size
         self.drop_last = drop_last
@@ -159,7 +163,11 @@ class ResumableLoader:
 
     def iter_from(self, position: int) -> Iterator[Any]:
         """Continue the current pass (the last one started) at batch ``position``, loading none before it."""
-        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= len(self):
+        if isinstance(position, bool) or not isinstance(position, int):
+            raise TypeError(
+                f"position must be an integer, got {position!r} ({type(position).__name__}). Pass a batch index."
+            )
+        if not 0 <= position <= len(self):
             raise ValueError(f"position must be a batch index between 0 and {len(self)}, got {position!r}.")
         if self.passes_started == 0:
             if position:
