@@ -58,6 +58,16 @@ def test_keeps_the_best_by_score_with_step_and_score_in_the_name(tmp_path: Path)
     assert names(tmp_path) == ["best_model_2_acc=0.9000.pt", "best_model_5_acc=0.9500.pt"]
 
 
+def test_a_one_element_tensor_score_is_a_number(tmp_path: Path) -> None:
+    """A score read from a tensor metric works as it does for EarlyStopping and LRScheduler."""
+    scores = iter([torch.tensor(0.25), torch.tensor([0.75])])
+    trainer = idle_trainer()
+    checkpoint = Checkpoint({"trainer": trainer}, tmp_path, score_function=lambda engine: next(scores))
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
+    trainer.run([0], max_epochs=2)
+    assert names(tmp_path) == ["trainer_2_score=0.7500.pt"]
+
+
 def test_global_step_transform_names_the_file(tmp_path: Path) -> None:
     trainer = idle_trainer()
     checkpoint = Checkpoint(

@@ -504,7 +504,7 @@ class Checkpoint:
             with default options is made for it), or any object with ``__call__(checkpoint,
             filename, metadata)`` and ``remove(filename)``.
         filename_prefix: put in front of every file name.
-        score_function: ``score_function(engine) -> number``; given, the ``n_saved`` best scores
+        score_function: ``score_function(engine) -> number`` (or one-element tensor); given, the ``n_saved`` best scores
             (highest) are kept instead of the latest ones.
         score_name: the score's name in file names.
         n_saved: how many checkpoints to keep (``None``: all).
@@ -635,6 +635,8 @@ class Checkpoint:
         score: float | None = None
         if self.score_function is not None:
             raw = self.score_function(engine)
+            if isinstance(raw, torch.Tensor) and raw.numel() == 1:
+                raw = raw.item()  # a tensor metric, accepted as EarlyStopping and LRScheduler accept it
             if isinstance(raw, bool) or not isinstance(raw, numbers.Real) or math.isnan(float(raw)):
                 raise TypeError(
                     f"score_function must return a real number, got {raw!r} ({type(raw).__name__}). Return e.g. "
