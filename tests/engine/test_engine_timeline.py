@@ -246,3 +246,33 @@ def test_interrupt_at_the_last_epoch_completed_still_completes_on_resume() -> No
     rows.clear()
     engine.run(range(2))
     assert rows == ["COMPLETED 2 4"]
+
+
+def test_terminate_when_the_data_runs_out_stops_before_the_next_batch() -> None:
+    batches: list[int] = []
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(Events.DATALOADER_STOP_ITERATION, lambda e: e.terminate())
+    rows = record(engine)
+    engine.run(range(2), epoch_length=3)
+    assert rows[-4:] == ["GET_BATCH_STARTED 1 2", "DATALOADER_STOP_ITERATION 1 2", "TERMINATE 1 2", "COMPLETED 1 2"]
+    assert batches == [0, 1]
+
+
+def test_interrupt_when_the_data_runs_out_resumes_with_the_new_pass() -> None:
+    batches: list[int] = []
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(Events.DATALOADER_STOP_ITERATION, lambda e: e.interrupt())
+    rows = record(engine)
+    engine.run(range(2), epoch_length=3)
+    assert rows[-3:] == ["GET_BATCH_STARTED 1 2", "DATALOADER_STOP_ITERATION 1 2", "INTERRUPT 1 2"]
+    assert batches == [0, 1]
+    rows.clear()
+    engine.run(range(2))
+    assert rows == [
+        "GET_BATCH_COMPLETED 1 2",
+        "ITERATION_STARTED 1 3",
+        "ITERATION_COMPLETED 1 3",
+        "EPOCH_COMPLETED 1 3",
+        "COMPLETED 1 3",
+    ]
+    assert batches == [0, 1, 0]

@@ -978,6 +978,8 @@ class Engine:
             if state.max_iters is not None:
                 state.max_epochs = math.ceil(state.max_iters / state.epoch_length)
             self._data_iter = None  # the next epoch starts a new pass
+            if self._stop:
+                self._raise_stop()
             return None
         if passed == 0:
             self.logger.warning(
@@ -987,7 +989,13 @@ class Engine:
                 iteration,
             )
             raise _StopSignal(_Stop.RUN)
-        return self._start_data_pass(position=0)
+        next_pass = self._start_data_pass(position=0)
+        if self._stop:
+            # A stop asked for by a DATALOADER_STOP_ITERATION handler acts before the next batch; a
+            # resumed run fetches it from the new pass without firing GET_BATCH_STARTED again.
+            self._get_batch_started_done = self._stop is _Stop.INTERRUPT
+            self._raise_stop()
+        return next_pass
 
     def _handle_exception(self, error: BaseException) -> None:
         """Call every ``EXCEPTION_RAISED`` handler; failures of handlers are noted on ``error``."""
