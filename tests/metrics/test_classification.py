@@ -269,6 +269,13 @@ def test_mixing_binary_and_multiclass_inputs_is_an_error() -> None:
         (lambda: Recall(num_classes=2.0), TypeError, "num_classes must be an int or None, got 2.0"),
         (lambda: Precision(task="binary", num_classes=3), ValueError, "task='binary' has 2 classes, got num_classes=3"),
         (lambda: Fbeta(beta=0), ValueError, "Fbeta beta must be a positive number, got beta=0"),
+        (lambda: Fbeta(beta="1"), TypeError, r"Fbeta beta must be a number, got '1' \(str\)"),
+        (
+            lambda: Accuracy(threshold="0.5"),
+            TypeError,
+            r"threshold must be a number between 0 and 1, got '0.5' \(str\)",
+        ),
+        (lambda: TopKCategoricalAccuracy(k=2.0), TypeError, r"k must be an integer, got 2.0 \(float\)"),
         (lambda: ConfusionMatrix(3, normalize="rows"), ValueError, "normalize must be None, .* got normalize='rows'"),
         (lambda: ConfusionMatrix(3, task="multilabel"), ValueError, "ConfusionMatrix counts one label per sample"),
         (lambda: TopKCategoricalAccuracy(k=0), ValueError, "k must be a positive integer, got k=0"),

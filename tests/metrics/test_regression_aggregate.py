@@ -171,6 +171,12 @@ def test_average_rejects_a_change_of_value_shape() -> None:
             "RunningAverage got both src and output_transform",
         ),
         (lambda: Loss("mse"), TypeError, "Loss needs a callable loss_fn"),
+        (lambda: RunningAverage(alpha="0.5"), TypeError, r"alpha must be a number .* got '0.5' \(str\)"),
+        (
+            lambda: Loss(F.mse_loss, batch_size=16),
+            TypeError,
+            r"Loss batch_size must be a callable \(y\) -> int, got 16",
+        ),
     ],
 )
 def test_bad_arguments_are_rejected(build: Any, error: type[Exception], match: str) -> None:

@@ -44,6 +44,11 @@ class Loss(Metric):
     ) -> None:
         if not callable(loss_fn):
             raise TypeError(f"Loss needs a callable loss_fn(y_pred, y), got {type(loss_fn).__name__}.")
+        if not callable(batch_size):
+            raise TypeError(
+                f"Loss batch_size must be a callable (y) -> int, got {batch_size!r} ({type(batch_size).__name__}). "
+                "Pass e.g. batch_size=len, or batch_size=lambda y: y.shape[0]."
+            )
         super().__init__(output_transform, device)
         self.loss_fn = loss_fn
         self.batch_size = batch_size
@@ -168,7 +173,12 @@ class RunningAverage(Metric):
         output_transform: Callable[[Any], Any] | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+            raise TypeError(
+                f"RunningAverage alpha must be a number strictly between 0 and 1, got {alpha!r} "
+                f"({type(alpha).__name__}). Pass e.g. alpha=0.98."
+            )
+        if not 0.0 < alpha < 1.0:
             raise ValueError(f"RunningAverage alpha must be a number strictly between 0 and 1, got alpha={alpha!r}.")
         source: Metric | None = None
         if src is not None:

@@ -62,6 +62,11 @@ class _ClassificationMetric(Metric):
                 f"{type(self).__name__} num_classes must be at least 2, got num_classes={num_classes}. "
                 "For a yes/no problem use binary inputs (task='binary')."
             )
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise TypeError(
+                f"{type(self).__name__} threshold must be a number between 0 and 1, got {threshold!r} "
+                f"({type(threshold).__name__}). Pass e.g. threshold=0.5."
+            )
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"{type(self).__name__} threshold must be between 0 and 1, got threshold={threshold!r}.")
         self.task = task
@@ -399,7 +404,9 @@ class Fbeta(_ClassCounts):
         output_transform: Callable[[Any], Any] | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+            raise TypeError(f"Fbeta beta must be a number, got {beta!r} ({type(beta).__name__}). Use beta=1.0 for F1.")
+        if not beta > 0:
             raise ValueError(f"Fbeta beta must be a positive number, got beta={beta!r}. Use beta=1.0 for F1.")
         super().__init__(average, task, num_classes, threshold, output_transform, device)
         self.beta = float(beta)
@@ -503,7 +510,11 @@ class TopKCategoricalAccuracy(Metric):
         self, k: int = 5, output_transform: Callable[[Any], Any] | None = None, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(output_transform, device)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(
+                f"TopKCategoricalAccuracy k must be an integer, got {k!r} ({type(k).__name__}). Pass e.g. k=5."
+            )
+        if k < 1:
             raise ValueError(f"TopKCategoricalAccuracy k must be a positive integer, got k={k!r}.")
         self.k = k
         self.add_state("correct", torch.tensor(0), reduction="sum")
