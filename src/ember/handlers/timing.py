@@ -118,7 +118,8 @@ class Timer:
         """Reset the timer on ``start``, pause it on ``pause``, resume it on ``resume``, count a step on ``step``.
 
         Each argument is an event (filtered events and ``|`` lists work too) or ``None`` to leave that
-        action to the caller. Returns the timer, so it can be created and attached in one line.
+        action to the caller. With a ``resume`` event, ``start`` resets the timer paused, so time counts
+        only from ``resume`` to ``pause``. Returns the timer, so it can be created and attached in one line.
 
         Raises:
             TypeError: ``engine`` is not an :class:`~ember.engine.Engine`.
@@ -139,6 +140,9 @@ class Timer:
             if event is not None:
                 _check_event(engine, name, event)
         actions = {"start": self.reset, "pause": self.pause, "resume": self.resume, "step": self.step}
+        if resume is not None:
+            # time counts from the resume event on: what comes between start and it (a fetch) is left out
+            actions["start"] = self._reset_paused
         for name, event in wiring:
             if event is not None:
                 engine.add_event_handler(event, actions[name])
@@ -150,6 +154,10 @@ class Timer:
         self._elapsed = 0.0
         self._steps = 0
         self._started_at = time.perf_counter()
+
+    def _reset_paused(self) -> None:
+        self.reset()
+        self._started_at = None
 
     def pause(self) -> None:
         """Stop counting time until :meth:`resume`; does nothing if already paused."""
