@@ -57,6 +57,12 @@ WIRING_ERRORS: list[tuple[str, Callable[[Engine], object], type[Exception], str]
     ("once list with 0", lambda e: Events.ITERATION_COMPLETED(once=[3, 0]), ValueError, r"once must be >= 1"),
     ("once empty", lambda e: Events.ITERATION_COMPLETED(once=[]), ValueError, "at least one count"),
     (
+        "once float",
+        lambda e: Events.ITERATION_COMPLETED(once=3.0),
+        TypeError,
+        r"once must be an integer or a collection of integers, got once=3.0 \(float\)",
+    ),
+    (
         "two kinds",
         lambda e: Events.ITERATION_COMPLETED(every=2, once=3),
         ValueError,

@@ -102,7 +102,15 @@ class EventFilter:
             _check_filter_signature(event_filter)
             self.function = event_filter
         elif once is not None:
-            counts = [once] if isinstance(once, int) else list(once)  # type: ignore[arg-type]
+            if isinstance(once, int):
+                counts = [once]
+            elif isinstance(once, Iterable) and not isinstance(once, (str, bytes)):
+                counts = list(once)
+            else:
+                raise TypeError(
+                    f"once must be an integer or a collection of integers, got once={once!r} "
+                    f"({type(once).__name__}). Pass e.g. once=5 or once=[1, 5]."
+                )
             if not counts:
                 raise ValueError("once must name at least one count, got an empty collection.")
             self.once = frozenset(_check_count("once", count, 1) for count in counts)
