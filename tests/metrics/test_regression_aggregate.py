@@ -150,6 +150,8 @@ def test_average_rejects_a_change_of_value_shape() -> None:
     average.update(torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"Average got values of shape \(4,\) .* after values of shape \(3,\)"):
         average.update(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"Average got a single number after values of shape \(3,\)"):
+        average.update(1.0)
 
 
 @pytest.mark.parametrize(

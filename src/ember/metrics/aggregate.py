@@ -124,6 +124,11 @@ class Average(Metric):
         """Add one value, or a batch of values along the first dimension."""
         value = _as_float64("Average", output, self.device)
         if value.dim() == 0:
+            if self._updates and self.total.dim() != 0:
+                raise ValueError(
+                    f"Average got a single number after values of shape {tuple(self.total.shape)}. Keep one shape "
+                    "between resets: pass a tensor of shape (N, ...) of that value shape, or use another Average."
+                )
             self.total = self.total + value
             self.count += 1
         else:
