@@ -289,6 +289,32 @@ def test_a_resumed_run_rewrites_a_damaged_newer_file_of_the_earlier_process(tmp_
     assert find_latest_checkpoint(tmp_path) == damaged
 
 
+def test_an_earlier_file_of_the_same_name_that_does_not_make_the_cut_stays_tracked(tmp_path: Path) -> None:
+    """Adopted files beyond n_saved are all removed in the end, the one a refused save shares a name with too."""
+    model = torch.nn.Linear(1, 1)
+    first = idle_trainer()
+    scores = iter([0.5, 0.9, 0.1])
+    keep_all = Checkpoint(
+        {"model": model}, tmp_path, score_function=lambda engine: next(scores), score_name="acc", n_saved=None
+    )
+    first.add_event_handler(Events.EPOCH_COMPLETED, keep_all)
+    first.run([0], max_epochs=3)
+    assert len(names(tmp_path)) == 3
+    second = idle_trainer()
+    scores = iter([0.1, 0.95])
+    keep_one = Checkpoint(
+        {"model": model},
+        DiskSaver(tmp_path, require_empty=False),
+        score_function=lambda engine: next(scores),
+        score_name="acc",
+        n_saved=1,
+    )
+    second.add_event_handler(Events.EPOCH_COMPLETED, keep_one)
+    second.load_state_dict({**first.state_dict(), "iteration": 2, "epoch": 2})
+    second.run([0], max_epochs=4)
+    assert names(tmp_path) == ["model_4_acc=0.9500.pt"]
+
+
 def test_include_self_saves_the_kept_list(tmp_path: Path) -> None:
     trainer = idle_trainer()
     checkpoint = Checkpoint({"trainer": trainer}, tmp_path, n_saved=2, include_self=True)

@@ -656,14 +656,15 @@ class Checkpoint:
             return  # this very state is saved already (e.g. a periodic save and COMPLETED at one iteration)
         # A kept file of that name came from an earlier process (a resumed run reached its step again): it
         # may be the damaged file the resume skipped, or another trajectory's, so it is written anew.
-        self._saved = [saved for saved in self._saved if saved.filename != filename]
-        full = self.n_saved is not None and len(self._saved) >= self.n_saved
-        if full and self._saved and (priority, step) <= self._saved[0].key():
+        others = [saved for saved in self._saved if saved.filename != filename]
+        full = self.n_saved is not None and len(others) >= self.n_saved
+        if full and others and (priority, step) <= others[0].key():
             return
         self.save_handler(
             checkpoint, filename, {"basename": self._stem(), "score_name": self.score_name, "priority": priority}
         )
         self._last_written = filename
+        self._saved = others
         self._saved.append(_Saved(priority, step, filename))
         self._saved.sort(key=_Saved.key)
         # only now, with the new file durable (or queued before the deletions), drop the surplus
