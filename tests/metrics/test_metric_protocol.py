@@ -276,15 +276,16 @@ def test_derived_metric_detach_removes_its_sources_handlers() -> None:
     assert not doubled.is_attached(engine)
 
 
-def test_derived_metric_detach_keeps_a_source_attached_under_its_own_name() -> None:
+@pytest.mark.parametrize("usage", ["epoch_wise", "running"])
+def test_derived_metric_detach_keeps_a_source_attached_under_its_own_name(usage: str) -> None:
     engine = Engine(lambda engine, batch: batch)
     accuracy = Accuracy()
-    accuracy.attach(engine, "accuracy")
+    accuracy.attach(engine, "accuracy", usage=usage)
     doubled = accuracy * 2
     doubled.attach(engine, "doubled")
     doubled.detach(engine)
-    assert accuracy.is_attached(engine) and not doubled.is_attached(engine)
-    assert engine.run([BATCHES[0]], max_epochs=2).metrics == {"accuracy": 0.5}
+    assert accuracy.is_attached(engine, usage) and not doubled.is_attached(engine)
+    assert engine.run(BATCHES[:2], max_epochs=2).metrics == {"accuracy": 0.75}  # 3 of 4 right per epoch
 
 
 # -- state for checkpoints ---------------------------------------------------------------------------

@@ -537,8 +537,9 @@ class MetricsLambda(Metric):
     def detach_updates(self, engine: Engine, usage: MetricUsage) -> None:
         """Remove the sources' reset and update handlers, except for sources still attached themselves."""
         for source in self.sources():
-            # A source also published under its own name keeps the handlers it needs for that.
-            if not source.is_attached(engine, usage):
+            # A source also published under its own name (with any usage) keeps the handlers it
+            # needs for that: the usages share their update event.
+            if not engine.has_event_handler(source.completed):
                 source.detach_updates(engine, usage)
 
     def state_dict(self) -> dict[str, Any]:
