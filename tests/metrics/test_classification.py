@@ -224,6 +224,13 @@ BAD_INPUTS = [
      "inputs. Pass task='multiclass' for class labels"),
     (Recall(task="multiclass", num_classes=3), (torch.tensor([0, 5]), torch.tensor([0, 1])), ValueError,
      "Recall got predicted labels up to 5, but has 3 classes"),
+    (Recall(task="multiclass", num_classes=3), (torch.tensor([0, 3]), torch.tensor([0, 1])), ValueError,
+     r"Recall got predicted labels up to 3, but has 3 classes \(labels 0 to 2\)"),
+    (Fbeta(task="multiclass", num_classes=3), (torch.tensor([0, 1]), torch.tensor([0, 3])), ValueError,
+     r"Fbeta got labels y up to 3, but has 3 classes"),
+    (Precision(), (torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1])), ValueError,
+     r"Precision got predicted labels up to 2, but has 2 classes .* read as binary 0/1 labels; for class labels "
+     "pass task='multiclass'"),
     (ConfusionMatrix(3), (torch.randn(4, 4), torch.zeros(4).long()), ValueError,
      r"ConfusionMatrix expects 3 classes, but y_pred of shape \(4, 4\) has 4"),
     (ConfusionMatrix(3), (torch.rand(4), torch.zeros(4).long()), ValueError,

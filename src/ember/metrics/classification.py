@@ -217,11 +217,16 @@ class _ClassCounts(_ClassificationMetric):
             self.add_state(name, torch.zeros(classes, dtype=torch.int64), reduction="sum")
 
     def _count(self, labels: torch.Tensor, classes: int, what: str) -> torch.Tensor:
-        counts = torch.bincount(labels, minlength=classes + 1)
-        if counts.shape[0] > classes + 1:
+        counts = torch.bincount(labels, minlength=classes)
+        if counts.shape[0] > classes:
+            fix = (
+                "These inputs read as binary 0/1 labels; for class labels pass task='multiclass' and num_classes."
+                if self._binary
+                else "Pass num_classes that covers every label."
+            )
             raise ValueError(
                 f"{type(self).__name__} got {what} up to {counts.shape[0] - 1}, but has {classes} classes "
-                f"(labels 0 to {classes - 1}). Pass num_classes that covers every label."
+                f"(labels 0 to {classes - 1}). {fix}"
             )
         return counts
 
@@ -264,9 +269,12 @@ class _ClassCounts(_ClassificationMetric):
         y = y.reshape(-1).long()
         # Wrong predictions go to an extra bin ``classes`` that is cut off: no boolean indexing, no sync.
         hits = torch.where(predicted == y, y, classes)
-        self.true_positives += self._count(hits, classes, "labels y")[:classes]
-        self.predicted_positives += self._count(predicted, classes, "predicted labels")[:classes]
-        self.actual_positives += self._count(y, classes, "labels y")[:classes]
+        predicted_counts = self._count(predicted, classes, "predicted labels")
+        actual_counts = self._count(y, classes, "labels y")
+        # Labels are in range now, so the extra bin holds exactly the misses.
+        self.true_positives += torch.bincount(hits, minlength=classes + 1)[:classes]
+        self.predicted_positives += predicted_counts
+        self.actual_positives += actual_counts
 
     def state_dict(self) -> dict[str, Any]:
         """The counts (this rank's), the update count, and the number and kind of classes seen."""
