@@ -237,6 +237,8 @@ BAD_INPUTS = [
      r"ConfusionMatrix with num_classes=3 got binary inputs"),
     (ConfusionMatrix(3, task="multiclass"), (torch.tensor([0, 7]), torch.tensor([0, 1])), ValueError,
      "ConfusionMatrix has 3 classes .* but got a larger label"),
+    (ConfusionMatrix(3, task="multiclass"), (torch.tensor([3]), torch.tensor([0])), ValueError,
+     "ConfusionMatrix has 3 classes .* but got a larger label"),
     (TopKCategoricalAccuracy(k=3), (torch.randn(4, 2), torch.zeros(4).long()), ValueError,
      r"TopKCategoricalAccuracy with k=3 needs at least 3 classes, got y_pred \(4, 2\)"),
     (TopKCategoricalAccuracy(), (torch.randn(4), torch.zeros(4).long()), ValueError,

@@ -481,7 +481,12 @@ class ConfusionMatrix(_ClassificationMetric):
                 f"ConfusionMatrix with num_classes={classes} got binary inputs y_pred {_shape(predicted)} and "
                 f"y {_shape(y)}. Pass class scores of shape (N, {classes}), or labels with task='multiclass'."
             )
-        cells = y.reshape(-1).long() * classes + predicted.reshape(-1).long()
+        predicted = predicted.reshape(-1).long()
+        cells = y.reshape(-1).long() * classes + predicted
+        if output[0].dim() == output[1].dim():  # given labels, not scores (whose arg-max is in range)
+            # A predicted label >= classes would alias into the next row's cells: send it past the
+            # last cell instead, so that the count's length reveals it (no read from the device).
+            cells = torch.where(predicted < classes, cells, classes * classes)
         counts = torch.bincount(cells, minlength=classes * classes)
         if counts.shape[0] > classes * classes:
             raise ValueError(
