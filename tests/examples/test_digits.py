@@ -37,6 +37,21 @@ def test_digits_example_learns_and_resumes(tmp_path: Path, capsys: pytest.Captur
     assert more["accuracy"] > 0.9
 
 
+@pytest.mark.slow
+def test_digits_example_rerun_after_early_stopping_trains_no_further(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same command again after early stopping keeps the stopped run instead of training past the stop."""
+    options = ["--epochs", "40", "--patience", "1", "--seed", "1", "--output-dir", str(tmp_path)]
+    first = digits.main(options)
+    out = capsys.readouterr().out
+    assert "epoch 40" not in out  # stopped early
+    again = digits.main(options)
+    out = capsys.readouterr().out
+    assert "stopped early" in out and "train loss" not in out
+    assert again == first
+
+
 def test_digits_example_in_a_temporary_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert digits.main(["--epochs", "2"])["accuracy"] > 0.85
     out = capsys.readouterr().out

@@ -6,7 +6,8 @@ Run it with ``python -m ember.examples.digits`` (or ``make demo``). The run show
 - validation after every epoch, a cosine learning-rate schedule, early stopping;
 - checkpoints every epoch (the last two kept, plus the best by validation accuracy), a
   ``SIGTERM`` handler that checkpoints and exits with status 75, and automatic resume: run the
-  same command again with the same ``--output-dir`` and it continues where it stopped;
+  same command again with the same ``--output-dir`` and it continues where it stopped (a run that
+  early stopping ended stays ended);
 - a progress bar when the output is a terminal.
 
 Options: ``--epochs``, ``--batch-size``, ``--lr``, ``--seed``, ``--output-dir`` (by default a
@@ -120,9 +121,14 @@ def train(args: argparse.Namespace, output_dir: Path, *, keep: bool = True) -> d
     PreemptionHandler(last).attach(trainer)
 
     resumed_from = resume_from_latest(to_save, output_dir / "last")
+    # the engine's state does not say that early stopping ended the run; the stopper's own state does
+    stopped_early = early_stopping.patience.counter >= early_stopping.patience.patience
     if resumed_from is not None:
         print(f"resuming from {resumed_from} (epoch {trainer.state.epoch}, iteration {trainer.state.iteration})")
-    trainer.run(train_loader, max_epochs=args.epochs)
+    if stopped_early:
+        print("this run had stopped early: nothing left to train")
+    else:
+        trainer.run(train_loader, max_epochs=args.epochs)
     final = evaluator.run(validation_loader).metrics
     where = f"checkpoints in {output_dir}" if keep else "pass --output-dir to keep the checkpoints"
     print(f"done at epoch {trainer.state.epoch}: validation accuracy {final['accuracy']:.3f}; {where}")
