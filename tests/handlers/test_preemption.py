@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,25 @@ def test_model_checkpoint_without_objects_fails_when_the_run_starts(tmp_path: Pa
     PreemptionHandler(checkpoint).attach(trainer)
     with pytest.raises(RuntimeError, match=r"ModelCheckpoint.attach\(engine, event, to_save\)"):
         trainer.run(range(5), max_epochs=1)
+
+
+def test_a_run_outside_the_main_thread_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    """Python installs signal handlers only from the main thread: the error says so and what to do."""
+    trainer = counting_trainer()
+    PreemptionHandler(Checkpoint({"trainer": trainer}, tmp_path)).attach(trainer)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            trainer.run(range(3))
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    assert re.search(r"only from the main thread.*Run the trainer in the main thread", str(errors[0]))
 
 
 def test_a_run_without_signal_is_untouched(tmp_path: Path) -> None:

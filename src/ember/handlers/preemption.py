@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Iterable
 from types import FrameType
 from typing import Any
@@ -98,6 +99,12 @@ class PreemptionHandler:
                 "PreemptionHandler's checkpoint has no objects to save yet: a ModelCheckpoint attached with "
                 "engine.add_event_handler(event, handler, to_save) learns them only at its first save. Attach it "
                 "with ModelCheckpoint.attach(engine, event, to_save) instead."
+            )
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(
+                f"PreemptionHandler installs signal handlers, which Python allows only from the main thread; this "
+                f"run is in the thread {threading.current_thread().name!r}. Run the trainer in the main thread, or "
+                "leave the PreemptionHandler out of runs in other threads."
             )
         self._engine = engine
         self.preempted = False
