@@ -42,6 +42,12 @@ WIRING_ERRORS: list[tuple[str, Callable[[Engine], object], type[Exception], str]
         TypeError,
         r"called as handler\(engine, exception\)",
     ),
+    (
+        "exception handler without the engine parameter",
+        lambda e: e.add_event_handler(Events.EXCEPTION_RAISED, lambda engine: None),
+        TypeError,
+        r"has parameters \(engine\) but will be called as handler\(engine, exception\)",
+    ),
     ("unknown event type", lambda e: e.add_event_handler("epoch_done", noop), ValueError, "register_events"),
     ("not an event", lambda e: e.add_event_handler(3.5, noop), TypeError, "Expected an event"),
     (

@@ -124,7 +124,9 @@ def _bind_handler(
     """Return a callable ``call(engine, *event_values)`` that invokes ``handler`` as registered.
 
     A handler takes the engine as its first argument, or (as in pytorch-ignite) no engine at all.
-    Its signature is checked here, once, so that a mismatch fails when it is attached.
+    Its signature is checked here, once, so that a mismatch fails when it is attached. Events that
+    pass values (the exception of ``EXCEPTION_RAISED``) need the engine parameter: without it, a
+    one-parameter handler written as ``def on_error(engine)`` would silently get the exception.
     """
     try:
         signature = inspect.signature(handler)
@@ -137,6 +139,8 @@ def _bind_handler(
             signature.bind(None, *placeholders, *args, **kwargs)
         except TypeError:
             try:
+                if event_args:
+                    raise TypeError("no engine-less form for events that pass values")
                 signature.bind(*placeholders, *args, **kwargs)
             except TypeError:
                 shown = ", ".join(
