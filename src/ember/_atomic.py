@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,18 +31,20 @@ def fsync_folder(folder: str | os.PathLike[str]) -> None:
         os.close(descriptor)
 
 
-def _default_mode() -> int:
-    """The mode ``open()`` would give a new file: 0o666 less the umask (mkstemp alone gives 0o600)."""
-    global _MODE
-    if _MODE is None:
-        # reading the umask means setting it; put it straight back (done once, on the first write)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        _MODE = 0o666 & ~umask
-    return _MODE
+def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
+    """Create a new, exclusive temporary file in ``folder``; the kernel applies the umask to 0o666.
 
-
-_MODE: int | None = None
+    (``tempfile.mkstemp`` would give 0o600, and reading the umask to widen it means setting it,
+    which races with other threads creating files.)
+    """
+    while True:
+        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+        try:
+            return os.open(
+                temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            ), temporary
+        except FileExistsError:
+            continue
 
 
 def write_atomic(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryview]) -> None:
@@ -56,11 +58,9 @@ def write_atomic(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryvi
     b'hello world'
     """
     destination = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=destination.parent)
+    descriptor, temporary = _create_temporary(destination.parent, destination.name)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), _default_mode())
             for chunk in chunks:
                 handle.write(chunk)
             handle.flush()

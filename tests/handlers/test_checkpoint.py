@@ -511,3 +511,18 @@ def test_latest_is_the_highest_step_whatever_the_score_name(tmp_path: Path) -> N
         saver({"model": {}}, name)
     latest = find_latest_checkpoint(tmp_path, "best")
     assert latest is not None and latest.name == "best_model_12_val_acc=0.1000.pt"
+
+
+def test_checkpoint_files_get_the_umask_mode(tmp_path: Path) -> None:
+    """Files are created 0o666 less the umask, like open() would, and the umask is left as it was."""
+    import os as _os
+
+    from ember.handlers import DiskSaver as _DiskSaver
+
+    previous = _os.umask(0o027)
+    try:
+        _DiskSaver(tmp_path)({"w": torch.zeros(1)}, "a.pt")
+        assert (tmp_path / "a.pt").stat().st_mode & 0o777 == 0o640
+        assert _os.umask(0o027) == 0o027
+    finally:
+        _os.umask(previous)

@@ -184,3 +184,22 @@ def test_average_rejects_a_change_of_value_shape() -> None:
 def test_bad_arguments_are_rejected(build: Any, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         build()
+
+
+def test_loss_keeps_no_autograd_graph() -> None:
+    """Loss computes its value without recording gradients, even for inputs that require them."""
+    import torch as _torch
+
+    from ember.metrics import Loss as _Loss
+
+    seen: list[bool] = []
+
+    def loss_fn(y_pred: _torch.Tensor, y: _torch.Tensor) -> _torch.Tensor:
+        value = ((y_pred - y) ** 2).mean()
+        seen.append(value.requires_grad)
+        return value
+
+    metric = _Loss(loss_fn)
+    metric.update((_torch.ones(4, requires_grad=True), _torch.zeros(4)))
+    assert seen == [False]
+    assert float(metric.compute()) == 1.0

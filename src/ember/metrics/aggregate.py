@@ -69,7 +69,8 @@ class Loss(Metric):
                 )
         else:
             y_pred, y = self._unpack_pair(output)
-        value = self.loss_fn(y_pred, y, **kwargs)
+        with torch.no_grad():  # a metric needs the value, not an autograd graph kept alive behind it
+            value = self.loss_fn(y_pred, y, **kwargs)
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
             raise ValueError(
                 f"Loss expects loss_fn to return a 0-dimensional tensor (the batch's mean loss), got "
