@@ -64,6 +64,7 @@ EXPECTED = {
         "global_step_from_engine",
         "load_checkpoint",
         "resume_from_latest",
+        "verify_checkpoint",
     ],
     "ember.metrics": [
         "Accuracy",

@@ -15,6 +15,7 @@ from ember.handlers.checkpoint import (
     find_latest_checkpoint,
     load_checkpoint,
     resume_from_latest,
+    verify_checkpoint,
 )
 from ember.handlers.early_stopping import EarlyStopping, Patience
 from ember.handlers.loggers import BaseLogger, MLflowLogger, TensorBoardLogger, global_step_from_engine
@@ -36,6 +37,7 @@ __all__: list[str] = [
     "find_latest_checkpoint",
     "load_checkpoint",
     "resume_from_latest",
+    "verify_checkpoint",
     "PREEMPTED_EXIT_CODE",
     "PreemptionHandler",
     "EarlyStopping",
