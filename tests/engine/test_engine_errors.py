@@ -189,6 +189,7 @@ def valid_state_dict(**changes: Any) -> dict[str, Any]:
         (valid_state_dict(max_iters=10), ValueError, "exactly one of max_epochs and max_iters"),
         (valid_state_dict(iteration=10), ValueError, "iteration=10 cannot be reached in epoch=2 with epoch_length=3"),
         (valid_state_dict(epoch_completed="yes"), TypeError, "epoch_completed'\\] must be a bool"),
+        (valid_state_dict(terminated=1), TypeError, "terminated'\\] must be a bool"),
         ([1, 2], TypeError, "load_state_dict expects a mapping, got list"),
     ],
 )  # fmt: skip

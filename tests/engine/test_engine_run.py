@@ -382,3 +382,30 @@ def test_handler_wrapper_sees_every_call_and_can_be_removed() -> None:
     assert seen == []
     with pytest.raises(TypeError, match="wrapper must be callable"):
         engine.set_handler_wrapper(3)  # type: ignore[arg-type]
+
+
+def test_a_terminated_run_resumed_from_its_checkpoint_runs_nothing_more() -> None:
+    """Early stopping's terminate() is part of the run: resuming its last checkpoint must not train on."""
+
+    def build() -> tuple[Engine, list[dict[str, Any]], list[int]]:
+        engine = Engine(lambda engine, batch: None)
+        saved: list[dict[str, Any]] = []
+        batches: list[int] = []
+        engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: batches.append(e.state.batch))
+        return engine, saved, batches
+
+    first, saved, _ = build()
+    first.add_event_handler(Events.EPOCH_COMPLETED(once=2), lambda e: e.terminate())  # e.g. early stopping
+    first.add_event_handler(Events.EPOCH_COMPLETED, lambda e: saved.append(e.state_dict()))  # a checkpoint
+    first.run(range(3), max_epochs=5)
+    assert [s["terminated"] for s in saved] == [False, True]
+
+    second, _, batches = build()
+    second.load_state_dict(saved[-1])
+    state = second.run(range(3), max_epochs=5)
+    assert batches == [] and (state.epoch, state.iteration) == (2, 6)
+
+    third, _, batches = build()
+    third.load_state_dict(saved[0])  # before the stop: resumes normally
+    third.run(range(3), max_epochs=5)
+    assert len(batches) == 12 and third.state.epoch == 5  # epochs 2 to 5

@@ -267,6 +267,7 @@ class Engine:
         self._in_epoch = False
         self._resumable = False
         self._interrupted = False
+        self._terminated = False
         self._get_batch_started_done = False
         self._pass_length: int | None = None
         self._data: Iterable[Any] | None = None
@@ -584,7 +585,9 @@ class Engine:
         """The engine's position, for checkpoints: counters, run length and ``state_dict_user_keys``.
 
         Keys: ``iteration``, ``epoch``, ``epoch_length``, ``max_epochs``, ``max_iters``,
-        ``epoch_completed`` (whether ``epoch`` had ended when saved) and each user key.
+        ``epoch_completed`` (whether ``epoch`` had ended when saved), ``terminated`` (whether
+        ``terminate()`` had ended, or was about to end, the run: a resume then runs nothing, as the
+        original run stopped there) and each user key.
         """
         state = self.state
         saved: dict[str, Any] = {
@@ -594,6 +597,7 @@ class Engine:
             "max_epochs": state.max_epochs,
             "max_iters": state.max_iters,
             "epoch_completed": not self._in_epoch,
+            "terminated": self._terminated or self._stop is _Stop.RUN,
         }
         for key in self.state_dict_user_keys:
             if not hasattr(state, key):
@@ -654,8 +658,10 @@ class Engine:
                 f"with epoch_length={epoch_length}."
             )
         completed = state_dict.get("epoch_completed", epoch_length is None or iteration == epoch * epoch_length)
-        if not isinstance(completed, bool):
-            raise TypeError(f"state_dict['epoch_completed'] must be a bool, got {completed!r}.")
+        terminated = state_dict.get("terminated", False)
+        for name, flag in (("epoch_completed", completed), ("terminated", terminated)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"state_dict[{name!r}] must be a bool, got {flag!r}.")
         state = self.state
         state.iteration, state.epoch, state.epoch_length = iteration, epoch, epoch_length
         state.max_epochs, state.max_iters = max_epochs, max_iters
@@ -666,6 +672,7 @@ class Engine:
         self._data_iter = None
         self._resumable = True
         self._interrupted = False
+        self._terminated = terminated
 
     # ------------------------------------------------------------------ running
 
@@ -745,6 +752,13 @@ class Engine:
         if not self._resumable:
             self._prepare_new_run(data, max_epochs, max_iters, epoch_length)
             return self._run_loop(fire_started=True)
+        if self._terminated:
+            self.logger.info(
+                "The loaded run had been ended by terminate() at iteration %d; nothing to run. "
+                "Start a new run without loading the engine's state to train again.",
+                self.state.iteration,
+            )
+            return self.state
         self._prepare_resume(data, max_epochs, max_iters, epoch_length)
         if self._is_done() and not self._interrupted:  # an interrupted run still owes its COMPLETED
             self.logger.info(
@@ -782,7 +796,7 @@ class Engine:
         state.metrics = {}
         state.times = {"EPOCH_COMPLETED": None, "COMPLETED": None}
         self._set_data(data)
-        self._in_epoch = False
+        self._in_epoch = self._terminated = False
         self._epoch_start_iteration = 0
 
     def _prepare_resume(
@@ -874,6 +888,7 @@ class Engine:
                     self._resumable = self._interrupted = True
                     self._fire(Events.INTERRUPT)
                     return state
+                self._terminated = True
                 self._fire(Events.TERMINATE)
             state.times["COMPLETED"] = time.perf_counter() - run_start
             self._end_run()
