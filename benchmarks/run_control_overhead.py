@@ -15,7 +15,6 @@ without handler measured in the same process.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,18 +22,10 @@ import torch
 
 from ember.engine import Engine
 from ember.handlers import LRScheduler, TerminateOnNan, TimeLimit
+from engine_overhead import best_seconds  # the sibling benchmark's timer (scripts run from benchmarks/)
 
 LOSS = torch.tensor(0.25)
 NESTED = {"loss": LOSS, "parts": [LOSS, 0.5], "accuracy": 0.9}
-
-
-def best_seconds(run: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def optimizer_and_scheduler() -> tuple[torch.optim.Optimizer, Any]:
