@@ -188,12 +188,12 @@ class _ClassCounts(_ClassificationMetric):
 
     def __init__(
         self,
-        average: str | None,
-        task: str | None,
-        num_classes: int | None,
-        threshold: float,
-        output_transform: Callable[[Any], Any] | None,
-        device: str | torch.device,
+        average: str | None = None,
+        task: str | None = None,
+        num_classes: int | None = None,
+        threshold: float = 0.5,
+        output_transform: Callable[[Any], Any] | None = None,
+        device: str | torch.device = "cpu",
     ) -> None:
         super().__init__(task, num_classes, threshold, output_transform, device)
         if average not in _AVERAGES:
@@ -348,17 +348,6 @@ class Precision(_ClassCounts):
     0.6667
     """
 
-    def __init__(
-        self,
-        average: str | None = None,
-        task: str | None = None,
-        num_classes: int | None = None,
-        threshold: float = 0.5,
-        output_transform: Callable[[Any], Any] | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(average, task, num_classes, threshold, output_transform, device)
-
     def _per_class(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return _ratio(state["true_positives"], state["predicted_positives"])
 
@@ -371,17 +360,6 @@ class Recall(_ClassCounts):
     >>> round(recall.compute(), 4)
     0.6667
     """
-
-    def __init__(
-        self,
-        average: str | None = None,
-        task: str | None = None,
-        num_classes: int | None = None,
-        threshold: float = 0.5,
-        output_transform: Callable[[Any], Any] | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(average, task, num_classes, threshold, output_transform, device)
 
     def _per_class(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return _ratio(state["true_positives"], state["actual_positives"])
