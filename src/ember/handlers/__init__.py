@@ -18,7 +18,25 @@ from ember.handlers.checkpoint import (
     verify_checkpoint,
 )
 from ember.handlers.early_stopping import EarlyStopping, Patience
-from ember.handlers.loggers import BaseLogger, MLflowLogger, TensorBoardLogger, global_step_from_engine
+from ember.handlers.loggers import (
+    BaseHandler,
+    BaseLogger,
+    CSVLogger,
+    CurvesPlotter,
+    GradsHistHandler,
+    GradsScalarHandler,
+    JSONLLogger,
+    MLflowLogger,
+    OptimizerParamsHandler,
+    OutputHandler,
+    TensorBoardLogger,
+    TensorboardLogger,
+    WeightsHistHandler,
+    WeightsScalarHandler,
+    global_step_from_engine,
+    plot_history,
+    read_history,
+)
 from ember.handlers.lr_scheduler import LRScheduler
 from ember.handlers.preemption import PREEMPTED_EXIT_CODE, PreemptionHandler
 from ember.handlers.profiler import HandlersProfiler, HandlerTime, Profile
@@ -46,10 +64,23 @@ __all__: list[str] = [
     "TerminateOnNan",
     "find_non_finite",
     "TimeLimit",
+    "BaseHandler",
     "BaseLogger",
+    "CSVLogger",
+    "CurvesPlotter",
+    "GradsHistHandler",
+    "GradsScalarHandler",
+    "JSONLLogger",
     "MLflowLogger",
+    "OptimizerParamsHandler",
+    "OutputHandler",
     "TensorBoardLogger",
+    "TensorboardLogger",
+    "WeightsHistHandler",
+    "WeightsScalarHandler",
     "global_step_from_engine",
+    "plot_history",
+    "read_history",
     "HandlersProfiler",
     "HandlerTime",
     "Profile",
