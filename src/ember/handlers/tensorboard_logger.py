@@ -1,4 +1,4 @@
-"""pytorch-ignite's import path ``ignite.handlers.tensorboard_logger``; the code lives in :mod:`ember.handlers.loggers`."""
+"""pytorch-ignite's import path ``ignite.handlers.tensorboard_logger``; the code is in :mod:`ember.handlers.loggers`."""
 
 from ember.handlers.loggers import (
     GradsHistHandler,

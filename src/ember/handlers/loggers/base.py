@@ -329,7 +329,10 @@ class WeightsScalarHandler(_ParametersHandler):
 
 
 class GradsScalarHandler(WeightsScalarHandler):
-    """Log ``reduction(parameter.grad)`` of each parameter as ``[tag/]grads_norm/<name>`` (parameters without a gradient are skipped)."""
+    """Log ``reduction(parameter.grad)`` of each parameter as ``[tag/]grads_norm/<name>``.
+
+    Parameters without a gradient are skipped.
+    """
 
     kind = "grads"
 
@@ -396,7 +399,7 @@ class BaseLogger(ABC):
     def _close(self) -> None:
         """Flush and release the writer for good."""
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 - most writers have nothing to flush
         """Push what was logged so far to storage (the engines' ``EPOCH_COMPLETED`` calls it)."""
 
     def _release(self) -> None:
@@ -455,7 +458,9 @@ class BaseLogger(ABC):
         if not isinstance(engine, Engine):
             raise TypeError(f"engine must be an ember Engine, got {type(engine).__name__}.")
         if not callable(log_handler):
-            raise TypeError(f"log_handler must be callable as log_handler(engine, logger, event_name), got {log_handler!r}.")
+            raise TypeError(
+                f"log_handler must be callable as log_handler(engine, logger, event_name), got {log_handler!r}."
+            )
         if getattr(log_handler, "writes_histograms", False) and not self.supports_histograms:
             raise TypeError(
                 f"{type(log_handler).__name__} writes histograms, which {type(self).__name__} cannot store. "
@@ -499,7 +504,10 @@ class BaseLogger(ABC):
         global_step_transform: GlobalStepTransform | None = None,
         state_attributes: Sequence[str] | None = None,
     ) -> RemovableEventHandle:
-        """Log metrics, the transformed output and/or state attributes of ``engine`` under ``tag``; see :class:`OutputHandler`."""
+        """Log metrics, the transformed output and/or state attributes of ``engine`` under ``tag``.
+
+        The arguments are those of :class:`OutputHandler`.
+        """
         handler = OutputHandler(tag, metric_names, output_transform, global_step_transform, state_attributes)
         return self.attach(engine, handler, event_name)
 
@@ -511,7 +519,7 @@ class BaseLogger(ABC):
         param_name: str = "lr",
         tag: str | None = None,
     ) -> RemovableEventHandle:
-        """Log ``param_name`` of each param group as ``[tag/]param_name/group_<i>``; see :class:`OptimizerParamsHandler`."""
+        """Log ``param_name`` of each param group as ``[tag/]param_name/group_<i>``; an OptimizerParamsHandler."""
         return self.attach(engine, OptimizerParamsHandler(optimizer, param_name, tag), event_name)
 
     # ---------------------------------------------------------------- lifecycle hooks on attached engines

@@ -182,4 +182,3 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                     row[name] = float(cell)
             rows.append(row)
     return rows
-

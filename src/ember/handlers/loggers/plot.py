@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ History = str | os.PathLike[str] | _FileLogger | Iterable[Mapping[str, Any]]
 _ITERATION_EVENTS = {"ITERATION_STARTED", "ITERATION_COMPLETED", "GET_BATCH_STARTED", "GET_BATCH_COMPLETED"}
 
 
-def _rows(history: History) -> list[Mapping[str, Any]]:
+def _rows(history: History) -> Sequence[Mapping[str, Any]]:
     if isinstance(history, _FileLogger):
         history.flush()
         return read_history(history.path) if history.path.exists() else []
@@ -34,7 +34,7 @@ def _rows(history: History) -> list[Mapping[str, Any]]:
     return list(history)
 
 
-def _panels(rows: list[Mapping[str, Any]]) -> dict[str, list[tuple[str, str, list[tuple[int, float]]]]]:
+def _panels(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[str, str, list[tuple[int, float]]]]]:
     """Group the curves into panels: ``{title: [(curve name, x unit, points)]}``.
 
     Names that differ only by their first part (``train/loss``, ``validation/loss``) and share an
