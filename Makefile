@@ -1,25 +1,25 @@
-# `make demo` and `make test` each set up .venv on their own (torch pinned to the local CPU build).
+# `make demo`, `make test` and `make docs` each set up .venv on their own (torch pinned to the local CPU build).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest docs bench clean
 
 $(BIN)/.ember-installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,docs]'
 	touch $@
 
 demo: $(BIN)/.ember-installed
 	$(BIN)/python -m ember.examples.digits
 
-test: lint typecheck pytest
+test: lint typecheck pytest docs
 
 lint: $(BIN)/.ember-installed
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 typecheck: $(BIN)/.ember-installed
 	$(BIN)/mypy
@@ -27,8 +27,13 @@ typecheck: $(BIN)/.ember-installed
 pytest: $(BIN)/.ember-installed
 	$(BIN)/pytest -q
 
+# The documentation site, into site/; --strict: a broken link or reference, or a public name missing from
+# the API reference, fails the build (scripts/docs_hooks.py). `$(BIN)/mkdocs serve` previews it.
+docs: $(BIN)/.ember-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 bench: $(BIN)/.ember-installed
 	$(BIN)/python benchmarks/engine_overhead.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build site src/*.egg-info
