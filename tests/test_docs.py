@@ -48,6 +48,18 @@ def test_documents_have_examples() -> None:
         assert page in documented, f"{page} must show a runnable example"
 
 
+def test_readme_install_section_names_every_extra() -> None:
+    """Each extra of pyproject.toml has a row in the README's table of extras, and the table no other."""
+    tomllib = pytest.importorskip("tomllib")
+    extras = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    install = readme[readme.index("## Install") :].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z0-9-]+)` \|", install, re.MULTILINE))
+    assert rows == extras, f"README's extras table lists {sorted(rows)}, pyproject.toml has {sorted(extras)}"
+
+
 def test_fences_other_than_python_are_found(tmp_path: Path) -> None:
     """The block finder sees ```py and ```python with attributes, and honours only a marker with a reason."""
     page = tmp_path / "page.md"
