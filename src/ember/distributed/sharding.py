@@ -160,15 +160,7 @@ def _shard(
             "offload_policy must be a torch.distributed.fsdp.CPUOffloadPolicy (or OffloadPolicy) or None, got "
             f"{type(offload_policy).__name__}."
         )
-    if mesh is None and get_world_size() == 1:
-        warnings.warn(
-            "Sharding (FSDP) was asked for, but this is a single process (no torch.distributed process group of "
-            "more than one process): the model is left unsharded and trains as a plain model. Launch with "
-            "torchrun --nproc-per-node=N (or ember.distributed.spawn) to shard it across N processes.",
-            UserWarning,
-            stacklevel=stacklevel,
-        )
-        return model
+    # the units are chosen before the single-process shortcut, so a wrong wrap_classes fails on one process too
     if classes is None:
         units = default_wrap_modules(model)
     else:
@@ -180,6 +172,15 @@ def _shard(
                 f"selects nothing to shard. The model holds {present}; pass some of those classes, or leave "
                 "wrap_classes out for the default (each block that holds parameters)."
             )
+    if mesh is None and get_world_size() == 1:
+        warnings.warn(
+            "Sharding (FSDP) was asked for, but this is a single process (no torch.distributed process group of "
+            "more than one process): the model is left unsharded and trains as a plain model. Launch with "
+            "torchrun --nproc-per-node=N (or ember.distributed.spawn) to shard it across N processes.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+        return model
     if mesh is None:
         from torch.distributed.device_mesh import init_device_mesh
 
