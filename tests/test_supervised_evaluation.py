@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ember.engine import Engine, Events
-from ember.engine.supervised import (
+from ember.supervised import (
     create_supervised_evaluator,
     create_supervised_trainer,
     prepare_batch,
@@ -330,21 +330,38 @@ def test_cuda_device_without_cuda_is_a_clear_error(factory: str) -> None:
             create_supervised_evaluator(MODEL, device="cuda")
 
 
-def test_step_used_by_an_engine_it_is_not_attached_to() -> None:
-    step = supervised_training_step(MODEL, OPTIMIZER, LOSS)
-    with pytest.raises(RuntimeError, match=r"not attached.*Call step.attach\(engine\)"):
-        Engine(step).run(make_data())
-    evaluation = supervised_evaluation_step(MODEL)
-    with pytest.raises(RuntimeError, match=r"not attached.*Call step.attach\(engine\)"):
-        Engine(evaluation).run(make_data())
+def test_a_step_attaches_itself_to_the_engine_that_first_calls_it() -> None:
+    """Engine(step) is a complete trainer or evaluator: no attach call is needed."""
+    model = ModeRecorder()
+    model.eval()
+    trainer = Engine(supervised_training_step(model, torch.optim.SGD(model.parameters(), lr=0.1), LOSS))
+    trainer.run(make_data(), max_epochs=2)
+    assert trainer.state.optimizer_step == 6 and model.forward_modes == [True] * 6
+    assert not model.training  # the mode it had before the run is back
+    model.forward_modes.clear()
+    model.train()
+    evaluator = Engine(supervised_evaluation_step(model))
+    y_pred, y = evaluator.run(make_data()).output
+    assert y_pred.shape == (4, 3) and model.forward_modes == [False] * 3 and model.training
 
 
-def test_step_attached_twice() -> None:
+def test_a_step_serves_one_engine() -> None:
     step = supervised_training_step(MODEL, OPTIMIZER, LOSS)
-    step.attach(Engine(step))
+    first = Engine(step)
+    step.attach(first)
+    step.attach(first)  # again on the same engine: nothing changes
     with pytest.raises(RuntimeError, match=r"already attached to an engine; a step serves one engine"):
         step.attach(Engine(step))
+    with pytest.raises(RuntimeError, match=r"already attached to an engine; a step serves one engine"):
+        Engine(step).run(make_data())
     evaluation = supervised_evaluation_step(MODEL)
-    evaluation.attach(Engine(evaluation))
-    with pytest.raises(RuntimeError, match=r"already attached to an engine"):
+    evaluator = Engine(evaluation)
+    evaluator.run(make_data())
+    with pytest.raises(RuntimeError, match=r"This evaluation step is already attached to an engine"):
         evaluation.attach(Engine(evaluation))
+
+
+def test_a_step_whose_engine_is_gone_serves_a_new_one() -> None:
+    step = supervised_evaluation_step(MODEL)
+    Engine(step).run(make_data())  # the engine is freed right after its run
+    assert Engine(step).run(make_data()).output[0].shape == (4, 3)

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ember.engine import Engine, Events
-from ember.engine.supervised import (
+from ember.supervised import (
     TrainerEvents,
     create_supervised_evaluator,
     create_supervised_trainer,

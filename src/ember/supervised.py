@@ -1,10 +1,15 @@
 """Supervised training and evaluation: the step functions and the factories that assemble them.
 
-A *step* is a process function ``step(engine, batch) -> output`` plus the few handlers it needs on
-its engine (switching the model's mode, stepping a partial gradient accumulation at the end of an
-epoch). :func:`supervised_training_step` and :func:`supervised_evaluation_step` build steps you can
-call from a process function of your own; :func:`create_supervised_trainer` and
-:func:`create_supervised_evaluator` wrap one step in an :class:`~ember.engine.Engine`.
+The names and positional arguments are pytorch-ignite's (``ignite.engine``); ``ember.engine`` re-exports
+them, so ``from ember.engine import create_supervised_trainer`` works as ignite's import line does.
+ember's own options (clipping, bfloat16, no-grad mode, ...) are keyword-only, after ignite's arguments,
+and are declared once, in :class:`TrainingOptions` and :class:`EvaluationOptions`.
+
+A *step* is a process function ``step(engine, batch) -> output``: ``Engine(supervised_training_step(...))``
+is a complete trainer. On its first call (or earlier, with ``step.attach(engine)``) a step adds the few
+handlers it needs to its engine: switching the model's mode once per run, stepping a partial gradient
+accumulation at the end of an epoch, counting optimizer steps. A step refers to its engine weakly, so
+an engine built from a step is freed as soon as the last reference to it goes, like any other engine.
 
 >>> import torch
 >>> from torch import nn
@@ -20,32 +25,73 @@ call from a process function of your own; :func:`create_supervised_trainer` and
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
+import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from typing_extensions import TypedDict, Unpack
 
 from ember.engine.engine import Engine
 from ember.engine.events import EventEnum, Events
 from ember.utils import apply_to_tensors
 
 __all__ = [
+    "EvaluationOptions",
     "EvaluationStep",
     "TrainerEvents",
+    "TrainingOptions",
     "TrainingStep",
     "create_supervised_evaluator",
     "create_supervised_trainer",
     "prepare_batch",
     "supervised_evaluation_step",
+    "supervised_evaluation_step_amp",
     "supervised_training_step",
+    "supervised_training_step_amp",
 ]
 
 Device = str | torch.device | None
 PrepareBatch = Callable[..., tuple[Any, Any]]
+GradScaler = torch.amp.GradScaler
 
 _AMP_DTYPES = (torch.bfloat16, torch.float16)
+
+
+class TrainingOptions(TypedDict, total=False):
+    """ember's keyword-only options of :func:`create_supervised_trainer` and the training steps.
+
+    - ``amp_dtype``: ``torch.bfloat16`` or ``torch.float16``: run the forward pass and the loss under
+      ``torch.autocast`` on the model's device type. bfloat16 works on CPUs and recent GPUs and needs
+      no loss scaling; float16 is for GPUs. With ``amp_mode="amp"`` it picks the autocast dtype
+      (float16 by default). Given without ``amp_mode``, float16 gets a ``GradScaler`` unless
+      ``scaler`` says otherwise.
+    - ``clip_grad_norm``: clip the gradients' total norm to this before each optimizer step.
+    - ``clip_grad_value``: clip each gradient element to ``[-value, value]`` before each optimizer
+      step (before ``clip_grad_norm`` when both are set).
+    - ``grad_scaler``: ember's earlier name of ``scaler`` (a ``torch.amp.GradScaler``); give one or the other.
+    """
+
+    amp_dtype: torch.dtype | None
+    clip_grad_norm: float | None
+    clip_grad_value: float | None
+    grad_scaler: GradScaler | None
+
+
+class EvaluationOptions(TypedDict, total=False):
+    """ember's keyword-only options of :func:`create_supervised_evaluator` and the evaluation steps.
+
+    - ``amp_dtype``: as in :class:`TrainingOptions` (no loss scaling is involved in evaluation).
+    - ``inference_mode``: ``True`` (default) runs under ``torch.inference_mode()``; ``False`` under
+      ``torch.no_grad()``, for outputs that must later take part in autograd (inference tensors cannot).
+    """
+
+    amp_dtype: torch.dtype | None
+    inference_mode: bool
 
 
 class TrainerEvents(EventEnum):
@@ -64,7 +110,7 @@ class TrainerEvents(EventEnum):
 
 _OPTIMIZER_STEP_COMPLETED = TrainerEvents.OPTIMIZER_STEP_COMPLETED
 
-# ---------------------------------------------------------------------------------------------- batches
+# ---------------------------------------------------------------------------------------------- defaults
 
 
 def prepare_batch(batch: Any, device: Device = None, non_blocking: bool = False) -> tuple[Any, Any]:
@@ -98,6 +144,26 @@ def prepare_batch(batch: Any, device: Device = None, non_blocking: bool = False)
     return apply_to_tensors(x, move), apply_to_tensors(y, move)
 
 
+def _identity(output: Any) -> Any:
+    """The default ``model_transform``: the model's output is ``y_pred``."""
+    return output
+
+
+def _call_model(model: nn.Module, x: Any) -> Any:
+    """The default ``model_fn``: ``model(x)``."""
+    return model(x)
+
+
+def _loss_item(x: Any, y: Any, y_pred: Any, loss: torch.Tensor) -> float:
+    """The trainer's default ``output_transform``: the batch's loss as a float."""
+    return loss.item()
+
+
+def _prediction_and_target(x: Any, y: Any, y_pred: Any) -> tuple[Any, Any]:
+    """The evaluator's default ``output_transform``: ``(y_pred, y)``, what metrics take."""
+    return y_pred, y
+
+
 def _describe_structure(value: Any, depth: int = 0) -> str:
     """A short description of a nested batch: ``tuple of 3 items (Tensor[16, 4], Tensor[16], int)``."""
     if isinstance(value, torch.Tensor):
@@ -126,9 +192,21 @@ def _check_model(model: Any) -> None:
         )
 
 
-def _check_callable(name: str, value: Any, expected: str) -> None:
+def _check_callable(name: str, value: Any, expected: str, example: str, *args: Any, **kwargs: Any) -> None:
+    """Check that ``value`` is callable and that its signature accepts the call the step will make."""
     if not callable(value):
         raise TypeError(f"{name} must be a callable {expected}, got {value!r} ({type(value).__name__}).")
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):  # some builtins have no signature to check; they are called as they are
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(
+            f"{name} is called as {expected}, but its signature {signature} cannot take that call ({error}). "
+            f"Give it the parameters {expected}, e.g. {example}."
+        ) from None
 
 
 def _check_device(device: Any) -> torch.device | None:
@@ -162,26 +240,71 @@ def _device_type(model: nn.Module, device: torch.device | None) -> str:
     return "cpu"
 
 
-def _check_amp_dtype(amp_dtype: Any, device_type: str) -> torch.dtype | None:
-    if amp_dtype is None:
-        return None
-    if not isinstance(amp_dtype, torch.dtype):
+def _check_amp(amp_mode: Any, amp_dtype: Any, device_type: str) -> torch.dtype | None:
+    """The autocast dtype that ``amp_mode`` (ignite's spelling) and ``amp_dtype`` (ember's) ask for, or None."""
+    if amp_mode == "apex":
+        raise ValueError(
+            "amp_mode='apex' (NVIDIA apex) is not supported by ember: apex's amp is superseded by torch's own "
+            "mixed precision. Pass amp_mode='amp' for torch.autocast with float16 on CUDA (with scaler=True for "
+            "loss scaling), or amp_dtype=torch.bfloat16."
+        )
+    if amp_mode is not None and amp_mode != "amp":
+        raise ValueError(
+            f"amp_mode must be None or 'amp', got amp_mode={amp_mode!r}. Pass amp_mode='amp' for mixed precision "
+            "(torch.autocast; float16 on CUDA, or the dtype given as amp_dtype), or None for full precision."
+        )
+    if amp_dtype is not None:
+        if not isinstance(amp_dtype, torch.dtype):
+            raise TypeError(
+                f"amp_dtype must be a torch.dtype (torch.bfloat16 or torch.float16) or None, got {amp_dtype!r} "
+                f"({type(amp_dtype).__name__})."
+            )
+        if amp_dtype not in _AMP_DTYPES:
+            raise ValueError(
+                f"amp_dtype={amp_dtype} is not supported for mixed precision. Pass torch.bfloat16 or "
+                "torch.float16, or None to run in the model's own precision."
+            )
+    dtype = amp_dtype if amp_dtype is not None else (torch.float16 if amp_mode == "amp" else None)
+    if dtype is torch.float16 and device_type == "cpu":
+        requested = "amp_dtype=torch.float16" if amp_dtype is not None else "amp_mode='amp' (float16 autocast)"
+        raise ValueError(
+            f"{requested} was requested for a model on the CPU, where float16 autocast is slow and unsupported "
+            "by many operations. Use amp_dtype=torch.bfloat16 on the CPU (with or without amp_mode='amp'), or "
+            "move the model to a GPU (device='cuda')."
+        )
+    return dtype
+
+
+def _check_scaler(
+    scaler: Any, grad_scaler: Any, amp_mode: str | None, amp_dtype: torch.dtype | None, device_type: str
+) -> GradScaler | None:
+    """The grad scaler to use: ignite's ``scaler`` (bool or instance) or ember's ``grad_scaler``."""
+    if scaler is not None and not isinstance(scaler, (bool, GradScaler)):
         raise TypeError(
-            f"amp_dtype must be a torch.dtype (torch.bfloat16 or torch.float16) or None, got {amp_dtype!r} "
-            f"({type(amp_dtype).__name__})."
+            f"scaler must be a bool or a torch.amp.GradScaler, got {scaler!r} ({type(scaler).__name__}). "
+            "Pass scaler=True to create a GradScaler, or a GradScaler of your own."
         )
-    if amp_dtype not in _AMP_DTYPES:
+    if grad_scaler is not None and not isinstance(grad_scaler, GradScaler):
+        raise TypeError(f"grad_scaler must be a torch.amp.GradScaler or None, got {type(grad_scaler).__name__}.")
+    if grad_scaler is not None and scaler is not None and scaler is not False:
         raise ValueError(
-            f"amp_dtype={amp_dtype} is not supported for mixed precision. Pass torch.bfloat16 or torch.float16, "
-            "or None to run in the model's own precision."
+            "Both scaler and grad_scaler were given; they are two names of the same option. Pass only scaler."
         )
-    if amp_dtype is torch.float16 and device_type == "cpu":
+    chosen = grad_scaler if grad_scaler is not None else scaler
+    if chosen is None or chosen is False:
+        if amp_dtype is torch.float16 and amp_mode is None:
+            # ember's amp_dtype=torch.float16 comes with loss scaling, since float16 gradients underflow
+            # without it; ignite's amp_mode='amp' scales only when asked (scaler=True), as in ignite.
+            return GradScaler(device_type)
+        return None
+    if chosen is not True:
+        return chosen  # a scaler of your own is used as given, in any precision
+    if amp_dtype is None:
         raise ValueError(
-            "amp_dtype=torch.float16 was requested for a model on the CPU, where float16 autocast is slow and "
-            "unsupported by many operations. Use amp_dtype=torch.bfloat16 on the CPU, or move the model to a GPU "
-            "(device='cuda')."
+            "scaler=True asks for loss scaling, which serves mixed precision, but mixed precision is off. "
+            "Pass amp_mode='amp' as well (float16 autocast on CUDA), or leave scaler out."
         )
-    return amp_dtype
+    return GradScaler(device_type)
 
 
 def _check_positive_number(name: str, value: Any) -> float | None:
@@ -192,6 +315,69 @@ def _check_positive_number(name: str, value: Any) -> float | None:
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a positive, finite number, got {name}={value}. Pass e.g. {name}=1.0.")
     return float(value)
+
+
+def _check_options(where: str, options: Mapping[str, Any], allowed: type) -> None:
+    unknown = sorted(set(options) - set(allowed.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"{where}() got unexpected keyword arguments {unknown}. Its keyword-only ember options are "
+            f"{sorted(allowed.__annotations__)}."
+        )
+
+
+@dataclass
+class _Common:
+    """What the training and the evaluation steps share, checked once."""
+
+    model: nn.Module
+    device: Device  # as the user gave it: prepare_batch gets a str as a str, as in pytorch-ignite
+    target_device: torch.device | None
+    non_blocking: bool
+    prepare_batch: PrepareBatch
+    model_transform: Callable[[Any], Any] | None  # None: the identity, skipped on the hot path
+    model_fn: Callable[[nn.Module, Any], Any] | None  # None: model(x)
+    amp_device_type: str
+    amp_dtype: torch.dtype | None
+
+
+def _check_common(
+    model: Any,
+    device: Any,
+    non_blocking: Any,
+    prepare_batch: Any,
+    model_transform: Any,
+    model_fn: Any,
+    amp_mode: Any,
+    amp_dtype: Any,
+) -> _Common:
+    _check_model(model)
+    target_device = _check_device(device)
+    if not isinstance(non_blocking, bool):
+        raise TypeError(f"non_blocking must be a bool, got {non_blocking!r} ({type(non_blocking).__name__}).")
+    _check_callable(
+        "prepare_batch",
+        prepare_batch,
+        "(batch, device, non_blocking) -> (x, y)",
+        "def prepare_batch(batch, device=None, non_blocking=False): ...",
+        None,
+        device=None,
+        non_blocking=False,
+    )
+    _check_callable("model_transform", model_transform, "(model output) -> y_pred", "lambda output: output[0]", None)
+    _check_callable("model_fn", model_fn, "(model, x) -> model output", "lambda model, x: model(*x)", None, None)
+    device_type = _device_type(model, target_device)
+    return _Common(
+        model=model,
+        device=device,
+        target_device=target_device,
+        non_blocking=non_blocking,
+        prepare_batch=prepare_batch,
+        model_transform=None if model_transform is _identity else model_transform,
+        model_fn=None if model_fn is _call_model else model_fn,
+        amp_device_type=device_type,
+        amp_dtype=_check_amp(amp_mode, amp_dtype, device_type),
+    )
 
 
 def _record_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
@@ -206,126 +392,193 @@ def _restore_modes(modes: list[tuple[nn.Module, bool]] | None) -> None:
         module.training = training
 
 
-def _not_attached(kind: str, factory: str) -> RuntimeError:
-    return RuntimeError(
-        f"This {kind} step was called by an engine it is not attached to. Call step.attach(engine) once after "
-        f"creating the engine that runs it (the {factory} factory does this for you)."
-    )
+class _Step:
+    """What both steps share: the weak link to the one engine they serve, and the model's modes."""
 
+    _kind = "supervised"
 
-def _loss_item(x: Any, y: Any, y_pred: Any, loss: torch.Tensor) -> float:
-    return loss.item()
-
-
-def _prediction_and_target(x: Any, y: Any, y_pred: Any) -> tuple[Any, Any]:
-    return y_pred, y
-
-
-# ---------------------------------------------------------------------------------------------- training
-
-
-class TrainingStep:
-    """One training iteration as a process function; build it with :func:`supervised_training_step`.
-
-    Call it as ``step(engine, batch)`` from a process function (or use it as one), after
-    :meth:`attach` has wired it to that engine.
-
-    Attributes:
-        pending: batches whose gradients were accumulated since the last optimizer step.
-        grad_scaler: the ``torch.amp.GradScaler`` used for float16, or ``None``.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        loss_fn: Callable[[Any, Any], torch.Tensor],
-        device: Device = None,
-        non_blocking: bool = False,
-        prepare_batch: PrepareBatch = prepare_batch,
-        output_transform: Callable[[Any, Any, Any, torch.Tensor], Any] = _loss_item,
-        *,
-        model_transform: Callable[[Any], Any] | None = None,
-        model_fn: Callable[[nn.Module, Any], Any] | None = None,
-        gradient_accumulation_steps: int = 1,
-        clip_grad_norm: float | None = None,
-        clip_grad_value: float | None = None,
-        amp_dtype: torch.dtype | None = None,
-        grad_scaler: torch.amp.GradScaler | None = None,
-    ) -> None:
-        _check_model(model)
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}. "
-                "Pass e.g. torch.optim.SGD(model.parameters(), lr=0.1)."
-            )
-        _check_callable("loss_fn", loss_fn, "(y_pred, y) -> loss tensor")
-        _check_callable("prepare_batch", prepare_batch, "(batch, device, non_blocking) -> (x, y)")
-        _check_callable("output_transform", output_transform, "(x, y, y_pred, loss) -> output")
-        if model_transform is not None:
-            _check_callable("model_transform", model_transform, "(model output) -> y_pred")
-        if model_fn is not None:
-            _check_callable("model_fn", model_fn, "(model, x) -> model output")
-        steps = gradient_accumulation_steps
-        if isinstance(steps, bool) or not isinstance(steps, int):
-            raise TypeError(
-                f"gradient_accumulation_steps must be an integer, got {steps!r} ({type(steps).__name__}). "
-                "Pass the number of batches per optimizer step, e.g. 4."
-            )
-        if steps < 1:
-            raise ValueError(
-                f"gradient_accumulation_steps must be >= 1, got {steps}. Pass 1 to step the optimizer on every "
-                "batch, or k > 1 to accumulate gradients over k batches."
-            )
-        self.model = model
-        self.optimizer = optimizer
-        self.loss_fn = loss_fn
-        # prepare_batch gets the device as the user gave it (a str stays a str), as in pytorch-ignite
-        self.device = device
-        self.non_blocking = non_blocking
-        self.prepare_batch = prepare_batch
-        self.output_transform = output_transform
-        self.model_transform = model_transform
-        self.model_fn = model_fn
-        self.gradient_accumulation_steps = steps
-        self.clip_grad_norm = _check_positive_number("clip_grad_norm", clip_grad_norm)
-        self.clip_grad_value = _check_positive_number("clip_grad_value", clip_grad_value)
-        self.amp_device_type = _device_type(model, _check_device(device))
-        self.amp_dtype = _check_amp_dtype(amp_dtype, self.amp_device_type)
-        if grad_scaler is not None and not isinstance(grad_scaler, torch.amp.GradScaler):
-            raise TypeError(f"grad_scaler must be a torch.amp.GradScaler or None, got {type(grad_scaler).__name__}.")
-        if grad_scaler is None and self.amp_dtype is torch.float16:
-            # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
-            grad_scaler = torch.amp.GradScaler(self.amp_device_type)
-        self.grad_scaler = grad_scaler
-        self.pending = 0
-        self._engine: Engine | None = None
+    def __init__(self, common: _Common) -> None:
+        self.model = common.model
+        self.device = common.device
+        self.non_blocking = common.non_blocking
+        self.prepare_batch = common.prepare_batch
+        self.model_transform = common.model_transform
+        self.model_fn = common.model_fn
+        self.amp_device_type = common.amp_device_type
+        self.amp_dtype = common.amp_dtype
+        # Weak, so that engine -> step (its process function and handlers) is no reference cycle.
+        self._engine: weakref.ref[Engine] | None = None
         self._modes: list[tuple[nn.Module, bool]] | None = None
 
     def attach(self, engine: Engine) -> None:
         """Wire this step to ``engine``, the engine whose process function calls it.
 
-        Registers :class:`TrainerEvents` with the counter ``engine.state.optimizer_step`` (also saved
-        by ``engine.state_dict()``), puts the grad scaler in ``engine.state.grad_scaler``, and adds
-        handlers that: record the modes of the model's modules and switch it to train mode at
-        ``STARTED``, and restore the modes at ``COMPLETED``, ``INTERRUPT`` and ``EXCEPTION_RAISED``;
-        step a partial accumulation at ``EPOCH_COMPLETED`` and ``COMPLETED`` (see
-        :meth:`finish_accumulation`).
+        Optional: a step attaches itself to the engine that first calls it. Call it before ``run``
+        when handlers of yours must be added to :class:`TrainerEvents` before the first iteration.
 
         Raises:
-            RuntimeError: the step is already attached to an engine.
+            TypeError: ``engine`` is not an ember ``Engine``.
+            RuntimeError: the step is already attached to another engine.
         """
-        if self._engine is not None:
-            raise RuntimeError(
-                "This training step is already attached to an engine; a step serves one engine. "
-                "Build another step with supervised_training_step(...) for another engine."
-            )
         if not isinstance(engine, Engine):
             raise TypeError(f"attach expects an ember Engine, got {type(engine).__name__}.")
+        attached = self._engine() if self._engine is not None else None
+        if attached is engine:
+            return
+        if attached is not None:
+            raise RuntimeError(
+                f"This {self._kind} step is already attached to an engine; a step serves one engine. "
+                f"Build another step with supervised_{self._kind}_step(...) for another engine."
+            )
+        self._wire(engine)
+        self._engine = weakref.ref(engine)
+
+    def _wire(self, engine: Engine) -> None:
+        raise NotImplementedError  # each step adds its own handlers
+
+    def _attach_on_first_call(self, engine: Engine) -> None:
+        """``Engine(step)`` without ``attach``: wire now, in the middle of the run's first iteration."""
+        self.attach(engine)
+        self._modes = _record_modes(self.model)  # STARTED has passed: the modes the model had before this run
+
+    def _restore_modes(self) -> None:
+        _restore_modes(self._modes)
+
+    def _failed(self, engine: Engine, exception: BaseException) -> None:
+        self._restore_modes()
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+@dataclass
+class _Training:
+    """The checked arguments of a training step."""
+
+    common: _Common
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[Any, Any], torch.Tensor]
+    output_transform: Callable[[Any, Any, Any, torch.Tensor], Any]
+    gradient_accumulation_steps: int
+    clip_grad_norm: float | None
+    clip_grad_value: float | None
+    grad_scaler: GradScaler | None
+
+
+def _check_training(
+    where: str,
+    model: Any,
+    optimizer: Any,
+    loss_fn: Any,
+    device: Any,
+    non_blocking: Any,
+    prepare_batch: Any,
+    model_transform: Any,
+    output_transform: Any,
+    gradient_accumulation_steps: Any,
+    model_fn: Any,
+    amp_mode: Any,
+    scaler: Any,
+    options: Mapping[str, Any],
+) -> _Training:
+    _check_options(where, options, TrainingOptions)
+    _check_model(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}. "
+            "Pass e.g. torch.optim.SGD(model.parameters(), lr=0.1)."
+        )
+    _check_callable("loss_fn", loss_fn, "(y_pred, y) -> loss tensor", "nn.CrossEntropyLoss()", None, None)
+    common = _check_common(
+        model, device, non_blocking, prepare_batch, model_transform, model_fn, amp_mode, options.get("amp_dtype")
+    )
+    _check_callable(
+        "output_transform",
+        output_transform,
+        "(x, y, y_pred, loss) -> output",
+        "lambda x, y, y_pred, loss: loss.item()",
+        None,
+        None,
+        None,
+        None,
+    )
+    steps = gradient_accumulation_steps
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(
+            f"gradient_accumulation_steps must be an integer, got {steps!r} ({type(steps).__name__}). "
+            "Pass the number of batches per optimizer step, e.g. 4."
+        )
+    if steps < 1:
+        raise ValueError(
+            f"gradient_accumulation_steps must be >= 1, got {steps}. Pass 1 to step the optimizer on every "
+            "batch, or k > 1 to accumulate gradients over k batches."
+        )
+    return _Training(
+        common=common,
+        optimizer=optimizer,
+        loss_fn=loss_fn,
+        output_transform=output_transform,
+        gradient_accumulation_steps=steps,
+        clip_grad_norm=_check_positive_number("clip_grad_norm", options.get("clip_grad_norm")),
+        clip_grad_value=_check_positive_number("clip_grad_value", options.get("clip_grad_value")),
+        grad_scaler=_check_scaler(
+            scaler, options.get("grad_scaler"), amp_mode, common.amp_dtype, common.amp_device_type
+        ),
+    )
+
+
+class TrainingStep(_Step):
+    """One training iteration as a process function; build it with :func:`supervised_training_step`.
+
+    ``Engine(step)`` is a trainer; ``step(engine, batch)`` may also be called from a process
+    function of your own. The step attaches itself to the engine that first calls it (see :meth:`attach`).
+
+    Attributes:
+        pending: batches whose gradients were accumulated since the last optimizer step.
+        grad_scaler: the ``torch.amp.GradScaler`` used, or ``None``.
+    """
+
+    _kind = "training"
+
+    def __init__(self, training: _Training) -> None:
+        super().__init__(training.common)
+        self.optimizer = training.optimizer
+        self.loss_fn = training.loss_fn
+        self.output_transform = training.output_transform
+        self.gradient_accumulation_steps = training.gradient_accumulation_steps
+        self.clip_grad_norm = training.clip_grad_norm
+        self.clip_grad_value = training.clip_grad_value
+        self.grad_scaler = training.grad_scaler
+        self.pending = 0
+
+    def attach(self, engine: Engine) -> None:
+        """Wire this step to ``engine``, the engine whose process function calls it.
+
+        Registers :class:`TrainerEvents` with the counter ``engine.state.optimizer_step`` (also saved
+        by ``engine.state_dict()``), puts the grad scaler in ``engine.state.scaler`` (ignite's name)
+        and ``engine.state.grad_scaler``, and adds handlers that: record the modes of the model's
+        modules and switch it to train mode at ``STARTED``, and restore the modes at ``COMPLETED``,
+        ``INTERRUPT`` and ``EXCEPTION_RAISED``; step a partial accumulation at ``EPOCH_COMPLETED``
+        and ``COMPLETED`` (see :meth:`finish_accumulation`).
+
+        A step attaches itself to the engine that first calls it; call this before ``run`` to add
+        handlers to :class:`TrainerEvents` before the first iteration. Attaching again to the same
+        engine does nothing.
+
+        Raises:
+            TypeError: ``engine`` is not an ember ``Engine``.
+            RuntimeError: the step is already attached to another engine.
+        """
+        super().attach(engine)
+
+    def _wire(self, engine: Engine) -> None:
         engine.register_events(*TrainerEvents, event_to_attr={TrainerEvents.OPTIMIZER_STEP_COMPLETED: "optimizer_step"})
         state: Any = engine.state  # State takes the attributes of the handlers that use it
-        if self.grad_scaler is not None or not hasattr(state, "grad_scaler"):
-            state.grad_scaler = self.grad_scaler
+        if not hasattr(state, "optimizer_step"):
+            state.optimizer_step = 0
+        for name in ("scaler", "grad_scaler"):  # a second step without a scaler keeps the first one's
+            if self.grad_scaler is not None or not hasattr(state, name):
+                setattr(state, name, self.grad_scaler)
         if "optimizer_step" not in engine.state_dict_user_keys:
             engine.state_dict_user_keys.append("optimizer_step")
         engine.add_event_handler(Events.STARTED, self._started)
@@ -333,7 +586,6 @@ class TrainingStep:
         engine.add_event_handler(Events.COMPLETED, self._completed)
         engine.add_event_handler(Events.INTERRUPT, self._restore_modes)
         engine.add_event_handler(Events.EXCEPTION_RAISED, self._failed)
-        self._engine = engine
 
     def __call__(self, engine: Engine, batch: Any) -> Any:
         """Run the model on ``batch``, backpropagate, and step the optimizer when the accumulation is full.
@@ -341,8 +593,9 @@ class TrainingStep:
         Returns ``output_transform(x, y, y_pred, loss)`` with the batch's own loss (not divided by
         ``gradient_accumulation_steps``).
         """
-        if engine is not self._engine:
-            raise _not_attached("training", "create_supervised_trainer")
+        attached = self._engine
+        if attached is None or attached() is not engine:
+            self._attach_on_first_call(engine)
         model = self.model
         if not model.training:  # one flag read per iteration; train() itself runs once per run
             model.train()
@@ -418,7 +671,7 @@ class TrainingStep:
             parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
             if pending < steps:
                 for parameter in parameters:
-                    parameter.grad.mul_(steps / pending)  # type: ignore[union-attr]
+                    parameter.grad.mul_(steps / pending)
             if clipping:
                 if scaler is not None:
                     scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
@@ -450,31 +703,23 @@ class TrainingStep:
         self.finish_accumulation(engine)
         self._restore_modes()
 
-    def _restore_modes(self) -> None:
-        _restore_modes(self._modes)
-
-    def _failed(self, engine: Engine, exception: BaseException) -> None:
-        self._restore_modes()
-
 
 def supervised_training_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    loss_fn: Callable[[Any, Any], torch.Tensor],
+    loss_fn: Callable[[Any, Any], torch.Tensor] | nn.Module,
     device: Device = None,
     non_blocking: bool = False,
     prepare_batch: PrepareBatch = prepare_batch,
+    model_transform: Callable[[Any], Any] = _identity,
     output_transform: Callable[[Any, Any, Any, torch.Tensor], Any] = _loss_item,
-    *,
-    model_transform: Callable[[Any], Any] | None = None,
-    model_fn: Callable[[nn.Module, Any], Any] | None = None,
     gradient_accumulation_steps: int = 1,
-    clip_grad_norm: float | None = None,
-    clip_grad_value: float | None = None,
-    amp_dtype: torch.dtype | None = None,
-    grad_scaler: torch.amp.GradScaler | None = None,
+    model_fn: Callable[[nn.Module, Any], Any] = _call_model,
+    *,
+    scaler: bool | GradScaler = False,
+    **options: Unpack[TrainingOptions],
 ) -> TrainingStep:
-    """Build a training step ``step(engine, batch) -> output`` for a process function of your own.
+    """Build a training step ``step(engine, batch) -> output``: ``Engine(step)`` is a trainer.
 
     Each call: switches the model to train mode if it is not in it, zeroes the gradients at the
     start of an accumulation, splits and moves the batch with ``prepare_batch``, computes
@@ -483,12 +728,12 @@ def supervised_training_step(
     every ``k = gradient_accumulation_steps`` calls (clipping the gradients first when asked), and
     returns ``output_transform(x, y, y_pred, loss)``.
 
-    Args: as for :func:`create_supervised_trainer`.
+    Args: as for :func:`create_supervised_trainer` (``scaler`` and the :class:`TrainingOptions`
+    are keyword-only here).
 
-    Call ``step.attach(engine)`` once on the engine that will call it: that wires the handlers for
-    the model's mode, the end-of-epoch accumulation and the optimizer-step counter.
-
-    Example, a process function that also logs the learning rate:
+    The step attaches itself to the engine that first calls it; call ``step.attach(engine)`` before
+    ``run`` to add handlers to :class:`TrainerEvents` before the first iteration. Example, a process
+    function that also logs the learning rate:
 
     >>> from torch import nn
     >>> model = nn.Linear(3, 1)
@@ -497,47 +742,95 @@ def supervised_training_step(
     >>> def process(engine, batch):
     ...     loss = step(engine, batch)
     ...     return {"loss": loss, "lr": optimizer.param_groups[0]["lr"]}
-    >>> trainer = Engine(process)
-    >>> step.attach(trainer)
-    >>> trainer.run([(torch.randn(4, 3), torch.randn(4, 1))] * 3).output["lr"]
+    >>> Engine(process).run([(torch.randn(4, 3), torch.randn(4, 1))] * 3).output["lr"]
     0.1
     """
     return TrainingStep(
-        model,
-        optimizer,
-        loss_fn,
-        device,
-        non_blocking,
-        prepare_batch,
-        output_transform,
-        model_transform=model_transform,
-        model_fn=model_fn,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        clip_grad_norm=clip_grad_norm,
-        clip_grad_value=clip_grad_value,
-        amp_dtype=amp_dtype,
-        grad_scaler=grad_scaler,
+        _check_training(
+            "supervised_training_step",
+            model,
+            optimizer,
+            loss_fn,
+            device,
+            non_blocking,
+            prepare_batch,
+            model_transform,
+            output_transform,
+            gradient_accumulation_steps,
+            model_fn,
+            None,
+            scaler,
+            options,
+        )
+    )
+
+
+def supervised_training_step_amp(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Any, Any], torch.Tensor] | nn.Module,
+    device: Device = None,
+    non_blocking: bool = False,
+    prepare_batch: PrepareBatch = prepare_batch,
+    model_transform: Callable[[Any], Any] = _identity,
+    output_transform: Callable[[Any, Any, Any, torch.Tensor], Any] = _loss_item,
+    scaler: GradScaler | None = None,
+    gradient_accumulation_steps: int = 1,
+    model_fn: Callable[[nn.Module, Any], Any] = _call_model,
+    **options: Unpack[TrainingOptions],
+) -> TrainingStep:
+    """:func:`supervised_training_step` under ``torch.autocast`` (``amp_mode="amp"``), ignite's signature.
+
+    float16 on CUDA, or the ``amp_dtype`` given (``torch.bfloat16`` on the CPU). ``scaler``: a
+    ``torch.amp.GradScaler`` for loss scaling, or ``None`` for none.
+
+    >>> from torch import nn
+    >>> model = nn.Linear(3, 2)
+    >>> step = supervised_training_step_amp(model, torch.optim.SGD(model.parameters(), lr=0.1),
+    ...                                     nn.CrossEntropyLoss(), amp_dtype=torch.bfloat16)
+    >>> isinstance(Engine(step).run([(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))]).output, float)
+    True
+    """
+    return TrainingStep(
+        _check_training(
+            "supervised_training_step_amp",
+            model,
+            optimizer,
+            loss_fn,
+            device,
+            non_blocking,
+            prepare_batch,
+            model_transform,
+            output_transform,
+            gradient_accumulation_steps,
+            model_fn,
+            "amp",
+            scaler,
+            options,
+        )
     )
 
 
 def create_supervised_trainer(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    loss_fn: Callable[[Any, Any], torch.Tensor],
+    loss_fn: Callable[[Any, Any], torch.Tensor] | nn.Module,
     device: Device = None,
     non_blocking: bool = False,
     prepare_batch: PrepareBatch = prepare_batch,
+    model_transform: Callable[[Any], Any] = _identity,
     output_transform: Callable[[Any, Any, Any, torch.Tensor], Any] = _loss_item,
-    *,
-    model_transform: Callable[[Any], Any] | None = None,
-    model_fn: Callable[[nn.Module, Any], Any] | None = None,
+    deterministic: bool = False,
+    amp_mode: str | None = None,
+    scaler: bool | GradScaler = False,
     gradient_accumulation_steps: int = 1,
-    clip_grad_norm: float | None = None,
-    clip_grad_value: float | None = None,
-    amp_dtype: torch.dtype | None = None,
-    grad_scaler: torch.amp.GradScaler | None = None,
+    model_fn: Callable[[nn.Module, Any], Any] = _call_model,
+    **options: Unpack[TrainingOptions],
 ) -> Engine:
     """Build an engine whose iterations train ``model`` on batches ``(x, y)``.
+
+    The arguments and their order are pytorch-ignite's; ember's options (:class:`TrainingOptions`:
+    ``amp_dtype``, ``clip_grad_norm``, ``clip_grad_value``) are keyword-only after them.
 
     Args:
         model: the ``nn.Module`` to train; moved to ``device`` when one is given.
@@ -547,34 +840,37 @@ def create_supervised_trainer(
         non_blocking: passed to ``tensor.to`` when batches are moved (asynchronous host-to-GPU copies).
         prepare_batch: ``fn(batch, device, non_blocking) -> (x, y)``; the default
             :func:`prepare_batch` takes a batch of two items.
-        output_transform: ``fn(x, y, y_pred, loss) -> engine.state.output``; ``loss.item()`` by default.
         model_transform: applied to the model's output before the loss, e.g. ``lambda out: out["logits"]``.
-        model_fn: ``fn(model, x) -> output``, for models called otherwise than ``model(x)``, e.g.
-            ``lambda model, x: model(*x)`` for a model of several inputs.
+        output_transform: ``fn(x, y, y_pred, loss) -> engine.state.output``; ``loss.item()`` by default.
+        deterministic: ``True`` returns a :class:`~ember.engine.deterministic.DeterministicEngine`
+            (reproducible data order and random state, exact mid-epoch resume).
+        amp_mode: ``"amp"`` runs the forward pass and the loss under ``torch.autocast``: float16 on
+            CUDA, or the ``amp_dtype`` given (``torch.bfloat16`` on the CPU). ``None``: no autocast
+            (unless ``amp_dtype`` is given).
+        scaler: ``True`` creates a ``torch.amp.GradScaler`` (with ``amp_mode="amp"`` or ``amp_dtype``);
+            a ``GradScaler`` of your own is used as given. It is kept in ``engine.state.scaler`` so
+            that a checkpoint can save it.
         gradient_accumulation_steps: ``k``: the optimizer steps once every ``k`` batches on the mean
             of their gradients (each batch's loss is divided by ``k``). Batches left at the end of an
             epoch or run are stepped too, on their own mean gradient.
-        clip_grad_norm: clip the gradients' total norm to this before each optimizer step.
-        clip_grad_value: clip each gradient element to ``[-value, value]`` before each optimizer
-            step (before ``clip_grad_norm`` when both are set).
-        amp_dtype: ``torch.bfloat16`` or ``torch.float16`` to run the forward pass and the loss
-            under ``torch.autocast`` on the model's device type. float16 is for GPUs and gets a
-            ``torch.amp.GradScaler``; use bfloat16 on the CPU.
-        grad_scaler: a ``torch.amp.GradScaler`` of your own (e.g. with another ``init_scale``);
-            by default float16 creates one and other precisions use none.
+        model_fn: ``fn(model, x) -> output``, for models called otherwise than ``model(x)``, e.g.
+            ``lambda model, x: model(*x)`` for a model of several inputs.
+        **options: :class:`TrainingOptions`.
 
     Returns:
         An :class:`~ember.engine.Engine`. Its ``state.output`` is the batch's loss as a float by
         default; ``state.optimizer_step`` counts optimizer steps (filter on
-        ``TrainerEvents.OPTIMIZER_STEP_COMPLETED``); ``state.grad_scaler`` holds the grad scaler
-        (or ``None``), to checkpoint it. The model is in train mode during the run and its modes
-        are restored when the run ends.
+        ``TrainerEvents.OPTIMIZER_STEP_COMPLETED``); ``state.scaler`` holds the grad scaler (or
+        ``None``). The model is in train mode during the run and its modes are restored when the run ends.
 
     Raises:
-        TypeError: ``model`` is not an ``nn.Module``, ``optimizer`` not an ``Optimizer``, or another
-            argument has the wrong type.
-        ValueError: ``gradient_accumulation_steps < 1``, an ``amp_dtype`` other than bfloat16 and
-            float16, float16 on the CPU, or a clipping threshold that is not positive.
+        TypeError: ``model`` is not an ``nn.Module``, ``optimizer`` not an ``Optimizer``, a callable
+            whose signature cannot take the call it gets, an unknown option, or another wrong type.
+        ValueError: ``gradient_accumulation_steps < 1``, ``amp_mode`` not in ``(None, "amp")``, an
+            ``amp_dtype`` other than bfloat16 and float16, float16 on the CPU, a scaler without mixed
+            precision, or a clipping threshold that is not positive.
+
+    Every argument is checked before the model is moved to ``device``.
 
     >>> from torch import nn
     >>> model = nn.Linear(3, 1)
@@ -583,99 +879,83 @@ def create_supervised_trainer(
     >>> isinstance(trainer.run([(torch.randn(4, 3), torch.randn(4, 1))] * 3).output, float)
     True
     """
-    if device is not None and isinstance(model, nn.Module):
-        model.to(_check_device(device))
-    step = supervised_training_step(
+    training = _check_training(
+        "create_supervised_trainer",
         model,
         optimizer,
         loss_fn,
         device,
         non_blocking,
         prepare_batch,
+        model_transform,
         output_transform,
-        model_transform=model_transform,
-        model_fn=model_fn,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        clip_grad_norm=clip_grad_norm,
-        clip_grad_value=clip_grad_value,
-        amp_dtype=amp_dtype,
-        grad_scaler=grad_scaler,
+        gradient_accumulation_steps,
+        model_fn,
+        amp_mode,
+        scaler,
+        options,
     )
-    trainer = Engine(step)
+    engine_class = _engine_class(deterministic)
+    if training.common.target_device is not None:
+        model.to(training.common.target_device)
+    step = TrainingStep(training)
+    trainer = engine_class(step)
     step.attach(trainer)
     return trainer
+
+
+def _engine_class(deterministic: Any) -> type[Engine]:
+    if not isinstance(deterministic, bool):
+        raise TypeError(f"deterministic must be a bool, got {deterministic!r} ({type(deterministic).__name__}).")
+    if not deterministic:
+        return Engine
+    from ember.engine.deterministic import DeterministicEngine
+
+    return DeterministicEngine
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
-class EvaluationStep:
+class EvaluationStep(_Step):
     """One evaluation iteration as a process function; build it with :func:`supervised_evaluation_step`.
 
-    Call it as ``step(engine, batch)`` from a process function (or use it as one), after
-    :meth:`attach` has wired it to that engine.
+    ``Engine(step)`` is an evaluator; ``step(engine, batch)`` may also be called from a process
+    function of your own. The step attaches itself to the engine that first calls it (see :meth:`attach`).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        device: Device = None,
-        non_blocking: bool = False,
-        prepare_batch: PrepareBatch = prepare_batch,
-        output_transform: Callable[[Any, Any, Any], Any] = _prediction_and_target,
-        *,
-        model_transform: Callable[[Any], Any] | None = None,
-        model_fn: Callable[[nn.Module, Any], Any] | None = None,
-        amp_dtype: torch.dtype | None = None,
-        inference_mode: bool = True,
-    ) -> None:
-        _check_model(model)
-        _check_callable("prepare_batch", prepare_batch, "(batch, device, non_blocking) -> (x, y)")
-        _check_callable("output_transform", output_transform, "(x, y, y_pred) -> output")
-        if model_transform is not None:
-            _check_callable("model_transform", model_transform, "(model output) -> y_pred")
-        if model_fn is not None:
-            _check_callable("model_fn", model_fn, "(model, x) -> model output")
-        self.model = model
-        # prepare_batch gets the device as the user gave it (a str stays a str), as in pytorch-ignite
-        self.device = device
-        self.non_blocking = non_blocking
-        self.prepare_batch = prepare_batch
+    _kind = "evaluation"
+
+    def __init__(self, common: _Common, output_transform: Callable[[Any, Any, Any], Any], inference_mode: bool) -> None:
+        super().__init__(common)
         self.output_transform = output_transform
-        self.model_transform = model_transform
-        self.model_fn = model_fn
-        self.amp_device_type = _device_type(model, _check_device(device))
-        self.amp_dtype = _check_amp_dtype(amp_dtype, self.amp_device_type)
-        self.inference_mode = bool(inference_mode)
-        self._engine: Engine | None = None
-        self._modes: list[tuple[nn.Module, bool]] | None = None
+        self.inference_mode = inference_mode
 
     def attach(self, engine: Engine) -> None:
         """Wire this step to ``engine``: record the model's modes and switch it to eval mode at ``STARTED``.
 
         The modes of the model and of each submodule are put back at ``COMPLETED``, ``INTERRUPT``
         and ``EXCEPTION_RAISED``, so a trainer that runs this evaluator finds its model in train mode.
+        A step attaches itself to the engine that first calls it; attaching again to the same engine
+        does nothing.
 
         Raises:
-            RuntimeError: the step is already attached to an engine.
+            TypeError: ``engine`` is not an ember ``Engine``.
+            RuntimeError: the step is already attached to another engine.
         """
-        if self._engine is not None:
-            raise RuntimeError(
-                "This evaluation step is already attached to an engine; a step serves one engine. "
-                "Build another step with supervised_evaluation_step(...) for another engine."
-            )
-        if not isinstance(engine, Engine):
-            raise TypeError(f"attach expects an ember Engine, got {type(engine).__name__}.")
+        super().attach(engine)
+
+    def _wire(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._started)
         engine.add_event_handler(Events.COMPLETED, self._restore_modes)
         engine.add_event_handler(Events.INTERRUPT, self._restore_modes)
         engine.add_event_handler(Events.EXCEPTION_RAISED, self._failed)
-        self._engine = engine
 
     def __call__(self, engine: Engine, batch: Any) -> Any:
         """Run the model on ``batch`` without gradients and return ``output_transform(x, y, y_pred)``."""
-        if engine is not self._engine:
-            raise _not_attached("evaluation", "create_supervised_evaluator")
+        attached = self._engine
+        if attached is None or attached() is not engine:
+            self._attach_on_first_call(engine)
         model = self.model
         if model.training:  # one flag read per iteration; eval() itself runs once per run
             model.eval()
@@ -700,11 +980,36 @@ class EvaluationStep:
         # mode (dropout for Monte Carlo sampling) stays so from the first batch on.
         self.model.eval()
 
-    def _restore_modes(self) -> None:
-        _restore_modes(self._modes)
 
-    def _failed(self, engine: Engine, exception: BaseException) -> None:
-        self._restore_modes()
+def _check_evaluation(
+    where: str,
+    model: Any,
+    device: Any,
+    non_blocking: Any,
+    prepare_batch: Any,
+    model_transform: Any,
+    output_transform: Any,
+    amp_mode: Any,
+    model_fn: Any,
+    options: Mapping[str, Any],
+) -> EvaluationStep:
+    _check_options(where, options, EvaluationOptions)
+    common = _check_common(
+        model, device, non_blocking, prepare_batch, model_transform, model_fn, amp_mode, options.get("amp_dtype")
+    )
+    _check_callable(
+        "output_transform",
+        output_transform,
+        "(x, y, y_pred) -> output",
+        "lambda x, y, y_pred: (y_pred, y)",
+        None,
+        None,
+        None,
+    )
+    inference_mode = options.get("inference_mode", True)
+    if not isinstance(inference_mode, bool):
+        raise TypeError(f"inference_mode must be a bool, got {inference_mode!r} ({type(inference_mode).__name__}).")
+    return EvaluationStep(common, output_transform, inference_mode)
 
 
 def supervised_evaluation_step(
@@ -712,41 +1017,70 @@ def supervised_evaluation_step(
     device: Device = None,
     non_blocking: bool = False,
     prepare_batch: PrepareBatch = prepare_batch,
+    model_transform: Callable[[Any], Any] = _identity,
     output_transform: Callable[[Any, Any, Any], Any] = _prediction_and_target,
-    *,
-    model_transform: Callable[[Any], Any] | None = None,
-    model_fn: Callable[[nn.Module, Any], Any] | None = None,
-    amp_dtype: torch.dtype | None = None,
-    inference_mode: bool = True,
+    model_fn: Callable[[nn.Module, Any], Any] = _call_model,
+    **options: Unpack[EvaluationOptions],
 ) -> EvaluationStep:
-    """Build an evaluation step ``step(engine, batch) -> output`` for a process function of your own.
+    """Build an evaluation step ``step(engine, batch) -> output``: ``Engine(step)`` is an evaluator.
 
     Each call switches the model to eval mode if it is not in it, then, under
     ``torch.inference_mode()`` (``torch.no_grad()`` with ``inference_mode=False``), splits and
     moves the batch, computes ``y_pred = model_transform(model_fn(model, x))`` (under
     ``torch.autocast`` when ``amp_dtype`` is set) and returns ``output_transform(x, y, y_pred)``.
-    Call ``step.attach(engine)`` once on the engine that will call it.
 
     Args: as for :func:`create_supervised_evaluator`.
 
     >>> from torch import nn
     >>> model = nn.Linear(3, 2)
     >>> step = supervised_evaluation_step(model, output_transform=lambda x, y, y_pred: y_pred.argmax(1))
-    >>> evaluator = Engine(step)
-    >>> step.attach(evaluator)
-    >>> evaluator.run([(torch.randn(4, 3), torch.zeros(4))]).output.shape
+    >>> Engine(step).run([(torch.randn(4, 3), torch.zeros(4))]).output.shape
     torch.Size([4])
     """
-    return EvaluationStep(
+    return _check_evaluation(
+        "supervised_evaluation_step",
         model,
         device,
         non_blocking,
         prepare_batch,
+        model_transform,
         output_transform,
-        model_transform=model_transform,
-        model_fn=model_fn,
-        amp_dtype=amp_dtype,
-        inference_mode=inference_mode,
+        None,
+        model_fn,
+        options,
+    )
+
+
+def supervised_evaluation_step_amp(
+    model: nn.Module,
+    device: Device = None,
+    non_blocking: bool = False,
+    prepare_batch: PrepareBatch = prepare_batch,
+    model_transform: Callable[[Any], Any] = _identity,
+    output_transform: Callable[[Any, Any, Any], Any] = _prediction_and_target,
+    model_fn: Callable[[nn.Module, Any], Any] = _call_model,
+    **options: Unpack[EvaluationOptions],
+) -> EvaluationStep:
+    """:func:`supervised_evaluation_step` under ``torch.autocast`` (``amp_mode="amp"``), ignite's signature.
+
+    float16 on CUDA, or the ``amp_dtype`` given (``torch.bfloat16`` on the CPU).
+
+    >>> from torch import nn
+    >>> step = supervised_evaluation_step_amp(nn.Linear(3, 2), amp_dtype=torch.bfloat16)
+    >>> Engine(step).run([(torch.randn(4, 3), torch.zeros(4))]).output[0].dtype
+    torch.bfloat16
+    """
+    return _check_evaluation(
+        "supervised_evaluation_step_amp",
+        model,
+        device,
+        non_blocking,
+        prepare_batch,
+        model_transform,
+        output_transform,
+        "amp",
+        model_fn,
+        options,
     )
 
 
@@ -756,14 +1090,16 @@ def create_supervised_evaluator(
     device: Device = None,
     non_blocking: bool = False,
     prepare_batch: PrepareBatch = prepare_batch,
+    model_transform: Callable[[Any], Any] = _identity,
     output_transform: Callable[[Any, Any, Any], Any] = _prediction_and_target,
-    *,
-    model_transform: Callable[[Any], Any] | None = None,
-    model_fn: Callable[[nn.Module, Any], Any] | None = None,
-    amp_dtype: torch.dtype | None = None,
-    inference_mode: bool = True,
+    amp_mode: str | None = None,
+    model_fn: Callable[[nn.Module, Any], Any] = _call_model,
+    **options: Unpack[EvaluationOptions],
 ) -> Engine:
     """Build an engine that runs ``model`` without gradients on batches ``(x, y)``, for metrics.
+
+    The arguments and their order are pytorch-ignite's; ember's options (:class:`EvaluationOptions`:
+    ``amp_dtype``, ``inference_mode``) are keyword-only after them.
 
     Args:
         model: the ``nn.Module`` to evaluate; moved to ``device`` when one is given.
@@ -771,13 +1107,11 @@ def create_supervised_evaluator(
             ``evaluator.state.metrics[name]``. A metric is an object with ``attach(engine, name)``
             (an ember metric) or a ``torchmetrics.Metric``, which is wrapped by
             ``ember.metrics.as_metric``.
-        device, non_blocking, prepare_batch, model_transform, model_fn, amp_dtype: as for
-            :func:`create_supervised_trainer` (float16 on a GPU needs no grad scaler here).
+        device, non_blocking, prepare_batch, model_transform, model_fn, amp_mode: as for
+            :func:`create_supervised_trainer` (no loss scaling is involved here).
         output_transform: ``fn(x, y, y_pred) -> engine.state.output``; ``(y_pred, y)`` by default,
             which is what metrics expect.
-        inference_mode: ``True`` runs under ``torch.inference_mode()``; pass ``False`` for
-            ``torch.no_grad()`` when the outputs must later be used in autograd (inference tensors
-            cannot be).
+        **options: :class:`EvaluationOptions`.
 
     Returns:
         An :class:`~ember.engine.Engine`. The model is in eval mode during the run, and the mode of
@@ -785,8 +1119,9 @@ def create_supervised_evaluator(
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, ``metrics`` is not a mapping of names to
-            metrics, or another argument has the wrong type.
-        ValueError: an ``amp_dtype`` other than bfloat16 and float16, or float16 on the CPU.
+            metrics, a callable whose signature cannot take the call it gets, or another wrong type.
+        ValueError: ``amp_mode`` not in ``(None, "amp")``, an ``amp_dtype`` other than bfloat16 and
+            float16, or float16 on the CPU.
 
     >>> from torch import nn
     >>> model = nn.Linear(3, 2)
@@ -795,26 +1130,29 @@ def create_supervised_evaluator(
     >>> y_pred.shape, y_pred.requires_grad, model.training
     (torch.Size([4, 2]), False, True)
     """
-    if device is not None and isinstance(model, nn.Module):
-        model.to(_check_device(device))
-    step = supervised_evaluation_step(
+    step = _check_evaluation(
+        "create_supervised_evaluator",
         model,
         device,
         non_blocking,
         prepare_batch,
+        model_transform,
         output_transform,
-        model_transform=model_transform,
-        model_fn=model_fn,
-        amp_dtype=amp_dtype,
-        inference_mode=inference_mode,
+        amp_mode,
+        model_fn,
+        options,
     )
+    _check_metrics(metrics)
+    target_device = _check_device(device)
+    if target_device is not None:
+        model.to(target_device)
     evaluator = Engine(step)
     step.attach(evaluator)
     _attach_metrics(evaluator, metrics)
     return evaluator
 
 
-def _attach_metrics(evaluator: Engine, metrics: Mapping[str, Any] | None) -> None:
+def _check_metrics(metrics: Any) -> None:
     if metrics is None:
         return
     if not isinstance(metrics, Mapping):
@@ -826,7 +1164,6 @@ def _attach_metrics(evaluator: Engine, metrics: Mapping[str, Any] | None) -> Non
         if not isinstance(name, str):
             raise TypeError(f"metrics keys must be names (str), got {name!r} ({type(name).__name__}).")
         if callable(getattr(metric, "attach", None)):
-            metric.attach(evaluator, name)
             continue
         if not all(callable(getattr(metric, method, None)) for method in ("reset", "update", "compute")):
             raise TypeError(
@@ -834,14 +1171,13 @@ def _attach_metrics(evaluator: Engine, metrics: Mapping[str, Any] | None) -> Non
                 "attach(engine, name) method and is not a torchmetrics.Metric. Pass an ember metric "
                 "or a torchmetrics metric."
             )
-        # Imported here, and by name, because the engine core does not depend on ember.metrics.
-        try:
-            as_metric = getattr(importlib.import_module("ember.metrics"), "as_metric", None)
-        except ModuleNotFoundError:
-            as_metric = None
-        if as_metric is None:
-            raise TypeError(
-                f"metrics[{name!r}] is a {type(metric).__name__} without attach(engine, name), and this ember "
-                "has no ember.metrics.as_metric to wrap it. Pass a metric with an attach method."
-            )
+
+
+def _attach_metrics(evaluator: Engine, metrics: Mapping[str, Any] | None) -> None:
+    for name, metric in (metrics or {}).items():
+        if callable(getattr(metric, "attach", None)):
+            metric.attach(evaluator, name)
+            continue
+        # Imported when needed: building a trainer does not import ember.metrics.
+        as_metric = importlib.import_module("ember.metrics").as_metric
         as_metric(metric).attach(evaluator, name)

@@ -1,0 +1,370 @@
+"""pytorch-ignite's deterministic names: :class:`DeterministicEngine`, :class:`ReproducibleBatchSampler`,
+:func:`keep_random_state`, :func:`update_dataloader`.
+
+A :class:`DeterministicEngine` makes a run's data order and random numbers a function of one seed, so
+that a run resumed from a checkpoint, even in the middle of an epoch, continues exactly as the
+uninterrupted run would have. It uses the engine's own resume path (data with an
+``iter_from(position)`` method, as :class:`ember.data.ResumableLoader` has) and the random state of
+:class:`ember.handlers.RNGStates`, not a second mechanism:
+
+- at ``STARTED`` of a new run it draws ``state.seed`` from torch's generator (so ``manual_seed(s)``
+  before ``run`` fixes everything);
+- every pass over the data starts by seeding Python's, NumPy's and torch's generators with
+  ``derive_seed(state.seed, pass)``; a ``DataLoader``'s batch sampler is replaced by a
+  :class:`ReproducibleBatchSampler`, so that its order is drawn right after that seed and a resumed
+  pass can start at any batch without loading the ones before it;
+- :meth:`DeterministicEngine.state_dict` also saves the seed and the generators' states, and a run
+  resumed in the middle of a pass restores them before its first batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import torch
+from torch.utils.data import BatchSampler, DataLoader, IterableDataset
+
+from ember.data import derive_seed
+from ember.engine.engine import Engine
+from ember.engine.events import Events
+from ember.engine.state import State
+from ember.utils import manual_seed
+
+__all__ = ["DeterministicEngine", "ReproducibleBatchSampler", "keep_random_state", "update_dataloader"]
+
+R = TypeVar("R")
+
+# DataLoader arguments that update_dataloader does not carry over: the batch sampler replaces them.
+_REPLACED_BY_BATCH_SAMPLER = {"self", "batch_size", "shuffle", "sampler", "batch_sampler", "drop_last"}
+
+
+def update_dataloader(dataloader: DataLoader[Any], new_batch_sampler: Iterable[list[int]]) -> DataLoader[Any]:
+    """A new DataLoader like ``dataloader`` (same dataset, workers, collate function, ...) with another batch sampler.
+
+    The result has the type of ``dataloader`` (a subclass stays one).
+
+    Raises:
+        TypeError: ``dataloader`` is not a ``torch.utils.data.DataLoader``.
+
+    >>> from torch.utils.data import BatchSampler, SequentialSampler
+    >>> loader = DataLoader(list(range(6)), batch_size=4)
+    >>> reversed_pairs = BatchSampler(list(reversed(range(6))), batch_size=2, drop_last=False)
+    >>> [batch.tolist() for batch in update_dataloader(loader, reversed_pairs)]
+    [[5, 4], [3, 2], [1, 0]]
+    """
+    if not isinstance(dataloader, DataLoader):
+        raise TypeError(f"dataloader must be a torch.utils.data.DataLoader, got {type(dataloader).__name__}.")
+    parameters = inspect.signature(DataLoader.__init__).parameters
+    options = {
+        name: getattr(dataloader, name)
+        for name in parameters
+        if name not in _REPLACED_BY_BATCH_SAMPLER and hasattr(dataloader, name)
+    }
+    return type(dataloader)(batch_sampler=new_batch_sampler, **options)
+
+
+class ReproducibleBatchSampler(BatchSampler):
+    """A batch sampler that draws a whole pass of batches from ``batch_sampler`` at once, and can start it anywhere.
+
+    Iterating it first calls :meth:`setup_batch_indices`, which iterates ``batch_sampler`` to the end
+    (so a random sampler draws the pass's whole order right then, from the random state of that
+    moment) and drops the first ``start_iteration`` batches. The batches skipped are never loaded.
+
+    Args:
+        batch_sampler: the ``torch.utils.data.BatchSampler`` to wrap, e.g. ``dataloader.batch_sampler``.
+        start_iteration: the batch of the next pass to start at; it applies to one pass only.
+
+    >>> from torch.utils.data import RandomSampler
+    >>> sampler = ReproducibleBatchSampler(BatchSampler(RandomSampler(range(6)), batch_size=2, drop_last=False))
+    >>> _ = torch.manual_seed(0); full = list(sampler)
+    >>> sampler.start_iteration = 2
+    >>> _ = torch.manual_seed(0); list(sampler) == full[2:]
+    True
+    """
+
+    def __init__(self, batch_sampler: BatchSampler, start_iteration: int | None = None) -> None:
+        if not isinstance(batch_sampler, BatchSampler):
+            raise TypeError(
+                f"batch_sampler must be a torch.utils.data.BatchSampler, got {type(batch_sampler).__name__}. "
+                "Pass dataloader.batch_sampler of a DataLoader over a map-style dataset."
+            )
+        _check_start(start_iteration)
+        # BatchSampler.__init__ is not called: the wrapped sampler holds the batch size and drop_last.
+        self.batch_sampler = batch_sampler
+        self.sampler = batch_sampler.sampler
+        self.batch_size = batch_sampler.batch_size
+        self.drop_last = batch_sampler.drop_last
+        self.start_iteration = start_iteration
+        self.batch_indices: list[list[int]] = []
+
+    def setup_batch_indices(self) -> None:
+        """Draw the next pass's batches from the wrapped sampler, from ``start_iteration`` on (then reset it)."""
+        start = _check_start(self.start_iteration)
+        self.batch_indices = list(self.batch_sampler)[start or 0 :]
+        self.start_iteration = None
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # Not a generator: the pass is drawn when iteration starts (a DataLoader starts it when its
+        # iterator is created), not later at the first batch, after other code may have drawn numbers.
+        self.setup_batch_indices()
+        return iter(self.batch_indices)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+
+def _check_start(start_iteration: Any) -> int | None:
+    if start_iteration is None:
+        return None
+    if isinstance(start_iteration, bool) or not isinstance(start_iteration, int) or start_iteration < 0:
+        raise ValueError(
+            f"start_iteration must be None or a non-negative integer (a batch index), got {start_iteration!r}."
+        )
+    return start_iteration
+
+
+def _rng_states() -> Any:
+    from ember.handlers.checkpoint import RNGStates  # imported when used: the engine core needs no handlers
+
+    return RNGStates()
+
+
+def keep_random_state(func: Callable[..., R]) -> Callable[..., R]:
+    """Decorate ``func`` so that calling it leaves the random state of Python, NumPy and torch as it found it.
+
+    Useful for work between iterations that draws random numbers (a validation run with random
+    augmentation, a sample plot) which must not shift the training's random sequence. The state is
+    restored also when ``func`` raises.
+
+    >>> @keep_random_state
+    ... def draw():
+    ...     return torch.rand(1)
+    >>> _ = torch.manual_seed(0); drawn = draw()
+    >>> torch.equal(drawn, torch.rand(1))  # the next number is the one draw() took
+    True
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        rng = _rng_states()
+        saved = rng.state_dict()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            rng.load_state_dict(saved)
+
+    return wrapper
+
+
+class DeterministicEngine(Engine):
+    """An :class:`~ember.engine.Engine` whose data order and random numbers are a function of one seed.
+
+    Any run, and a run resumed from :meth:`state_dict` at any iteration (also in the middle of an
+    epoch), draws the same batches in the same order and the same random numbers (dropout, random
+    augmentation in the main process, ``torch.rand`` in the process function) as the uninterrupted run.
+
+    How (see the module's documentation): ``state.seed`` is drawn from torch's generator when a new
+    run starts; each pass over the data seeds Python's, NumPy's and torch's generators with
+    ``derive_seed(state.seed, pass)``; a ``DataLoader`` over a map-style dataset gets a
+    :class:`ReproducibleBatchSampler` (``engine.state.dataloader.dataloader`` is that new loader);
+    :meth:`state_dict` adds ``seed`` and ``rng_states``. On CUDA, a run also turns on
+    ``torch.use_deterministic_algorithms(True, warn_only=True)`` and turns off cuDNN's benchmark mode.
+
+    What stays your part: a ``DataLoader`` with workers gives each worker its own generator, so random
+    augmentation in the workers repeats exactly only if it is seeded from the sample index (see
+    :class:`ember.data.ResumableLoader`); data replaced during the run (``set_data``, assigning
+    ``state.dataloader``) is used as it is.
+
+    >>> from torch import nn
+    >>> from torch.utils.data import DataLoader
+    >>> def step(engine, batch):
+    ...     return (batch + torch.rand(1)).tolist()
+    >>> loader = DataLoader(list(range(8)), batch_size=2, shuffle=True)
+    >>> def outputs(engine, max_epochs):
+    ...     seen = []
+    ...     engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+    ...     engine.run(loader, max_epochs=max_epochs)
+    ...     return seen
+    >>> manual_seed(0); full = outputs(DeterministicEngine(step), max_epochs=2)
+    >>> saved = []
+    >>> manual_seed(0); first = DeterministicEngine(step)
+    >>> _ = first.add_event_handler(Events.ITERATION_COMPLETED(once=5), lambda e: saved.append(e.state_dict()))
+    >>> _ = outputs(first, max_epochs=2)
+    >>> resumed = DeterministicEngine(step); resumed.load_state_dict(saved[0])
+    >>> outputs(resumed, max_epochs=2) == full[5:]
+    True
+    """
+
+    def __init__(self, process_function: Callable[[Engine, Any], Any]) -> None:
+        super().__init__(process_function)
+        state: Any = self.state
+        state.seed = None
+        self._source: Iterable[Any] | None = None
+        self._passes: _SeededPasses | None = None
+        self._loaded_rng_states: Any = None
+        # A plain function, not a bound method: the engine must not hold itself in a reference cycle.
+        self.add_event_handler(Events.STARTED, _start_run)
+
+    def run(self, data: Iterable[Any] | None = None, *args: Any, **kwargs: Any) -> State:
+        """Run as :meth:`Engine.run <ember.engine.Engine.run>` does, over ``data`` made reproducible.
+
+        Raises:
+            ValueError: ``data`` is ``None`` for an engine that has no data yet (a deterministic run
+                draws its batches from data it controls).
+        """
+        if data is None and self._passes is None:
+            raise ValueError(
+                "DeterministicEngine needs data to make reproducible: data=None is not supported. Pass the data "
+                "(a DataLoader, a list of batches, ...), or use Engine for a process function that makes its own "
+                "batches."
+            )
+        if data is not None and not isinstance(data, _SeededPasses):
+            if data is not self._source or self._passes is None:
+                self._source, self._passes = data, _SeededPasses(self, data)
+            data = self._passes
+        return super().run(data, *args, **kwargs)
+
+    def state_dict(self) -> dict[str, Any]:
+        """:meth:`Engine.state_dict <ember.engine.Engine.state_dict>` plus ``seed`` and ``rng_states``.
+
+        ``rng_states`` is the state of Python's, NumPy's and torch's generators at the moment of
+        saving (in :class:`ember.handlers.RNGStates`'s format, loadable with ``weights_only=True``).
+        """
+        saved = super().state_dict()
+        saved["seed"] = getattr(self.state, "seed", None)
+        saved["rng_states"] = _rng_states().state_dict()
+        return saved
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a position saved by :meth:`state_dict`; ``seed`` and ``rng_states`` are optional.
+
+        Without ``seed`` (e.g. a plain engine's dict) a new seed is drawn when the run starts, as
+        pytorch-ignite does; without ``rng_states`` a run resumed mid-pass restarts the random
+        state from the pass's seed. ``rng_states`` saved by pytorch-ignite's DeterministicEngine
+        (a list) is accepted too.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
+        rest = {key: value for key, value in state_dict.items() if key not in ("seed", "rng_states")}
+        seed = state_dict.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"state_dict['seed'] must be an integer or None, got {seed!r}.")
+        super().load_state_dict(rest)
+        state: Any = self.state
+        state.seed = seed
+        self._loaded_rng_states = state_dict.get("rng_states")
+
+    def _restore_loaded_rng_states(self) -> None:
+        saved, self._loaded_rng_states = self._loaded_rng_states, None
+        if saved is None:
+            return
+        if isinstance(saved, Mapping):
+            _rng_states().load_state_dict(saved)
+        else:
+            _load_ignite_rng_states(saved)
+
+    def _forget_loaded_rng_states(self) -> None:
+        self._loaded_rng_states = None
+
+
+def _load_ignite_rng_states(saved: Any) -> None:
+    """pytorch-ignite's format: ``[random.getstate(), torch.get_rng_state(), numpy.random.get_state()]``."""
+    import random
+
+    if not isinstance(saved, (list, tuple)) or len(saved) < 2:
+        raise ValueError(
+            "state_dict['rng_states'] must be a dict saved by DeterministicEngine.state_dict() or the list saved by "
+            f"pytorch-ignite's DeterministicEngine, got {type(saved).__name__}."
+        )
+    random.setstate(tuple(saved[0]))
+    torch.set_rng_state(saved[1].cpu())
+    if len(saved) > 2:
+        import numpy
+
+        numpy.random.set_state(saved[2])
+
+
+def _start_run(engine: DeterministicEngine) -> None:
+    state: Any = engine.state
+    if state.iteration == 0 or state.seed is None:  # a new run, or a resumed one saved without its seed
+        state.seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+    if torch.cuda.is_available():
+        # Nondeterministic CUDA kernels would make the numbers differ however well the generators are seeded.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+class _SeededPasses:
+    """The data of a :class:`DeterministicEngine`: every pass starts from the seed of ``(state.seed, pass)``.
+
+    It is what the engine iterates (``engine.state.dataloader``); other attributes are those of the
+    data it wraps (``.dataloader``: a DataLoader whose batch sampler is a ReproducibleBatchSampler).
+    """
+
+    def __init__(self, engine: DeterministicEngine, data: Iterable[Any]) -> None:
+        self._engine = weakref.ref(engine)  # the engine holds this object as its data
+        self.dataloader: Iterable[Any] = data
+        self._batch_sampler: ReproducibleBatchSampler | None = None
+        if (
+            isinstance(data, DataLoader)
+            and not isinstance(data.dataset, IterableDataset)
+            and isinstance(data.batch_sampler, BatchSampler)
+        ):
+            batch_sampler = data.batch_sampler
+            if not isinstance(batch_sampler, ReproducibleBatchSampler):
+                batch_sampler = ReproducibleBatchSampler(batch_sampler)
+                self.dataloader = update_dataloader(data, batch_sampler)
+            self._batch_sampler = batch_sampler
+
+    def __len__(self) -> int:
+        return len(self.dataloader)  # type: ignore[arg-type]  # a TypeError for data without a length
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.dataloader, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._start(0)
+
+    def iter_from(self, position: int) -> Iterator[Any]:
+        """Start the current pass at batch ``position``, with the random state it had there."""
+        return self._start(position)
+
+    def _start(self, position: int) -> Iterator[Any]:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("The DeterministicEngine that owns this data no longer exists.")
+        state: Any = engine.state
+        try:
+            pass_length: int | None = len(self)
+        except TypeError:
+            pass_length = state.epoch_length
+        pass_index = (state.iteration - position) // pass_length if pass_length else 0
+        pass_seed = derive_seed(state.seed, pass_index)
+        manual_seed(pass_seed)
+        data = self.dataloader
+        if isinstance(data, DataLoader):
+            # A generator of the loader's own would not follow the global seed: seed it per pass too.
+            for generator in {id(g): g for g in (data.generator, getattr(data.sampler, "generator", None))}.values():
+                if isinstance(generator, torch.Generator):
+                    generator.manual_seed(derive_seed(state.seed, pass_index, 1))
+        if self._batch_sampler is not None:
+            self._batch_sampler.start_iteration = position or None
+            iterator = iter(data)
+        elif position and callable(getattr(data, "iter_from", None)):
+            iterator = iter(data.iter_from(position))  # type: ignore[attr-defined]
+        else:
+            iterator = iter(data)
+            for _ in itertools.islice(iterator, position):  # data that cannot start mid-pass is fetched up to it
+                pass
+        if position:
+            engine._restore_loaded_rng_states()  # as they were when this position was saved
+        else:
+            engine._forget_loaded_rng_states()  # a pass's start is reproduced by its seed
+        return iterator
