@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["ResumableLoader", "ResumableSampler", "derive_seed"]
+__all__ = ["ResumableDataLoader", "ResumableLoader", "ResumableSampler", "derive_seed"]
 
 
 def derive_seed(*numbers: int) -> int:
@@ -34,49 +34,203 @@ def derive_seed(*numbers: int) -> int:
 
 
 class ResumableSampler(Sampler[int]):
-    """Yields the indices of pass ``pass_index`` (a seeded permutation, or 0..n-1), from index ``start`` on.
+    """Yields this rank's indices of pass ``pass_index`` (a seeded permutation, or 0..n-1), from ``start`` on.
 
     Args:
         length: the number of samples (``len(dataset)``).
         shuffle: permute the indices; the permutation depends only on ``(seed, pass_index)``.
-        seed: the run's data seed.
+        seed: the run's data seed (the same on every rank).
+        num_replicas: the number of ranks sharing the data; the world size by default (1 without
+            ``torch.distributed``).
+        rank: which share this sampler yields; this process's rank by default.
+        drop_last: with a length that the ranks cannot share evenly, drop the last samples of the
+            pass instead of repeating its first ones (every rank must yield as many indices, or
+            the ranks would run different numbers of iterations and block each other).
+
+    Each pass orders all samples once; rank ``r`` takes every ``num_replicas``-th index from
+    position ``r`` on, so the shards are disjoint and together cover the pass (with up to
+    ``num_replicas - 1`` samples repeated or dropped when the length is not a multiple). Starting
+    at ``start`` skips indices without computing anything per skipped sample.
+
+    The pass is chosen by :meth:`set_epoch` (the engine calls it at the start of every pass, as
+    for torch's ``DistributedSampler``) or :meth:`set_pass`; when nobody chose, each new iteration
+    moves on to the next pass by itself, so a hand-written loop also gets a new order every epoch.
 
     >>> sampler = ResumableSampler(5, shuffle=True, seed=3)
     >>> full = list(sampler)
     >>> sampler.set_pass(0, start=2)
     >>> list(sampler) == full[2:]
     True
+    >>> [list(ResumableSampler(5, shuffle=False, num_replicas=2, rank=rank)) for rank in (0, 1)]
+    [[0, 2, 4], [1, 3, 0]]
     """
 
-    def __init__(self, length: int, *, shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        length: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        drop_last: bool = False,
+    ) -> None:
         if isinstance(length, bool) or not isinstance(length, int):
             raise TypeError(f"length must be an integer (len(dataset)), got {length!r} ({type(length).__name__}).")
         if length < 0:
             raise ValueError(f"length must be a non-negative integer (len(dataset)), got {length!r}.")
+        if num_replicas is None or rank is None:
+            from ember.distributed import get_rank, get_world_size
+
+            num_replicas = get_world_size() if num_replicas is None else num_replicas
+            rank = get_rank() if rank is None else rank
+        if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
+            raise ValueError(f"num_replicas must be a positive integer (the number of ranks), got {num_replicas!r}.")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be an integer from 0 to num_replicas - 1 = {num_replicas - 1}, got {rank!r}.")
         self.length = length
         self.shuffle = shuffle
         self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.drop_last = drop_last
+        #: the number of indices this rank yields in a whole pass
+        self.num_samples = length // num_replicas if drop_last else -(-length // num_replicas)
         self.pass_index = 0
         self.start = 0
+        self._pass_chosen = False
+        self._started = False
+        self._claimed = False
 
     def set_pass(self, pass_index: int, start: int = 0) -> None:
-        """Make the next iteration yield pass ``pass_index`` from its ``start``-th index."""
-        if not 0 <= start <= self.length:
-            raise ValueError(f"start must be between 0 and {self.length} (the number of samples), got {start}.")
+        """Make the next iteration yield pass ``pass_index`` from this rank's ``start``-th index."""
+        if not 0 <= start <= self.num_samples:
+            raise ValueError(
+                f"start must be between 0 and {self.num_samples} (the samples of this rank's pass), got {start}."
+            )
         self.pass_index, self.start = pass_index, start
+        self._pass_chosen = True
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration yield pass ``epoch`` from its start (torch's ``DistributedSampler`` name)."""
+        self.set_pass(epoch)
+
+    def _claim_pass(self) -> int:
+        """Decide the pass the next iteration yields: the chosen one, or the one after the last."""
+        if not self._pass_chosen and self._started:
+            self.pass_index, self.start = self.pass_index + 1, 0
+        self._pass_chosen = False
+        self._started = True
+        return self.pass_index
 
     def order(self, pass_index: int) -> torch.Tensor:
-        """The indices of pass ``pass_index``, in order."""
+        """All indices of pass ``pass_index``, in order, before sharding."""
         if not self.shuffle:
             return torch.arange(self.length)
         generator = torch.Generator().manual_seed(derive_seed(self.seed, pass_index))
         return torch.randperm(self.length, generator=generator)
 
+    def shard(self, pass_index: int) -> torch.Tensor:
+        """This rank's indices of pass ``pass_index``, in order."""
+        order = self.order(pass_index)
+        total = self.num_samples * self.num_replicas
+        if total > self.length and self.length:
+            order = order.repeat(-(-total // self.length))
+        return order[self.rank : total : self.num_replicas]
+
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order(self.pass_index)[self.start :].tolist())
+        if not self._claimed:
+            self._claim_pass()
+        self._claimed = False
+        return iter(self.shard(self.pass_index)[self.start :].tolist())
 
     def __len__(self) -> int:
-        return self.length - self.start
+        return self.num_samples - self.start
+
+
+class ResumableDataLoader(DataLoader[Any]):
+    """A :class:`torch.utils.data.DataLoader` over a :class:`ResumableSampler` that can start a pass at any batch.
+
+    It is what :func:`ember.distributed.auto_dataloader` returns: a real DataLoader (``len``,
+    ``.sampler``, ``.dataset`` as usual) whose sampler is sharded by rank, plus the engine's resume
+    hook ``iter_from(position)``, which starts the current pass ``position`` batches in without
+    loading the skipped samples. The engine chooses the pass with ``sampler.set_epoch`` before every
+    pass, so a resumed run continues the same order. Each pass also reseeds the loader's generator
+    from ``(seed, pass)``, so workers' seeds, and torch's global generator, do not depend on where
+    the run was resumed.
+
+    Args:
+        dataset: a map-style dataset.
+        sampler: a :class:`ResumableSampler` for ``len(dataset)``.
+        **loader_options: any other DataLoader option except ``shuffle``, ``batch_sampler`` and ``generator``.
+
+    >>> loader = ResumableDataLoader(list(range(6)), ResumableSampler(6, shuffle=False), batch_size=2)
+    >>> [batch.tolist() for batch in loader.iter_from(1)]
+    [[2, 3], [4, 5]]
+    """
+
+    def __init__(self, dataset: Dataset[Any], sampler: ResumableSampler, **loader_options: Any) -> None:
+        if not isinstance(sampler, ResumableSampler):
+            raise TypeError(f"sampler must be an ember.data.ResumableSampler, got {type(sampler).__name__}.")
+        refused = sorted({"shuffle", "batch_sampler", "generator"} & set(loader_options))
+        if refused:
+            raise TypeError(
+                f"ResumableDataLoader sets {refused} itself. Leave them out; the sampler's shuffle and seed choose "
+                "the order."
+            )
+        super().__init__(dataset, sampler=sampler, generator=torch.Generator(), **loader_options)
+        self.resumable_sampler = sampler
+
+    def __len__(self) -> int:
+        """Batches in a whole pass of this rank, wherever the current pass started."""
+        samples = self.resumable_sampler.num_samples
+        batch_size = self.batch_size or 1
+        return samples // batch_size if self.drop_last else -(-samples // batch_size)
+
+    def __iter__(self) -> Any:
+        sampler = self.resumable_sampler
+        pass_index = sampler._claim_pass()
+        sampler._claimed = True
+        assert self.generator is not None
+        self.generator.manual_seed(derive_seed(sampler.seed, pass_index, 1))
+        return super().__iter__()
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"pass_index": p, "started": bool, "seed": s}``: which pass the data is in, for a checkpoint.
+
+        The engine already chooses the pass with ``set_epoch``; saving this too lets a hand-written
+        loop (or any engine) resume the same pass.
+        """
+        sampler = self.resumable_sampler
+        return {"pass_index": sampler.pass_index, "started": sampler._started, "seed": sampler.seed}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`: ``iter_from`` continues that pass, a plain iteration starts the next."""
+        if "pass_index" not in state_dict:
+            raise ValueError(
+                f"ResumableDataLoader.load_state_dict needs the key 'pass_index', got {sorted(state_dict)}."
+            )
+        sampler = self.resumable_sampler
+        if state_dict.get("seed", sampler.seed) != sampler.seed:
+            raise ValueError(
+                f"The saved loader used seed={state_dict['seed']}, this one seed={sampler.seed}. Create the loader "
+                "with the saved seed to resume the same run."
+            )
+        sampler.pass_index, sampler.start = int(state_dict["pass_index"]), 0
+        sampler._started = bool(state_dict.get("started", True))
+        sampler._pass_chosen = False
+
+    def iter_from(self, position: int) -> Iterator[Any]:
+        """Continue the current pass (the one chosen by ``set_epoch``, or the last) at batch ``position``."""
+        if isinstance(position, bool) or not isinstance(position, int):
+            raise TypeError(
+                f"position must be an integer, got {position!r} ({type(position).__name__}). Pass a batch index."
+            )
+        if not 0 <= position <= len(self):
+            raise ValueError(f"position must be a batch index between 0 and {len(self)}, got {position!r}.")
+        sampler = self.resumable_sampler
+        sampler.set_pass(sampler.pass_index, start=min(position * (self.batch_size or 1), sampler.num_samples))
+        return iter(self)
 
 
 class ResumableLoader:
@@ -146,11 +300,11 @@ class ResumableLoader:
         self.passes_started = 0
 
     def __len__(self) -> int:
-        samples = self.sampler.length
+        samples = self.sampler.num_samples
         return samples // self.batch_size if self.drop_last else -(-samples // self.batch_size)
 
     def _start(self, pass_index: int, position: int) -> Iterator[Any]:
-        self.sampler.set_pass(pass_index, start=min(position * self.batch_size, self.sampler.length))
+        self.sampler.set_pass(pass_index, start=min(position * self.batch_size, self.sampler.num_samples))
         # fixes the workers' base seed for this pass, without touching torch's global generator
         self._generator.manual_seed(derive_seed(self.seed, pass_index, 1))
         return iter(self.loader)

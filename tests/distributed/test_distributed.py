@@ -1,52 +1,102 @@
-"""ember.distributed: the serial fallback, and real 2-process gloo groups started by spawn and torchrun."""
+"""ember.distributed (ignite's idist): the serial fallback, and real 2-process gloo groups started by Parallel/torchrun."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from torch.multiprocessing import ProcessRaisedException
+from torch.multiprocessing.spawn import ProcessExitedException
 
+import ember.distributed as idist
 from ember import distributed
+
+# Every multi-process call gets this timeout: a rank left waiting for a peer raises instead of hanging the suite.
+TIMEOUT = 60
+
+
+# --------------------------------------------------------------------------- one process
 
 
 def test_serial_fallback_is_one_process_of_rank_zero() -> None:
-    assert (distributed.get_rank(), distributed.get_world_size(), distributed.get_local_rank()) == (0, 1, 0)
-    assert distributed.is_distributed() is False
-    assert distributed.get_backend() is None
+    assert (idist.get_rank(), idist.get_world_size(), idist.get_local_rank()) == (0, 1, 0)
+    assert (idist.get_nproc_per_node(), idist.get_nnodes(), idist.get_node_rank()) == (1, 1, 0)
+    assert idist.is_distributed() is False
+    assert idist.get_backend() is None and idist.backend() is None
+    assert idist.model_name() == "serial"
+    assert idist.device() == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert "gloo" in idist.available_backends()
+    assert idist.hostname()
 
 
-def test_serial_collectives_return_their_input_without_aliasing_it() -> None:
+def test_serial_collectives_return_their_input_as_ignite_does() -> None:
+    """Numbers stay numbers, objects come back in a one-element list, tensors are not aliased."""
     value = torch.tensor([1.0, 2.0])
-    reduced = distributed.all_reduce(value)
+    reduced = idist.all_reduce(value)
     reduced += 1
     assert value.tolist() == [1.0, 2.0]
-    assert distributed.all_gather(torch.tensor(5)).tolist() == [5]
-    assert distributed.all_gather(torch.ones(2, 3)).shape == (2, 3)
+    assert idist.all_reduce(3) == 3 and type(idist.all_reduce(3)) is int
+    assert idist.all_reduce(2.5, op="MAX") == 2.5
+    assert idist.all_reduce(3, op="MEAN") == 3.0 and type(idist.all_reduce(3, op="MEAN")) is float
+    assert idist.all_gather(torch.tensor(5)).tolist() == [5]
+    assert idist.all_gather(torch.ones(2, 3)).shape == (2, 3)
+    assert idist.all_gather(3) == [3] and idist.all_gather("ab") == ["ab"] and idist.all_gather({"a": 1}) == [{"a": 1}]
     payload = {"a": [1, 2]}
-    assert distributed.broadcast_object(payload) is payload
-    distributed.barrier()
-    distributed.finalize()
+    assert idist.broadcast(payload) is payload and idist.broadcast_object(payload) is payload
+    assert idist.broadcast(5) == 5 and idist.broadcast("x", safe_mode=True) == "x"
+    assert idist.new_group([0]) == [0]
+    assert idist.all_reduce(torch.tensor([2.0]), group=[0]).tolist() == [2.0]
+    idist.barrier()
+    idist.finalize()
+
+    @idist.one_rank_only(with_barrier=True)
+    def work() -> str:
+        return "done"
+
+    assert work() == "done"
 
 
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: distributed.all_reduce([1, 2]), TypeError, "all_reduce takes a torch.Tensor, got list"),
-        (lambda: distributed.all_gather(3.0), TypeError, "all_gather takes a torch.Tensor, got float"),
-        (lambda: distributed.all_reduce(torch.ones(1), op="mean"), ValueError, "op must be one of .* got op='mean'"),
-        (lambda: distributed.broadcast_object(1, src=1), ValueError, "src must be a rank between 0 and 0, got src=1"),
-        (lambda: distributed.spawn(print, 0), ValueError, "positive integer number of processes, got nprocs=0"),
-        (lambda: distributed.spawn(3, 2), TypeError, "spawn needs a callable"),
-        (lambda: distributed.spawn(print, 2, start_method="thread"), ValueError, "got start_method='thread'"),
-        (lambda: distributed.spawn(print, 2, backend="tcp"), ValueError, "backend must be one of .* got backend='tcp'"),
+        (lambda: idist.all_reduce([1, 2]), TypeError, "all_reduce takes a torch.Tensor or a number, got list"),
+        (lambda: idist.all_reduce(torch.ones(1), op="AVG"), ValueError, r"op must be one of .*'MEAN'.* got op='AVG'"),
+        (lambda: idist.broadcast(1, src=1), ValueError, "src must be a rank between 0 and 0, got src=1"),
+        (lambda: idist.broadcast(None), ValueError, "broadcast got None on the source rank"),
+        (lambda: idist.broadcast_object(1, src=1), ValueError, "src must be a rank between 0 and 0, got src=1"),
+        (lambda: idist.new_group([0, 3]), ValueError, r"ranks \[3\] outside the world of 1"),
+        (lambda: idist.all_reduce(1, group="all"), TypeError, "group=None, a process group .* got str"),
+        (lambda: idist.one_rank_only(rank=2)(print)(), ValueError, "world of 1 process.*no rank 2"),
+        (lambda: idist.spawn(print, 0), ValueError, "positive integer number of processes, got nprocs=0"),
+        (lambda: idist.spawn(3, 2), TypeError, "spawn needs a callable"),
+        (lambda: idist.spawn(print, 2, start_method="thread"), ValueError, "got start_method='thread'"),
+        (lambda: idist.spawn(print, 2, backend="tcp"), ValueError, "backend must be one of .* got backend='tcp'"),
+        (lambda: idist.spawn("gloo", print, (), nproc_per_node=2, nnodes=2), ValueError, "needs master_addr"),
+        (lambda: idist.Parallel("gloo", nproc_per_node=0), ValueError, "nproc_per_node must be a positive integer"),
+        (lambda: idist.Parallel("gloo", nproc_per_node=-2), ValueError, "got nproc_per_node=-2"),
+        (lambda: idist.Parallel(nproc_per_node=2), ValueError, r"without a backend.*backend='gloo'"),
+        (lambda: idist.Parallel("gloo", nnodes=2), ValueError, "no nproc_per_node"),
+        (lambda: idist.Parallel("gloo", nproc_per_node=2, threads=3), TypeError, r"unknown options \['threads'\]"),
+        (lambda: idist.Parallel("gloo", timeout=0), ValueError, "timeout must be a datetime.timedelta or a positive"),
+        (lambda: idist.Parallel().run(3), TypeError, "Parallel.run needs a callable"),
+        (lambda: idist.Parallel("gloo").run(print), RuntimeError, "outside its with block"),
+        (lambda: idist.auto_model("net"), TypeError, "auto_model takes a torch.nn.Module, got str"),
+        (lambda: idist.auto_model(torch.nn.Linear(1, 1), strategy="zero"), ValueError, "strategy must be one of"),
+        (lambda: idist.auto_optim(torch.nn.Linear(1, 1)), TypeError, "auto_optim takes a torch.optim.Optimizer"),
+        (
+            lambda: idist.auto_dataloader([1, 2], sampler=[0, 1], shuffle=True),
+            ValueError,
+            "got a sampler and shuffle=True",
+        ),
+        (lambda: idist.EventSyncCheck(events=[]), ValueError, "at least one event"),
     ],
 )
 def test_bad_arguments_are_rejected(call: Any, error: type[Exception], match: str) -> None:
@@ -54,67 +104,274 @@ def test_bad_arguments_are_rejected(call: Any, error: type[Exception], match: st
         call()
 
 
-def test_initialize_outside_torchrun_says_how_to_launch(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+def test_auto_optim_refuses_horovod_options() -> None:
+    optimizer = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)
+    with pytest.raises(TypeError, match=r"options \['compression'\].*Horovod"):
+        idist.auto_optim(optimizer, compression=None)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the error is about machines without a GPU")
+def test_nccl_without_gpu_says_to_use_gloo() -> None:
+    for call in (lambda: idist.Parallel("nccl", nproc_per_node=2), lambda: idist.initialize("nccl")):
+        with pytest.raises(ValueError, match="needs CUDA GPUs.*Use backend='gloo'"):
+            call()
+
+
+def test_initialize_outside_a_launcher_says_how_to_launch(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(
         RuntimeError, match=r"RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set. Launch .* torchrun"
     ):
-        distributed.initialize()
+        idist.initialize()
+
+
+def test_parallel_arguments_that_contradict_torchrun_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torchrun's variables, Parallel must not spawn a different job than the one torchrun started."""
+    launched = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "GROUP_RANK": "0"}
+    for name, value in {**launched, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29999"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=r"got nproc_per_node=4, but the launcher .* set nproc_per_node=2"):
+        idist.Parallel("gloo", nproc_per_node=4)
+    with pytest.raises(ValueError, match="got master_port=1234"):
+        idist.Parallel("gloo", master_port=1234)
+    assert idist.Parallel("gloo", nproc_per_node=2).mode == "join"  # agreeing values are fine
+
+
+def test_parallel_without_backend_runs_here_and_with_one_forms_a_group_of_one() -> None:
+    with idist.Parallel() as parallel:
+        assert parallel.run(lambda local_rank, a, b=0: (local_rank, a + b, idist.is_distributed()), 1, b=2) == (
+            0,
+            3,
+            False,
+        )
+    with idist.Parallel(backend="gloo", timeout=TIMEOUT) as parallel:
+        found = parallel.run(lambda local_rank: (idist.backend(), idist.get_world_size(), idist.get_local_rank()))
+    assert found == ("gloo", 1, 0)
+    assert not idist.is_distributed()
+
+
+def test_slurm_node_list_first_host() -> None:
+    from ember.distributed.launch import _slurm_first_host
+
+    assert _slurm_first_host("gpu[03-05,07],cpu1") == "gpu03"
+    assert _slurm_first_host("node7") == "node7"
+    assert _slurm_first_host("n[1,4]") == "n1"
+
+
+# --------------------------------------------------------------------------- two processes
 
 
 @pytest.fixture
 def workers(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The worker module, importable by name so that spawned processes can unpickle its functions."""
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
     return importlib.import_module("distributed_workers")
 
 
+def run_two(function: Any, *args: Any) -> list[Any]:
+    with idist.Parallel(backend="gloo", nproc_per_node=2, timeout=TIMEOUT) as parallel:
+        results: list[Any] = parallel.run(function, *args)
+    return results
+
+
 @pytest.mark.distributed
-def test_two_process_gloo_group_collectives(workers: Any) -> None:
-    """Each collective gives every rank the same, correct value; inputs are untouched."""
-    results = distributed.spawn(workers.collectives, nprocs=2, args=(5,))
+def test_two_process_collectives_match_ignite(workers: Any) -> None:
+    """Every collective gives each rank the same, correct value, of ignite's type; inputs are untouched."""
+    results = run_two(workers.collectives, 5)
     for rank, result in enumerate(results):
-        assert result["rank"] == result["local_rank"] == rank
-        assert result["world_size"] == 2
-        assert result["is_distributed"] is True
-        assert result["backend"] == "gloo"
-        assert result["reduced"] == {"sum": [11, 19], "product": [30, 90], "min": [5, 9], "max": [6, 10]}
+        assert result["topology"] == [rank, rank, 2, 2, 1, 0, rank]
+        assert result["names"] == ["cpu", "gloo", "gloo", "native-dist", True]
+        assert result["reduced"] == {
+            "SUM": [11, 19],
+            "PRODUCT": [30, 90],
+            "MIN": [5, 9],
+            "MAX": [6, 10],
+            "sum": [11, 19],
+        }
+        assert result["mean"] == [1.5, 4.0]
+        assert result["mean_int"] == 2.5
+        assert result["number_sum"] == 3 and type(result["number_sum"]) is int
+        assert result["number_max"] == 1.5
         assert result["input_after"] == [5 + rank, 10 - rank]
         assert result["bool_max"] == [True]
         assert result["gathered"] == [[0.0, 1.0], [10.0, 11.0], [12.0, 13.0]]
         assert result["gathered_scalar"] == [0, 3]
         assert result["gathered_empty"] == 1
-        assert result["broadcast"] == {"from": 1, "items": [1]}
+        assert result["gathered_numbers"] == [0.5, 1.5]
+        assert result["gathered_strings"] == ["ab", "abab"]
+        assert result["gathered_objects"] == [{"rank": 0}, {"rank": 1}]
+        assert result["group_sum"] == [2.0] and result["group_list_sum"] == 4
+        assert result["alone_sum"] == [rank + 5]  # rank 1 alone: its own value; rank 0 is outside the group
+        assert result["broadcast_tensor"] == [1.5, 7.0]
+        assert result["broadcast_safe"] == [1.5, 2.5]
+        assert result["broadcast_number"] == 11 and result["broadcast_string"] == "from 0"
+        assert result["broadcast_object"] == {"from": 1, "items": [1]}
+        assert result["broadcast_object_old"] == {"from": 0}
+        assert result["one_rank_only"] == ("ran" if rank == 1 else None)
+        assert result["one_rank_first"] == [f"rank {rank} done"]
+        assert result["ddp_kwargs_without_gpu"] == "DistributedDataParallel"
         assert "match in every dimension but the first, got shapes [[2, 2], [2, 3]]" in result["mismatched_gather"]
 
 
 @pytest.mark.distributed
-def test_an_error_in_a_spawned_process_reaches_the_caller(workers: Any) -> None:
-    with pytest.raises(ProcessRaisedException, match="rank one broke"):
-        distributed.spawn(workers.fails_on_rank_one, nprocs=2)
+@pytest.mark.slow
+def test_the_failing_rank_is_reported_every_time(workers: Any) -> None:
+    """10 launches: the rank that raised is named with its own exception and traceback, never its peer's."""
+    for repetition in range(10):
+        failing = repetition % 2
+        started = time.monotonic()
+        with pytest.raises(idist.RankRaisedError) as caught:
+            run_two(workers.fails_on_rank, failing)
+        error = caught.value
+        assert (error.rank, error.exception_type) == (failing, "KeyError"), str(error)
+        assert error.exception_message == f"'rank {failing} broke'"
+        assert 'in fails_on_rank\n    raise KeyError(f"rank {failing} broke")' in error.remote_traceback
+        assert str(error).startswith(f"Rank {failing} (pid {error.pid}) raised KeyError: 'rank {failing} broke'")
+        assert time.monotonic() - started < TIMEOUT
+
+
+@pytest.mark.distributed
+def test_mismatched_collective_is_an_error_not_a_hang(workers: Any) -> None:
+    """Tensors of different sizes in one all_reduce: gloo aborts the ranks; the launcher says what that means."""
+    started = time.monotonic()
+    with pytest.raises((ProcessExitedException, idist.RankRaisedError)) as caught:
+        run_two(workers.mismatched_reduce)
+    assert time.monotonic() - started < TIMEOUT
+    if isinstance(caught.value, ProcessExitedException) and not isinstance(caught.value, idist.RankRaisedError):
+        assert "different sizes to one collective" in str(caught.value)
+    else:
+        assert "size" in str(caught.value).lower()
 
 
 @pytest.mark.distributed
 @pytest.mark.slow
-def test_initialize_under_torchrun(tmp_path: Path) -> None:
-    """A real torchrun launch: initialize reads its environment and finalize leaves the group."""
+def test_two_ranks_train_like_one_process_with_the_same_global_batch(workers: Any) -> None:
+    """auto_model/auto_dataloader/auto_optim on 2 ranks = 1 process with the global batch; shards are disjoint.
+
+    Tolerance: the model is float64 and both runs take gradients of the same samples at every step;
+    they differ only in summation order (two half-batch means averaged by DDP against one mean), an
+    error of a few ulps (~1e-16) per step that 24 SGD steps cannot grow past 1e-12.
+    """
+    size, global_batch, epochs = 48, 8, 4
+    ranks = run_two(workers.train, size, global_batch, epochs)
+    single = workers.train(0, size, global_batch, epochs)
+    assert single["loader"] == ["ResumableDataLoader", 8, 6]
+    assert ranks[0]["loader"] == ["ResumableDataLoader", 4, 6]
+    for name, expected in single["weights"].items():
+        for rank in range(2):
+            assert ranks[rank]["weights"][name] == pytest.approx(expected, rel=0, abs=1e-12), name
+    orders = []
+    for epoch in range(epochs):
+        shards = [ranks[rank]["per_epoch"][epoch] for rank in range(2)]
+        assert len(shards[0]) == len(shards[1]) == size // 2
+        assert not set(shards[0]) & set(shards[1])
+        assert sorted(shards[0] + shards[1]) == list(range(size))
+        orders.append(shards[0])
+    assert len({tuple(order) for order in orders}) == epochs  # a new order every epoch
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_mid_epoch_resume_under_two_ranks_is_bit_identical(workers: Any) -> None:
+    """Stopped in the middle of epoch 2 and resumed in fresh objects: the same batches and the same weights."""
+    size, global_batch, epochs = 40, 8, 3
+    straight = run_two(workers.train, size, global_batch, epochs)
+    resumed = run_two(workers.train_with_resume, size, global_batch, epochs, 7)
+    for rank in range(2):
+        assert resumed[rank]["loaded"] == [i for epoch in straight[rank]["per_epoch"] for i in epoch]
+        assert resumed[rank]["weights"] == straight[rank]["weights"]  # exact equality: bit-identical
+
+
+@pytest.mark.distributed
+def test_preemption_on_different_iterations_stops_both_ranks_together(workers: Any, tmp_path: Path) -> None:
+    """Real SIGTERMs at iteration 3 on rank 0 and 6 on rank 1: both stop after 3, then both after 6; no hang."""
+    results = run_two(workers.preempted_at_different_iterations, str(tmp_path), [3, 6])
+    for result in results:
+        assert result["iteration"] == 3 and result["preempted"] is True
+        assert result["files"] == ["trainer_3.pt"]  # one checkpoint, written once
+        assert result["second_stop"] == [6, True]  # a signal on rank 1 only stops rank 0 too
+        assert result["files_after"] == ["trainer_3.pt", "trainer_6.pt"]
+        assert result["continued_to"] == 20
+
+
+@pytest.mark.distributed
+def test_event_sync_check_reports_the_first_divergence(workers: Any) -> None:
+    messages = run_two(workers.diverging_engines)
+    for message in messages:
+        assert "rank 0: GET_BATCH_STARTED at iteration 2, epoch 1; rank 1: TERMINATE at iteration 2, epoch 1" in message
+    assert messages[0] != messages[1]  # each names itself
+    checks = run_two(workers.same_events)
+    # STARTED, COMPLETED, and per epoch EPOCH_STARTED/COMPLETED plus 4 events for each of 4 iterations
+    assert checks[0] == checks[1] >= 2 + 2 * (2 + 4 * 4)
+
+
+# --------------------------------------------------------------------------- torchrun
+
+
+TORCHRUN_SCRIPT = """
+import json, sys, torch
+import ember.distributed as idist
+from distributed_workers import train
+
+def main(local_rank, folder):
+    result = train(local_rank, 48, 8, 2)
+    result["topology"] = [idist.get_rank(), idist.get_local_rank(), idist.get_world_size(),
+                          idist.get_nproc_per_node(), idist.get_nnodes(), idist.get_node_rank(), local_rank]
+    try:
+        idist.Parallel("gloo", nproc_per_node=3)
+    except ValueError as error:
+        result["contradiction"] = str(error)
+    with open(f"{folder}/rank{idist.get_rank()}.json", "w") as f:
+        json.dump(result, f)
+
+if __name__ == "__main__":
+    with idist.Parallel(backend="gloo", timeout=60) as parallel:
+        parallel.run(main, sys.argv[1])
+    assert not idist.is_distributed()
+"""
+
+
+def torchrun(tmp_path: Path, folder: Path, *options: str) -> list[str]:
     script = tmp_path / "train.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import json, torch
-            from ember import distributed
-            distributed.initialize()
-            total = distributed.all_reduce(torch.tensor([distributed.get_rank() + 1])).item()
-            result = [distributed.get_rank(), distributed.get_world_size(), distributed.get_local_rank(), total]
-            distributed.finalize()
-            with open({str(tmp_path)!r} + f"/rank{{result[0]}}.json", "w") as f:
-                json.dump(result + [distributed.is_distributed()], f)
-            """
-        )
+    script.write_text(textwrap.dedent(TORCHRUN_SCRIPT))
+    return [sys.executable, "-m", "torch.distributed.run", *options, str(script), str(folder)]
+
+
+def read_ranks(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads((folder / f"rank{rank}.json").read_text()) for rank in range(2)]
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_torchrun_single_node_and_two_nodes_give_the_same_weights(tmp_path: Path, workers: Any) -> None:
+    """torchrun --nproc_per_node=2, then a 2-node job (two torchrun invocations, c10d rendezvous on 127.0.0.1)."""
+    one_node, two_nodes = tmp_path / "one", tmp_path / "two"
+    one_node.mkdir()
+    two_nodes.mkdir()
+    subprocess.run(
+        torchrun(tmp_path, one_node, "--standalone", "--nproc_per_node=2"), check=True, capture_output=True, timeout=180
     )
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script)]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    found = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
-    assert found == [[0, 2, 0, 3, False], [1, 2, 1, 3, False]]
+    single = read_ranks(one_node)
+    port = idist.launch._free_port()
+    common = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}"]
+    nodes = [
+        subprocess.Popen(
+            torchrun(tmp_path, two_nodes, *common, f"--node_rank={node}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for node in (0, 1)
+    ]
+    for node in nodes:
+        output, _ = node.communicate(timeout=180)
+        assert node.returncode == 0, output.decode()[-3000:]
+    multi = read_ranks(two_nodes)
+    for rank in range(2):
+        assert single[rank]["topology"] == [rank, rank, 2, 2, 1, 0, rank]
+        # on the second machine, rank 1 is local rank 0: never the global rank
+        assert multi[rank]["topology"] == [rank, 0, 2, 1, 2, rank, 0]
+        assert multi[rank]["weights"] == single[rank]["weights"]
+        assert multi[rank]["per_epoch"] == single[rank]["per_epoch"]
+        assert "got nproc_per_node=3, but the launcher" in single[rank]["contradiction"]

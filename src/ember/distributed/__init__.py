@@ -1,35 +1,127 @@
-"""Distributed helpers: rank, world size, collectives and launchers, with a serial fallback.
+"""ember's ``idist``: rank and topology, collectives, launchers and ``auto_*`` helpers on torch.distributed.
 
-This package is the only place in ember that calls :mod:`torch.distributed`. Everything here also
-works in a single, non-distributed process: the rank is 0, the world size is 1 and every collective
-returns its input without communicating, so code written with these helpers runs unchanged with
-one process or many.
+This package is the only place in ember that calls :mod:`torch.distributed`, and it offers ignite's
+``ignite.distributed`` API: ``import ember.distributed as idist`` runs ignite code. Everything here
+also works in a single, non-distributed process: the rank is 0, the world size is 1 and every
+collective returns its input without communicating, so code written with these helpers runs
+unchanged with one process or many.
 
 >>> import torch
->>> from ember import distributed
->>> distributed.get_rank(), distributed.get_world_size(), distributed.is_distributed()
+>>> import ember.distributed as idist
+>>> idist.get_rank(), idist.get_world_size(), idist.is_distributed()
 (0, 1, False)
->>> distributed.all_reduce(torch.tensor([1.0, 2.0]))
-tensor([1., 2.])
+>>> idist.all_reduce(torch.tensor([1.0, 2.0])), idist.all_reduce(2.5, op="MAX")
+(tensor([1., 2.]), 2.5)
 """
 
 from __future__ import annotations
 
-from ember.distributed.collectives import all_gather, all_reduce, barrier, broadcast_object
-from ember.distributed.launch import finalize, initialize, spawn
-from ember.distributed.process import get_backend, get_local_rank, get_rank, get_world_size, is_distributed
+from ember.distributed.auto import (
+    DistributedProxySampler,
+    auto_dataloader,
+    auto_model,
+    auto_optim,
+    model_strategies,
+    register_model_strategy,
+)
+from ember.distributed.collectives import (
+    all_gather,
+    all_gather_tensors_with_shapes,
+    all_reduce,
+    barrier,
+    broadcast,
+    broadcast_object,
+    new_group,
+    one_rank_first,
+    one_rank_only,
+)
+from ember.distributed.debug import EventsDivergedError, EventSyncCheck
+from ember.distributed.launch import Parallel, RankRaisedError, finalize, initialize, spawn
+from ember.distributed.process import (
+    available_backends,
+    backend,
+    device,
+    get_backend,
+    get_local_rank,
+    get_nnodes,
+    get_node_rank,
+    get_nproc_per_node,
+    get_rank,
+    get_world_size,
+    has_hvd_support,
+    has_native_dist_support,
+    has_xla_support,
+    hostname,
+    is_distributed,
+    model_name,
+    set_local_rank,
+    sync,
+)
 
 __all__ = [
+    "DistributedProxySampler",
+    "EventSyncCheck",
+    "EventsDivergedError",
+    "Parallel",
+    "RankRaisedError",
     "all_gather",
+    "all_gather_tensors_with_shapes",
     "all_reduce",
+    "auto_dataloader",
+    "auto_model",
+    "auto_optim",
+    "available_backends",
+    "backend",
     "barrier",
+    "broadcast",
     "broadcast_object",
+    "device",
     "finalize",
     "get_backend",
     "get_local_rank",
+    "get_nnodes",
+    "get_node_rank",
+    "get_nproc_per_node",
     "get_rank",
     "get_world_size",
+    "has_hvd_support",
+    "has_native_dist_support",
+    "has_xla_support",
+    "hostname",
     "initialize",
     "is_distributed",
+    "model_name",
+    "model_strategies",
+    "new_group",
+    "one_rank_first",
+    "one_rank_only",
+    "register_model_strategy",
+    "set_local_rank",
+    "show_config",
     "spawn",
+    "sync",
 ]
+
+
+def show_config() -> None:
+    """Log where this process stands (backend, ranks, machines, device) at INFO level, as ignite's does.
+
+    >>> show_config()
+    """
+    import logging
+
+    logger = logging.getLogger("ember.distributed")
+    logger.info(
+        "distributed configuration: %s",
+        {
+            "backend": backend(),
+            "device": str(device()),
+            "hostname": hostname(),
+            "world_size": get_world_size(),
+            "rank": get_rank(),
+            "local_rank": get_local_rank(),
+            "nproc_per_node": get_nproc_per_node(),
+            "nnodes": get_nnodes(),
+            "node_rank": get_node_rank(),
+        },
+    )

@@ -1,110 +1,287 @@
-"""Collectives that every rank calls together; with one process they return their input unchanged.
+"""Collectives that every rank calls together; with one process they return their input and call nothing.
 
 Each function here must be called by all ranks of the group, in the same order: a collective that
-only some ranks reach blocks the others forever.
+only some ranks reach blocks the others until the process group's timeout.
+
+They take what ignite's ``idist`` takes: tensors, Python numbers, strings, and (for gathering and
+broadcasting) any picklable object, and give back the same kind of thing. One difference: ember
+never changes a tensor you pass in; the result is a new tensor (ignite reduces in place). Code
+that uses the returned value, as ignite's documentation does, behaves the same.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast, overload
 
 import torch
 import torch.distributed as dist
 
-from ember.distributed.process import get_backend, get_local_rank, get_world_size
+from ember.distributed.process import device as _process_device
+from ember.distributed.process import get_backend, get_local_rank, get_rank, get_world_size, is_distributed
 
-__all__ = ["all_gather", "all_reduce", "barrier", "broadcast_object"]
+__all__ = [
+    "all_gather",
+    "all_gather_tensors_with_shapes",
+    "all_reduce",
+    "barrier",
+    "broadcast",
+    "broadcast_object",
+    "new_group",
+    "one_rank_first",
+    "one_rank_only",
+]
 
 ObjectT = TypeVar("ObjectT")
+ReturnT = TypeVar("ReturnT")
+Group = Any  # a torch ProcessGroup, or a list of ranks (ignite accepts both)
 
 _REDUCE_OPS = {
-    "sum": dist.ReduceOp.SUM,
-    "product": dist.ReduceOp.PRODUCT,
-    "min": dist.ReduceOp.MIN,
-    "max": dist.ReduceOp.MAX,
+    "SUM": dist.ReduceOp.SUM,
+    "PRODUCT": dist.ReduceOp.PRODUCT,
+    "MIN": dist.ReduceOp.MIN,
+    "MAX": dist.ReduceOp.MAX,
+    "MEAN": dist.ReduceOp.SUM,  # a sum divided by the group's size afterwards: gloo has no AVG
 }
 
 
 def _communication_device(tensor: torch.Tensor) -> torch.device:
-    """The device a tensor must be on for the backend: NCCL only moves CUDA tensors."""
-    if get_backend() == "nccl" and tensor.device.type != "cuda":
-        return torch.device("cuda", get_local_rank())
+    """The device a tensor must be on for the backend: NCCL moves only this process's CUDA tensors."""
+    if get_backend() == "nccl":
+        own = torch.device("cuda", get_local_rank())
+        if tensor.device != own:
+            return own
     return tensor.device
 
 
-def _check_tensor(function: str, tensor: Any) -> None:
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(
-            f"{function} takes a torch.Tensor, got {type(tensor).__name__}. "
-            "Wrap numbers in a tensor first, e.g. torch.tensor(value)."
-        )
+def _resolve_group(function: str, group: Group) -> Any:
+    """A ProcessGroup (or None for the whole world) from ignite's forms: None, a group, or a list of ranks."""
+    if group is None:
+        return None
+    if isinstance(group, (list, tuple)):
+        return new_group(list(group)) if is_distributed() else None
+    if isinstance(group, dist.ProcessGroup) or group is dist.GroupMember.NON_GROUP_MEMBER:
+        return group  # new_group gives ranks outside the group a marker instead of a group
+    raise TypeError(
+        f"{function} takes group=None, a process group from new_group(...), or a list of ranks, "
+        f"got {type(group).__name__}."
+    )
 
 
-def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    """Reduce ``tensor`` element-wise across all ranks and return the result on every rank.
+def _group_size(group: Any) -> int:
+    return get_world_size() if group is None else dist.get_world_size(group)
 
-    The input is left unchanged: a new tensor on the input's device is returned. ``op`` is one of
-    ``"sum"``, ``"product"``, ``"min"``, ``"max"``. With one process, no collective is called and a
-    copy of the input comes back.
 
-    >>> all_reduce(torch.tensor([1, 2]), op="max")
-    tensor([1, 2])
+def _is_member(group: Any) -> bool:
+    return group is None or (group is not dist.GroupMember.NON_GROUP_MEMBER and dist.get_rank(group) >= 0)
+
+
+def new_group(ranks: Sequence[int], **kwargs: Any) -> Any:
+    """A process group of the given ranks (a collective: every rank of the world calls it, members or not).
+
+    With one process it returns ``ranks`` unchanged, which the collectives accept.
+
+    >>> new_group([0])
+    [0]
     """
-    _check_tensor("all_reduce", tensor)
-    if op not in _REDUCE_OPS:
-        raise ValueError(f"all_reduce op must be one of {sorted(_REDUCE_OPS)}, got op={op!r}. Pass one of those names.")
-    if get_world_size() == 1:
-        return tensor.clone()
+    if isinstance(ranks, (str, bytes)) or not all(
+        isinstance(rank, int) and not isinstance(rank, bool) for rank in ranks
+    ):
+        raise TypeError(f"new_group takes a list of integer ranks, got {ranks!r}.")
+    world_size = get_world_size()
+    outside = [rank for rank in ranks if not 0 <= rank < world_size]
+    if outside:
+        raise ValueError(
+            f"new_group got ranks {outside} outside the world of {world_size} process(es) (ranks 0 to "
+            f"{world_size - 1}). Pass ranks that exist."
+        )
+    if not is_distributed():
+        return list(ranks)
+    return dist.new_group(ranks=list(ranks), **kwargs)
+
+
+@overload
+def all_reduce(tensor: torch.Tensor, op: str = "SUM", group: Group = None) -> torch.Tensor: ...
+@overload
+def all_reduce(tensor: float, op: str = "SUM", group: Group = None) -> float: ...
+def all_reduce(tensor: torch.Tensor | float, op: str = "SUM", group: Group = None) -> torch.Tensor | float:
+    """Reduce a tensor or a number element-wise across the ranks; every rank gets the result.
+
+    ``op`` is ``"SUM"``, ``"MEAN"``, ``"MIN"``, ``"MAX"`` or ``"PRODUCT"`` (any case). A tensor comes
+    back as a new tensor on the input's device (the input is untouched); a Python number comes back
+    as a number of the same type (``"MEAN"`` gives a float). Boolean tensors work (as 0/1). With one
+    process, or on a rank outside ``group``, the input comes back without communicating.
+
+    >>> all_reduce(3), all_reduce(torch.tensor([1, 2]), op="max")
+    (3, tensor([1, 2]))
+    """
+    name = op.upper() if isinstance(op, str) else op
+    if name not in _REDUCE_OPS:
+        raise ValueError(f"all_reduce op must be one of {list(_REDUCE_OPS)}, got op={op!r}. Pass one of those names.")
+    if isinstance(tensor, bool) or not isinstance(tensor, (torch.Tensor, int, float)):
+        raise TypeError(
+            f"all_reduce takes a torch.Tensor or a number, got {type(tensor).__name__}. "
+            "Gather other objects with all_gather instead."
+        )
+    resolved = _resolve_group("all_reduce", group)
+    if isinstance(tensor, torch.Tensor):
+        if not is_distributed() or not _is_member(resolved):
+            return tensor.clone()
+        return _reduce_tensor(tensor, name, resolved)
+    if not is_distributed() or not _is_member(resolved):
+        return float(tensor) if name == "MEAN" else tensor
+    as_tensor = torch.tensor([tensor], dtype=torch.float64 if isinstance(tensor, float) else torch.int64)
+    result = _reduce_tensor(as_tensor, name, resolved).item()
+    return result if name == "MEAN" else type(tensor)(result)
+
+
+def _reduce_tensor(tensor: torch.Tensor, name: str, group: Any) -> torch.Tensor:
     device = _communication_device(tensor)
     # Booleans are not reducible by every backend; integers are, and sum/min/max keep their meaning.
-    work = tensor.detach().to(device=device, dtype=torch.uint8 if tensor.dtype == torch.bool else tensor.dtype)
-    work = work.clone() if work.data_ptr() == tensor.data_ptr() else work
-    dist.all_reduce(work, op=_REDUCE_OPS[op])
-    if tensor.dtype == torch.bool:
+    work_dtype = torch.uint8 if tensor.dtype == torch.bool else tensor.dtype
+    work = tensor.detach().to(device=device, dtype=work_dtype, copy=True)
+    dist.all_reduce(work, op=_REDUCE_OPS[name], group=group)
+    if name == "MEAN":
+        work = (work.double() if not work.is_floating_point() else work) / _group_size(group)
+    elif tensor.dtype == torch.bool:
         work = work.bool()
     return work.to(tensor.device)
 
 
-def all_gather(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate every rank's ``tensor`` along the first dimension, in rank order, on every rank.
+def _gather_objects(obj: Any, group: Any) -> list[Any]:
+    gathered: list[Any] = [None] * _group_size(group)
+    dist.all_gather_object(gathered, obj, group=group)
+    return gathered
 
-    The ranks' tensors may differ in their first dimension (uneven shards); the other dimensions and
-    the dtype must match. A 0-dimensional tensor counts as one row. With one process, no collective
-    is called and the input (as one row if it is a scalar) comes back.
 
-    >>> all_gather(torch.tensor([3, 4]))
-    tensor([3, 4])
-    """
-    _check_tensor("all_gather", tensor)
+def _gather_rows(tensor: torch.Tensor, group: Any) -> tuple[list[torch.Tensor], list[list[int]]]:
+    """Every rank's tensor (a scalar counts as one row), and the shapes, checked to differ only in dim 0."""
     rows = tensor.reshape(1) if tensor.dim() == 0 else tensor
-    world_size = get_world_size()
-    if world_size == 1:
-        return rows.clone()
     device = _communication_device(rows)
-    shape = torch.tensor(rows.shape, dtype=torch.int64, device=device)
-    dims = torch.tensor([shape.numel()], dtype=torch.int64, device=device)
-    all_dims = [torch.empty_like(dims) for _ in range(world_size)]
-    dist.all_gather(all_dims, dims)
-    if any(int(d.item()) != rows.dim() for d in all_dims):
+    # The shapes and dtypes travel first, so a mismatch is an error with every rank's shape, not a hang.
+    described = _gather_objects((list(rows.shape), str(rows.dtype)), group)
+    shapes = [shape for shape, _ in described]
+    dtypes = {dtype for _, dtype in described}
+    if len({len(shape) for shape in shapes}) > 1 or any(shape[1:] != shapes[0][1:] for shape in shapes):
         raise ValueError(
-            f"all_gather needs tensors with the same number of dimensions on every rank, got "
-            f"{[int(d.item()) for d in all_dims]} dimensions by rank. Reshape them alike before gathering."
-        )
-    shapes = [torch.empty_like(shape) for _ in range(world_size)]
-    dist.all_gather(shapes, shape)
-    shape_lists = [[int(size) for size in s.tolist()] for s in shapes]
-    if any(s[1:] != shape_lists[0][1:] for s in shape_lists):
-        raise ValueError(
-            f"all_gather needs tensors that match in every dimension but the first, got shapes {shape_lists} "
+            f"all_gather needs tensors that match in every dimension but the first, got shapes {shapes} "
             "by rank. Only the first (batch) dimension may differ between ranks."
         )
-    longest = max(s[0] for s in shape_lists)
+    if len(dtypes) > 1:
+        raise ValueError(
+            f"all_gather needs tensors of one dtype on every rank, got {[dtype for _, dtype in described]} by rank. "
+            "Convert them to one dtype first."
+        )
+    longest = max(shape[0] for shape in shapes)
     # Collectives need equal sizes: pad every shard to the longest, then cut the padding off again.
     padded = torch.zeros((longest, *rows.shape[1:]), dtype=rows.dtype, device=device)
     padded[: rows.shape[0]] = rows.to(device)
-    gathered = [torch.empty_like(padded) for _ in range(world_size)]
-    dist.all_gather(gathered, padded)
-    return torch.cat([g[: s[0]] for g, s in zip(gathered, shape_lists)]).to(tensor.device)
+    gathered = [torch.empty_like(padded) for _ in shapes]
+    dist.all_gather(gathered, padded, group=group)
+    return [piece[: shape[0]].to(tensor.device) for piece, shape in zip(gathered, shapes)], shapes
+
+
+@overload
+def all_gather(tensor: torch.Tensor, group: Group = None) -> torch.Tensor: ...  # type: ignore[overload-overlap]
+@overload
+def all_gather(tensor: ObjectT, group: Group = None) -> list[ObjectT]: ...
+def all_gather(tensor: Any, group: Group = None) -> Any:
+    """Collect every rank's value, in rank order, on every rank.
+
+    A tensor: the ranks' tensors concatenated along the first dimension (a 0-dimensional tensor
+    counts as one row). The first dimension may differ between ranks (uneven shards, even zero
+    rows); the other dimensions and the dtype must match, or a ``ValueError`` names every rank's
+    shape. Anything else (a number, a string, any picklable object): the list of the ranks' values.
+    With one process: a copy of the tensor (as one row if it was a scalar), or ``[value]``.
+
+    >>> all_gather(torch.tensor([3, 4])), all_gather(5), all_gather("a")
+    (tensor([3, 4]), [5], ['a'])
+    """
+    resolved = _resolve_group("all_gather", group)
+    if isinstance(tensor, torch.Tensor):
+        if not is_distributed() or not _is_member(resolved):
+            return (tensor.reshape(1) if tensor.dim() == 0 else tensor).clone()
+        pieces, _ = _gather_rows(tensor, resolved)
+        return torch.cat(pieces)
+    if not is_distributed() or not _is_member(resolved):
+        return [tensor]
+    return _gather_objects(tensor, resolved)
+
+
+def all_gather_tensors_with_shapes(
+    tensor: torch.Tensor, shape_per_rank: Sequence[Sequence[int]], group: Group = None
+) -> list[torch.Tensor]:
+    """Every rank's tensor as a list, each cut to its rank's shape in ``shape_per_rank`` (ignite's helper).
+
+    ``all_gather`` already takes shards of different lengths; this keeps them apart instead of
+    concatenating them.
+
+    >>> all_gather_tensors_with_shapes(torch.ones(2, 3), [[2, 3]])[0].shape
+    torch.Size([2, 3])
+    """
+    resolved = _resolve_group("all_gather_tensors_with_shapes", group)
+    if not is_distributed() or not _is_member(resolved):
+        return [tensor.clone()]
+    if len(shape_per_rank) != _group_size(resolved):
+        raise ValueError(
+            f"shape_per_rank lists {len(shape_per_rank)} shapes for a group of {_group_size(resolved)} ranks. "
+            "Give one shape per rank."
+        )
+    own = list(shape_per_rank[dist.get_rank(resolved)])
+    if list(tensor.shape) != own:
+        raise ValueError(
+            f"This rank's tensor has shape {list(tensor.shape)}, but shape_per_rank says {own}. Pass the real shapes."
+        )
+    pieces, _ = _gather_rows(tensor.reshape(-1), resolved)
+    return [piece.reshape(list(shape)) for piece, shape in zip(pieces, shape_per_rank)]
+
+
+def broadcast(tensor: ObjectT, src: int = 0, safe_mode: bool = False) -> ObjectT:
+    """Rank ``src``'s tensor, number, string or picklable object, on every rank.
+
+    The source's value decides what travels: its shape and dtype go first, so the other ranks may
+    pass ``None``, a placeholder, or a tensor of another shape, and never hang on a mismatch. A
+    tensor result lands on the device of the tensor a rank passed (or on :func:`device`); the
+    passed tensor is not changed. ``safe_mode`` is accepted for ignite's code: ember is always safe.
+    With one process, the value itself comes back.
+
+    >>> broadcast(5), broadcast("config")
+    (5, 'config')
+    """
+    if not isinstance(safe_mode, bool):
+        raise TypeError(f"broadcast safe_mode must be True or False, got {safe_mode!r}.")
+    world_size = get_world_size()
+    if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < world_size:
+        raise ValueError(
+            f"broadcast src must be a rank between 0 and {world_size - 1}, got src={src!r}. "
+            "Pass the rank whose value every rank should receive."
+        )
+    if get_rank() == src and tensor is None:
+        raise ValueError(
+            f"broadcast got None on the source rank {src}: it sends the source's value, so the source needs one."
+        )
+    if world_size == 1:
+        return tensor
+    is_source = get_rank() == src
+    if is_source and isinstance(tensor, torch.Tensor):
+        announced: tuple[str, Any] = ("tensor", (list(tensor.shape), tensor.dtype))
+    else:
+        announced = ("object", tensor if is_source else None)
+    kind, payload = broadcast_object(announced, src)
+    if kind == "object":
+        return cast(ObjectT, payload)
+    shape, dtype = payload
+    if is_source:
+        return cast(ObjectT, _broadcast_tensor(cast(torch.Tensor, tensor), src))
+    home = tensor.device if isinstance(tensor, torch.Tensor) else _process_device()
+    return cast(ObjectT, _broadcast_tensor(torch.empty(shape, dtype=dtype, device=home), src))
+
+
+def _broadcast_tensor(tensor: torch.Tensor, src: int) -> torch.Tensor:
+    work = tensor.detach().to(device=_communication_device(tensor), copy=True)
+    dist.broadcast(work, src=src)
+    return work.to(tensor.device)
 
 
 def broadcast_object(obj: ObjectT, src: int = 0) -> ObjectT:
@@ -116,7 +293,7 @@ def broadcast_object(obj: ObjectT, src: int = 0) -> ObjectT:
     {'seed': 7}
     """
     world_size = get_world_size()
-    if not isinstance(src, int) or not 0 <= src < world_size:
+    if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < world_size:
         raise ValueError(
             f"broadcast_object src must be a rank between 0 and {world_size - 1}, got src={src!r}. "
             "Pass the rank whose object every rank should receive."
@@ -124,16 +301,75 @@ def broadcast_object(obj: ObjectT, src: int = 0) -> ObjectT:
     if world_size == 1:
         return obj
     holder: list[Any] = [obj]
-    device = torch.device("cuda", get_local_rank()) if get_backend() == "nccl" else None
-    dist.broadcast_object_list(holder, src=src, device=device)
+    target = torch.device("cuda", get_local_rank()) if get_backend() == "nccl" else None
+    dist.broadcast_object_list(holder, src=src, device=target)
     result: ObjectT = holder[0]
     return result
 
 
-def barrier() -> None:
-    """Wait until every rank has reached this call; returns at once with one process.
+def barrier(group: Group = None) -> None:
+    """Wait until every rank (of ``group``) has reached this call; returns at once with one process.
 
     >>> barrier()
     """
-    if get_world_size() > 1:
-        dist.barrier()
+    resolved = _resolve_group("barrier", group)
+    if is_distributed() and _is_member(resolved):
+        dist.barrier(group=resolved)
+
+
+def one_rank_only(
+    rank: int = 0, with_barrier: bool = False
+) -> Callable[[Callable[..., ReturnT]], Callable[..., ReturnT | None]]:
+    """Decorator: run the function on ``rank`` only (None elsewhere); ``with_barrier`` makes every rank wait for it.
+
+    >>> @one_rank_only()
+    ... def announce():
+    ...     return "printed once"
+    >>> announce()
+    'printed once'
+    """
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ValueError(f"one_rank_only needs a non-negative integer rank, got rank={rank!r}.")
+
+    def decorate(function: Callable[..., ReturnT]) -> Callable[..., ReturnT | None]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> ReturnT | None:
+            if rank >= get_world_size():
+                raise ValueError(
+                    f"one_rank_only(rank={rank}) was called in a world of {get_world_size()} process(es), which has "
+                    f"no rank {rank}. Pass a rank below {get_world_size()}."
+                )
+            result = function(*args, **kwargs) if get_rank() == rank else None
+            if with_barrier:
+                barrier()
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+class one_rank_first:
+    """Context manager: rank ``rank`` runs the block first, the others after it (e.g. download, then read).
+
+    With ``local=True`` the order holds per machine, by local rank.
+
+    >>> with one_rank_first():
+    ...     pass
+    """
+
+    def __init__(self, rank: int = 0, local: bool = False) -> None:
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+            raise ValueError(f"one_rank_first needs a non-negative integer rank, got rank={rank!r}.")
+        self.rank, self.local = rank, local
+
+    def _mine(self) -> int:
+        return get_local_rank() if self.local else get_rank()
+
+    def __enter__(self) -> None:
+        if self._mine() != self.rank:
+            barrier()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._mine() == self.rank:
+            barrier()

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from types import FrameType
 from typing import Any
 
-from ember.engine import Engine, Events
+from ember import distributed
+from ember.engine import Engine, Events, RemovableEventHandle
 from ember.handlers.checkpoint import Checkpoint
 
 __all__ = ["PREEMPTED_EXIT_CODE", "PreemptionHandler"]
@@ -39,6 +40,13 @@ class PreemptionHandler:
             ``signal.SIGUSR1`` as a scheduler needs).
         exit_code: the status to exit with; ``None`` to return from ``run()`` instead (the run is
             then interrupted: :attr:`preempted` is set and another ``run()`` call continues it).
+        sync_every: under ``torch.distributed``, how many iterations apart the ranks compare notes.
+
+    Under ``torch.distributed`` the ranks take one decision together: a signal only marks its rank,
+    and every ``sync_every`` iterations all ranks combine their marks in one small all-reduce; if
+    any rank was signalled, all of them stop after that same iteration, all reach the checkpoint
+    (whose file rank 0 writes) and all exit. So a SIGTERM that reaches the ranks in different
+    iterations, or only one of them, never leaves a rank waiting in a collective the others left.
 
     The signal handlers are installed when the run starts (``STARTED``) and the previous ones are
     put back when it ends, so importing or constructing this changes nothing. Signal handlers can
@@ -61,6 +69,7 @@ class PreemptionHandler:
         checkpoint: Checkpoint,
         signals: Iterable[signal.Signals] = (signal.SIGTERM,),
         exit_code: int | None = PREEMPTED_EXIT_CODE,
+        sync_every: int = 1,
     ) -> None:
         if not isinstance(checkpoint, Checkpoint):
             raise TypeError(
@@ -78,8 +87,13 @@ class PreemptionHandler:
             raise ValueError("signals is empty: pass at least one signal, e.g. (signal.SIGTERM,).")
         if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
             raise TypeError(f"exit_code must be an integer or None, got {exit_code!r}.")
+        if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
+            raise ValueError(f"sync_every must be a positive integer number of iterations, got {sync_every!r}.")
         self.checkpoint = checkpoint
         self.exit_code = exit_code
+        self.sync_every = sync_every
+        self._agreed = False
+        self._sync_handle: RemovableEventHandle | None = None
         self.preempted = False
         self.received: signal.Signals | None = None
         self._engine: Engine | None = None
@@ -109,6 +123,12 @@ class PreemptionHandler:
         self._engine = engine
         self.preempted = False
         self.received = None
+        self._agreed = False
+        if distributed.get_world_size() > 1 and self._sync_handle is None:
+            # the ranks stop together at a sync point; a signal alone interrupts nothing
+            self._sync_handle = engine.add_event_handler(
+                Events.ITERATION_COMPLETED(every=self.sync_every), self._agree_to_stop
+            )
         for number in self.signals:
             if number not in self._previous:
                 self._previous[number] = signal.signal(number, self._on_signal)
@@ -118,24 +138,34 @@ class PreemptionHandler:
         if self.received is not None or self._engine is None:
             return
         self.received = signal.Signals(number)
-        self._engine.interrupt()
+        if self._sync_handle is None:
+            self._engine.interrupt()
+
+    def _agree_to_stop(self, engine: Engine) -> None:
+        # every rank reaches this at the same iteration, so the all-reduce never waits for a rank that left
+        if distributed.all_reduce(int(self.received is not None), op="MAX"):
+            self._agreed = True
+            engine.interrupt()
 
     def _restore(self) -> None:
         for number, previous in self._previous.items():
             signal.signal(number, previous)
         self._previous.clear()
         self._engine = None
+        if self._sync_handle is not None:
+            self._sync_handle.remove()
+            self._sync_handle = None
 
     def _restore_on_failure(self, engine: Engine, exception: BaseException) -> None:
         self._restore()
 
     def _on_interrupt(self, engine: Engine) -> None:
-        if self.received is None:
+        if self.received is None and not self._agreed:
             return  # someone else interrupted the run
         self.preempted = True
         logger.warning(
-            "Received %s at iteration %d: writing a checkpoint before stopping.",
-            self.received.name,
+            "%s at iteration %d: writing a checkpoint before stopping.",
+            f"Received {self.received.name}" if self.received is not None else "Another rank received a signal",
             engine.state.iteration,
         )
         self.checkpoint(engine)
@@ -143,6 +173,7 @@ class PreemptionHandler:
         if self.exit_code is None:
             # run() returns and a later run() continues without firing STARTED: stay installed for it
             self.received = None
+            self._agreed = False
             return
         self._restore()
         logger.warning("Checkpoint written; exiting with status %d (preempted).", self.exit_code)
