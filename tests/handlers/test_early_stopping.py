@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,7 +189,11 @@ def never_called(engine: Engine) -> float:
         ({"min_delta": -0.1}, ValueError, r"min_delta must be a finite number >= 0, got min_delta=-0\.1"),
         ({"min_delta": "0.1"}, TypeError, r"min_delta must be a number, got min_delta='0\.1' \(str\)"),
         ({"cumulative_delta": 1}, TypeError, r"cumulative_delta must be True or False, got cumulative_delta=1"),
-        ({"score_function": "accuracy"}, TypeError, r"score_function must be a callable engine -> float"),
+        (
+            {"score_function": "accuracy"},
+            TypeError,
+            r"score_function must be a callable, got 'accuracy' \(str\)\. It is called as score_function\(engine\)",
+        ),
         ({"trainer": "trainer"}, TypeError, r"trainer must be an ember Engine, got 'trainer' \(str\)"),
         ({"restore_best": {"w": 1}}, TypeError, r"restore_best must be a torch\.nn\.Module or None, got dict"),
     ],
@@ -237,3 +245,124 @@ def test_attach_to_something_else_than_an_engine_is_refused() -> None:
 def test_load_state_dict_refuses_what_state_dict_did_not_save(saved: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         EarlyStopping(2, never_called, Engine()).load_state_dict(saved)
+
+
+# ---------------------------------------------------------------- ignite 0.5.5's spelling and rules
+
+# (mode, threshold_mode, threshold, cumulative, scores, evaluation at which it stops, best score then), worked
+# out by hand from ignite's documented rule: mode="max" improves when score > best + t ("abs") or
+# score > best * (1 + t) ("rel"); mode="min" when score < best - t or score < best * (1 - t).
+IGNITE_SCRIPTS = [
+    pytest.param("min", "abs", 0.0, False, [1.0, 0.9, 0.95, 0.9], 4, 0.9, id="min-equal-is-no-improvement"),
+    pytest.param("min", "abs", 0.1, False, [1.0, 0.95, 0.8, 0.75, 0.72], 5, 0.72, id="min-small-drops-move-best"),
+    pytest.param("min", "abs", 0.1, True, [1.0, 0.95, 0.85, 0.84], None, 0.85, id="min-cumulative-drops-add-up"),
+    pytest.param("min", "abs", 0.1, False, [1.0, 0.95, 0.85, 0.84], 3, 0.85, id="min-not-cumulative-same-scores"),
+    pytest.param("max", "rel", 0.1, False, [1.0, 1.05, 1.2, 1.3, 1.3], 5, 1.3, id="max-rel-needs-ten-percent"),
+    pytest.param("min", "rel", 0.5, False, [4.0, 3.0, 1.4, 1.0, 0.9], 5, 0.9, id="min-rel-needs-half"),
+    # the formula taken literally: with a negative best, best * 1.5 is lower, so -5 beats -4
+    pytest.param("max", "rel", 0.5, False, [-4.0, -5.0, -1.0, -0.9], None, -0.9, id="max-rel-negative-best"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "threshold_mode", "threshold", "cumulative", "scores", "stop_at", "best"), IGNITE_SCRIPTS
+)
+def test_ignite_mode_and_threshold_mode(
+    mode: str,
+    threshold_mode: str,
+    threshold: float,
+    cumulative: bool,
+    scores: list[float],
+    stop_at: int | None,
+    best: float,
+) -> None:
+    """ignite 0.5.5's keywords (threshold, cumulative, threshold_mode, mode), added as ignite adds it."""
+    trainer = Engine(lambda engine, batch: None)
+    script = iter(scores)
+    stopper = EarlyStopping(
+        patience=2,
+        score_function=lambda engine: next(script),
+        trainer=trainer,
+        threshold=threshold,
+        cumulative=cumulative,
+        threshold_mode=threshold_mode,  # type: ignore[arg-type]
+        mode=mode,  # type: ignore[arg-type]
+    )
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, stopper)
+    state = trainer.run([0], max_epochs=len(scores))
+    assert state.epoch == (len(scores) if stop_at is None else stop_at)
+    assert stopper.best_score == pytest.approx(best)
+    assert stopper.stopped is (stop_at is not None)
+
+
+def test_ignite_positional_arguments_match_ignite_0_5_5() -> None:
+    """EarlyStopping(patience, score_function, trainer, threshold, cumulative, threshold_mode, mode)."""
+    stopper = EarlyStopping(3, never_called, Engine(), 0.2, True, "rel", "min")
+    assert (stopper.threshold, stopper.cumulative, stopper.threshold_mode, stopper.mode) == (0.2, True, "rel", "min")
+    assert stopper.patience.patience == 3 and stopper.counter == 0 and stopper.best_score is None
+
+
+def test_two_names_of_one_setting_must_agree() -> None:
+    with pytest.raises(ValueError, match=r"min_delta=0\.1 and threshold=0\.2 were both given; .* Pass only one"):
+        EarlyStopping(2, never_called, Engine(), min_delta=0.1, threshold=0.2)
+    assert EarlyStopping(2, never_called, Engine(), min_delta=0.1, threshold=0.1).threshold == 0.1
+    with pytest.raises(ValueError, match=r"mode must be 'max' or 'min', got mode='maximum'"):
+        EarlyStopping(2, never_called, Engine(), mode="maximum")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"threshold_mode must be 'abs' or 'rel', got threshold_mode='relative'"):
+        EarlyStopping(2, never_called, Engine(), threshold_mode="relative")  # type: ignore[arg-type]
+
+
+def test_score_function_with_a_wrong_signature_fails_at_construction() -> None:
+    with pytest.raises(TypeError, match=r"score_function has parameters \(engine, name\) but will be called as"):
+        EarlyStopping(2, lambda engine, name: 0.0, Engine())
+
+
+def test_reset_forgets_the_scores_and_reset_engine_resets_on_each_training_run() -> None:
+    trainer = Engine(lambda engine, batch: None)
+    evaluator = Engine(lambda engine, batch: None)
+    stopper = EarlyStopping(2, lambda engine: 1.0, trainer).attach(evaluator, reset_engine=trainer)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0]))
+    assert trainer.run([0], max_epochs=10).epoch == 3  # flat scores: stops after 2 evaluations without gain
+    assert stopper.stopped and stopper.counter == 2
+    stopper.reset()
+    assert (stopper.counter, stopper.best_score, stopper.stopped) == (0, None, False)
+    stopper.patience.step(5.0)  # a best score the flat 1.0s cannot beat, unless the next run forgets it
+    # The run continues from epoch 3; reset at its STARTED, the handler needs 3 evaluations again (a first
+    # score, then 2 without gain): it stops at epoch 6. Without the reset it would stop after 2, at epoch 5.
+    assert trainer.run([0], max_epochs=10).epoch == 6
+    assert stopper.best_score == 1.0
+
+
+@pytest.mark.distributed
+def test_two_ranks_reach_one_decision_when_only_one_rank_would_stop() -> None:
+    """A real 2-process gloo group, a collective every iteration; only one rank's score is flat.
+
+    Both ranks use rank 0's score: flat on rank 0 -> both stop after epoch 3 (patience 2); flat on
+    rank 1 only -> neither stops and both run all 8 epochs. A rank stopping alone would hang the other.
+    """
+    worker = Path(__file__).with_name("handler_rank_workers.py")
+    done = subprocess.run(
+        [sys.executable, str(worker), "early_stopping"], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    per_rank = json.loads(done.stdout.strip().splitlines()[-1])
+    for rank_results in per_rank:
+        flat_on_zero, flat_on_one = rank_results
+        assert flat_on_zero == {
+            "flat_rank": 0,
+            "epoch": 3,
+            "iteration": 9,
+            "stopped": True,
+            "best_score": 1.0,
+            "counter": 2,
+            "scored": 3,
+        }
+        assert flat_on_one == {
+            "flat_rank": 1,
+            "epoch": 8,
+            "iteration": 24,
+            "stopped": False,
+            "best_score": 8.0,
+            "counter": 0,
+            "scored": 8,
+        }

@@ -98,12 +98,25 @@ def test_output_transform_returning_a_non_number_fails_clearly() -> None:
         engine.run(range(2))
 
 
-def test_not_a_terminal_writes_nothing_unless_forced() -> None:
+def test_an_explicit_file_is_drawn_to_even_when_it_is_not_a_terminal() -> None:
+    """As in ignite: ProgressBar(file=...) writes there, whatever the file is."""
     stream = io.StringIO()
     engine = Engine()
     ProgressBar(file=stream).attach(engine)
     engine.run(range(5), max_epochs=2)
-    assert stream.getvalue() == ""
+    assert "5/5" in last_draw(stream.getvalue(), "Epoch [2/2]")
+
+
+def test_stderr_that_is_not_a_terminal_gets_nothing_unless_forced(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without file=, a job whose stderr is a log file is not filled with redraws (capsys' stderr is no terminal)."""
+    engine = Engine()
+    ProgressBar().attach(engine)
+    engine.run(range(5), max_epochs=2)
+    assert capsys.readouterr().err == ""
+    engine = Engine()
+    ProgressBar(force=True).attach(engine)
+    engine.run(range(5))
+    assert "5/5" in last_draw(capsys.readouterr().err, "Epoch")
 
 
 def test_a_terminal_gets_the_bar_without_force() -> None:
@@ -242,8 +255,9 @@ def test_exception_closes_the_bar() -> None:
     with pytest.raises(ZeroDivisionError):
         engine.run(range(10))
     assert bar.bar is None
-    engine.run(range(2))  # a new run draws a fresh bar
-    assert "2/2" in last_draw(stream.getvalue(), "Epoch")
+    drawn = len(stream.getvalue())
+    state = engine.run(range(10))  # the failed run goes on (as in ignite): the bar reopens where it stopped
+    assert f"{state.iteration}/10" in last_draw(stream.getvalue()[drawn:], "Epoch")
 
 
 @pytest.mark.parametrize(
@@ -272,7 +286,8 @@ def test_constructor_rejects_bad_input(kwargs: dict[str, Any], error: type[Excep
     [
         ({"metric_names": "accuracy"}, r"metric_names must be a list of metric names or 'all', got 'accuracy'"),
         ({"metric_names": ["a", 1]}, r"metric_names must hold strings .* got \[1\]"),
-        ({"output_transform": "loss"}, r"output_transform must be a function"),
+        ({"output_transform": "loss"}, r"output_transform must be a callable, got 'loss' \(str\)"),
+        ({"state_attributes": "lr"}, r"state_attributes must be a list of engine.state attribute names, got 'lr'"),
     ],
 )
 def test_attach_rejects_bad_input(kwargs: dict[str, Any], match: str) -> None:
@@ -286,7 +301,7 @@ def test_attach_errors() -> None:
         bar.attach(None)  # type: ignore[arg-type]
     engine = Engine()
     bar.attach(engine)
-    with pytest.raises(RuntimeError, match=r"already attached to an engine; .* Create another ProgressBar"):
+    with pytest.raises(RuntimeError, match=r"already attached to an engine; .* create another ProgressBar"):
         bar.attach(engine)
     with pytest.raises(RuntimeError, match=r"already attached"):
         bar.attach(Engine())
@@ -321,3 +336,80 @@ def test_drawing_starts_no_background_thread() -> None:
     ProgressBar(file=io.StringIO(), force=True).attach(engine)
     engine.run(range(50), max_epochs=2)
     assert set(threading.enumerate()) <= before
+
+
+# ---------------------------------------------------------------- ignite's spelling
+
+
+def test_ignite_constructor_attach_and_log_message() -> None:
+    """ProgressBar(persist, bar_format, **tqdm_kwargs) and attach(metric_names, output_transform, state_attributes)."""
+    stream = io.StringIO()
+    trainer = Engine(lambda engine, batch: 0.5)
+    trainer.state.alpha = 0.25
+
+    @trainer.on(Events.EPOCH_COMPLETED)
+    def validate(engine: Engine) -> None:
+        engine.state.metrics["accuracy"] = 0.75
+        pbar.log_message(f"Validation Results - Epoch: {engine.state.epoch}")
+
+    pbar = ProgressBar(True, "{desc}|{n_fmt}of{total_fmt}|{postfix}", desc="Train", file=stream)
+    pbar.attach(
+        trainer,
+        metric_names=["accuracy"],
+        output_transform=lambda loss: {"loss": loss},
+        state_attributes=["alpha"],
+    )
+    trainer.run(range(5), max_epochs=2)
+    output = stream.getvalue()
+    assert "5of5" in last_draw(output, "Train [2/2]|")
+    assert "loss=0.5" in output and "alpha=0.25" in output and "accuracy=0.75" in output
+    lines = re.split(r"[\r\n]", output)  # tqdm clears the bar's line, writes the message, redraws below
+    assert "Validation Results - Epoch: 1" in lines and "Validation Results - Epoch: 2" in lines
+
+
+def test_log_message_writes_even_where_no_bar_is_drawn(capsys: pytest.CaptureFixture[str]) -> None:
+    ProgressBar().log_message("checkpoint saved")
+    assert capsys.readouterr().err == "checkpoint saved\n"
+
+
+def test_a_bar_of_epochs_closed_at_completed() -> None:
+    """ignite: attach(engine, event_name=Events.EPOCH_COMPLETED, closing_event_name=Events.COMPLETED)."""
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: None)
+    ProgressBar(file=stream, desc="Epochs").attach(
+        engine, event_name=Events.EPOCH_COMPLETED, closing_event_name=Events.COMPLETED
+    )
+    engine.run(range(4), max_epochs=3)
+    output = stream.getvalue()
+    assert "3/3" in last_draw(output, "Epochs:")
+    assert output.count("\n") == 1  # one bar for the run, not one per epoch
+
+
+def test_a_filtered_event_advances_the_bar_when_it_fires() -> None:
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: torch.tensor([1.0, 2.0]))
+    ProgressBar(file=stream, refresh_interval=1e-9).attach(
+        engine, event_name=Events.ITERATION_COMPLETED(every=2), output_transform=lambda output: {"parts": output}
+    )
+    engine.run(range(6), max_epochs=2)
+    output = stream.getvalue()
+    counts = {match for match in re.findall(r"\| (\d)/6", output)}
+    assert counts <= {"0", "2", "4", "6"} and "6" in counts
+    assert "parts_0=1" in output and "parts_1=2" in output  # a 1-D tensor: one entry per element
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"closing_event_name": Events.EPOCH_COMPLETED(every=2)}, r"closing_event_name=.* is a filtered event"),
+        (
+            {"event_name": Events.EPOCH_COMPLETED, "closing_event_name": Events.EPOCH_COMPLETED},
+            r"advances on EPOCH_COMPLETED but closes on EPOCH_COMPLETED, which does not come after it",
+        ),
+        ({"event_name": "my_event"}, r"event_name='my_event' is not an event registered on this engine"),
+    ],
+)
+def test_ignite_event_arguments_are_checked_at_attach(kwargs: dict[str, Any], match: str) -> None:
+    engine = Engine()
+    with pytest.raises(ValueError, match=match):
+        ProgressBar(file=io.StringIO()).attach(engine, **kwargs)

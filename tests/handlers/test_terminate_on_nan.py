@@ -108,6 +108,14 @@ def test_called_directly_with_a_hand_built_engine(caplog: pytest.LogCaptureFixtu
     assert "at epoch 2, iteration 7, output['loss'] is nan" in caplog.text
 
 
+def test_ignite_spelling_added_with_add_event_handler() -> None:
+    trainer = Engine(lambda engine, batch: {"loss": batch})
+    trainer.add_event_handler(
+        Events.ITERATION_COMPLETED, TerminateOnNan(output_transform=lambda output: output["loss"])
+    )
+    assert trainer.run([1.0, float("inf"), 2.0]).iteration == 2
+
+
 def test_can_check_at_another_event() -> None:
     """Attached at EPOCH_COMPLETED, it checks the last output of each epoch only."""
     trainer = Engine(lambda engine, batch: batch)
@@ -135,7 +143,12 @@ def test_one_handler_may_watch_two_engines() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: TerminateOnNan("loss"), TypeError, r"output_transform must be a callable output -> value, got 'loss'"),
+        (lambda: TerminateOnNan("loss"), TypeError, r"output_transform must be a callable, got 'loss' \(str\)"),
+        (
+            lambda: TerminateOnNan(lambda engine, output: output),
+            TypeError,
+            r"output_transform has parameters \(engine, output\) but will be called as output_transform\(output\)",
+        ),
         (lambda: TerminateOnNan().attach("engine"), TypeError, r"expects an ember Engine, got 'engine' \(str\)"),
     ],
 )

@@ -116,9 +116,21 @@ def test_called_directly_with_a_hand_built_engine() -> None:
     assert fired == ["terminate"]
 
 
-def test_checking_before_the_start_is_refused() -> None:
-    with pytest.raises(RuntimeError, match=r"check the time before the run started\. Attach it with"):
-        TimeLimit(5)(Engine())
+def test_ignite_form_added_directly_counts_from_creation() -> None:
+    """ignite's spelling: add_event_handler(ITERATION_COMPLETED, TimeLimit(limit_sec=...)), no attach, no STARTED."""
+    clock = FakeClock(start=0.0, tick=0.0)
+    limit = TimeLimit(limit_sec=5, clock=clock)  # created at t=0
+    assert limit.limit_sec == limit.seconds == 5.0
+    clock.now = 3.0  # time passes before the run starts: it counts, as in ignite
+    trainer = Engine(lambda engine, batch: setattr(clock, "now", clock.now + 1.0))
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, limit)
+    assert trainer.run(range(10)).iteration == 2  # t = 4 after iteration 1, t = 5 after iteration 2
+
+
+def test_ignite_default_limit_is_eight_hours() -> None:
+    assert TimeLimit().seconds == 28800.0
+    with pytest.raises(ValueError, match=r"seconds=10 and limit_sec=20 were both given; .* Pass only one"):
+        TimeLimit(10, limit_sec=20)
 
 
 def test_attaching_twice_to_the_same_engine_is_refused() -> None:

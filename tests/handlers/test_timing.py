@@ -115,9 +115,35 @@ def test_timer_attach_errors() -> None:
     with pytest.raises(TypeError, match=r"Timer.attach expects an ember Engine, got 'trainer' \(str\)"):
         Timer().attach("trainer")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"got no event at all .* Pass at least start="):
-        Timer().attach(engine, start=None)
+        Timer().attach(engine, start=None, pause=None)
     with pytest.raises(TypeError, match=r"average must be True or False, got average=1"):
         Timer(average=1)  # type: ignore[arg-type]
+
+
+def test_ignite_defaults_time_the_whole_run_and_stop_at_completed() -> None:
+    """ignite's attach(engine) resets at STARTED and pauses at COMPLETED: the value stays put after the run."""
+    engine = Engine(lambda engine, batch: time.sleep(0.002))
+    timer = Timer().attach(engine)
+    engine.run(range(5))
+    assert not timer.is_running and not timer.running
+    after_run = timer.value()
+    time.sleep(0.01)
+    assert timer.value() == after_run
+    assert 0.01 <= after_run < 1.0
+
+
+def test_ignite_method_names_and_handler_form() -> None:
+    """reset/pause/resume/step accept the engine (as ignite's do when added as handlers); reset returns the timer."""
+    engine = Engine(lambda engine, batch: None)
+    timer = Timer(average=True)
+    assert timer.reset(engine) is timer and timer.is_running
+    engine.add_event_handler(Events.ITERATION_COMPLETED, timer.step)
+    engine.add_event_handler(Events.COMPLETED, timer.pause)
+    engine.run(range(4))
+    assert timer.step_count == timer.steps == 4
+    assert timer.value() == pytest.approx(timer.total / 4)
+    timer.resume(engine)
+    assert timer.is_running
 
 
 def test_timer_unknown_event_attaches_nothing() -> None:

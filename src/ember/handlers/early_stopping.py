@@ -11,18 +11,22 @@ import logging
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from ember import distributed
 from ember.engine import Engine, Events
+from ember.handlers._attach import check_attach, check_callable
 
 __all__ = ["EarlyStopping", "Patience"]
 
 _logger = logging.getLogger(__name__)
 
 
-def _check_patience_arguments(patience: Any, min_delta: Any, cumulative_delta: Any) -> None:
+def _check_patience_arguments(
+    patience: Any, min_delta: Any, cumulative_delta: Any, mode: Any = "max", threshold_mode: Any = "abs"
+) -> None:
     if isinstance(patience, bool) or not isinstance(patience, int):
         raise TypeError(
             f"patience must be a whole number, got patience={patience!r} ({type(patience).__name__}). "
@@ -48,6 +52,16 @@ def _check_patience_arguments(patience: Any, min_delta: Any, cumulative_delta: A
             f"cumulative_delta must be True or False, got cumulative_delta={cumulative_delta!r} "
             f"({type(cumulative_delta).__name__})."
         )
+    if mode not in ("max", "min"):
+        raise ValueError(
+            f"mode must be 'max' or 'min', got mode={mode!r}. Pass mode='max' when a higher score is better "
+            "(accuracy), mode='min' when a lower one is (a loss)."
+        )
+    if threshold_mode not in ("abs", "rel"):
+        raise ValueError(
+            f"threshold_mode must be 'abs' or 'rel', got threshold_mode={threshold_mode!r}. With 'abs' a score must "
+            "beat the best by min_delta; with 'rel' by min_delta times the best."
+        )
 
 
 def _check_score(score: Any, source: str) -> float:
@@ -69,14 +83,21 @@ def _check_score(score: Any, source: str) -> float:
 
 
 class Patience:
-    """Counts evaluations without improvement of a score (higher is better) and says when to stop.
+    """Counts evaluations without improvement of a score and says when to stop.
 
     Args:
         patience: how many evaluations in a row without improvement end the run.
-        min_delta: a score must exceed the best one by more than this to count as an improvement.
-        cumulative_delta: if True, a score that rises by ``min_delta`` or less does not become
-            the reference, so small gains add up against the same best score; if False (the
-            default), such a score becomes the best one although it does not reset the count.
+        min_delta: the margin by which a score must beat the best one to count as an improvement
+            (ignite 0.5.5 calls it ``threshold``).
+        cumulative_delta: if True, a score that does not clear the margin never becomes the
+            reference, so small gains add up against the same best score; if False (the default),
+            such a score still becomes the best one if it is better, although it does not reset
+            the count (ignite 0.5.5 calls it ``cumulative``).
+        mode: ``"max"`` (default) when a higher score is better, ``"min"`` when a lower one is.
+        threshold_mode: ``"abs"`` (default): with ``mode="max"`` a score improves when it is
+            greater than ``best + min_delta`` (``mode="min"``: less than ``best - min_delta``);
+            ``"rel"``: greater than ``best * (1 + min_delta)`` (``mode="min"``: less than
+            ``best * (1 - min_delta)``).
 
     The first score is always an improvement. :meth:`step` returns whether to stop, and sets
     :attr:`improved` to whether that score was a new best.
@@ -86,13 +107,25 @@ class Patience:
     [False, False, False, True]
     >>> patience.best_score, patience.counter
     (0.6, 2)
+    >>> losses = Patience(patience=1, min_delta=0.1, mode="min", threshold_mode="rel")
+    >>> [losses.step(loss) for loss in [1.0, 0.85, 0.8]]  # 0.8 is not below 0.85 * 0.9
+    [False, False, True]
     """
 
-    def __init__(self, patience: int, min_delta: float = 0.0, cumulative_delta: bool = False) -> None:
-        _check_patience_arguments(patience, min_delta, cumulative_delta)
+    def __init__(
+        self,
+        patience: int,
+        min_delta: float = 0.0,
+        cumulative_delta: bool = False,
+        mode: Literal["max", "min"] = "max",
+        threshold_mode: Literal["abs", "rel"] = "abs",
+    ) -> None:
+        _check_patience_arguments(patience, min_delta, cumulative_delta, mode, threshold_mode)
         self.patience = patience
         self.min_delta = float(min_delta)
         self.cumulative_delta = cumulative_delta
+        self.mode: Literal["max", "min"] = mode
+        self.threshold_mode: Literal["abs", "rel"] = threshold_mode
         #: the best score seen so far (``None`` before the first score)
         self.best_score: float | None = None
         #: evaluations since the last improvement
@@ -100,13 +133,18 @@ class Patience:
         #: whether the last score given to :meth:`step` was an improvement
         self.improved = False
 
+    def _beats(self, score: float, best: float) -> bool:
+        margin = self.min_delta if self.mode == "max" else -self.min_delta
+        reference = best + margin if self.threshold_mode == "abs" else best * (1.0 + margin)
+        return score > reference if self.mode == "max" else score < reference
+
     def step(self, score: float) -> bool:
         """Record ``score``; return True once ``patience`` scores in a row brought no improvement."""
         score = _check_score(score, "Patience.step's score")
         best = self.best_score
-        if best is not None and score <= best + self.min_delta:
-            if not self.cumulative_delta and score > best:
-                self.best_score = score
+        if best is not None and not self._beats(score, best):
+            if not self.cumulative_delta:
+                self.best_score = max(score, best) if self.mode == "max" else min(score, best)
             self.counter += 1
             self.improved = False
         else:
@@ -153,17 +191,35 @@ class Patience:
         self.improved = False
 
 
+def _one_of(ember_name: str, ember_value: Any, ember_default: Any, ignite_name: str, ignite_value: Any) -> Any:
+    """The value of a setting that ember and ignite 0.5.5 name differently; refuse contradicting values."""
+    if ignite_value is None:
+        return ember_value
+    if ember_value != ember_default and ember_value != ignite_value:
+        raise ValueError(
+            f"{ember_name}={ember_value!r} and {ignite_name}={ignite_value!r} were both given; they are two names "
+            f"of one setting (ember's and ignite 0.5.5's). Pass only one of them."
+        )
+    return ignite_value
+
+
 class EarlyStopping:
     """Stop ``trainer`` when ``score_function(engine)`` has not improved for ``patience`` evaluations.
 
     Args:
         patience: how many evaluations in a row without improvement end the run (>= 1).
-        score_function: ``score_function(engine) -> float``, higher is better; it is called with
-            the engine the handler is attached to (typically the evaluator), e.g.
-            ``lambda engine: engine.state.metrics["accuracy"]``, or ``-loss`` for a loss.
+        score_function: ``score_function(engine) -> float``; it is called with the engine the
+            handler is attached to (typically the evaluator), e.g.
+            ``lambda engine: engine.state.metrics["accuracy"]``. Higher is better, unless
+            ``mode="min"``.
         trainer: the engine to stop, with :meth:`~ember.engine.Engine.terminate`.
-        min_delta: a score must exceed the best one by more than this to count as an improvement.
-        cumulative_delta: see :class:`Patience`.
+        min_delta: a score must beat the best one by more than this to count as an improvement
+            (``threshold`` is ignite 0.5.5's name for it; pass either).
+        cumulative_delta: see :class:`Patience` (``cumulative`` is ignite 0.5.5's name).
+        threshold_mode: ``"abs"`` (default) or ``"rel"``: whether ``min_delta`` is an absolute
+            margin or a fraction of the best score; see :class:`Patience`. ``min_delta_mode`` is
+            ignite 0.5.4's name for it.
+        mode: ``"max"`` (default) when a higher score is better, ``"min"`` for a loss.
         restore_best: a model whose weights at the best score are kept (a copy of its
             ``state_dict``) and loaded back into it when ``trainer`` completes, so the run ends
             with the best model rather than the last one.
@@ -172,9 +228,18 @@ class EarlyStopping:
 
         stopper = EarlyStopping(3, lambda engine: engine.state.metrics["accuracy"], trainer)
         stopper.attach(evaluator)  # checks after each evaluation (Events.COMPLETED)
+        # ignite's spelling does the same:
+        evaluator.add_event_handler(Events.COMPLETED, stopper)
 
     Calling ``stopper(evaluator)`` directly does the same check, which is how it can be tested
     without a run.
+
+    Under ``torch.distributed`` every process calls ``score_function`` (it may run collectives),
+    then all of them use **rank 0's score**, sent to the others with one small broadcast per
+    evaluation. So every process keeps the same best score and count and stops the trainer at
+    the same evaluation, even if the score is computed from each process's own shard; none is
+    left waiting in a collective for a process that has stopped. (A metric synchronised across
+    processes, as ember's metrics are, gives the same score everywhere anyway.)
 
     >>> trainer = Engine(lambda engine, batch: None)
     >>> scores = iter([0.7, 0.8, 0.75, 0.79])
@@ -191,13 +256,20 @@ class EarlyStopping:
         trainer: Engine,
         min_delta: float = 0.0,
         cumulative_delta: bool = False,
+        threshold_mode: Literal["abs", "rel"] = "abs",
+        mode: Literal["max", "min"] = "max",
+        *,
         restore_best: torch.nn.Module | None = None,
+        threshold: float | None = None,
+        cumulative: bool | None = None,
+        min_delta_mode: Literal["abs", "rel"] | None = None,
     ) -> None:
-        if not callable(score_function):
-            raise TypeError(
-                f"score_function must be a callable engine -> float, got {score_function!r} "
-                f"({type(score_function).__name__}). Pass e.g. lambda engine: engine.state.metrics['accuracy']."
-            )
+        check_callable(
+            score_function,
+            "score_function",
+            "score_function(engine)",
+            "lambda engine: engine.state.metrics['accuracy']",
+        )
         if not isinstance(trainer, Engine):
             raise TypeError(
                 f"trainer must be an ember Engine, got {trainer!r} ({type(trainer).__name__}). "
@@ -208,40 +280,98 @@ class EarlyStopping:
                 f"restore_best must be a torch.nn.Module or None, got {type(restore_best).__name__}. "
                 "Pass the model whose best weights should be restored at the end of training."
             )
-        self.patience = Patience(patience, min_delta, cumulative_delta)
+        min_delta = _one_of("min_delta", min_delta, 0.0, "threshold", threshold)
+        cumulative_delta = _one_of("cumulative_delta", cumulative_delta, False, "cumulative", cumulative)
+        threshold_mode = _one_of("threshold_mode", threshold_mode, "abs", "min_delta_mode", min_delta_mode)
+        self.patience = Patience(patience, min_delta, cumulative_delta, mode, threshold_mode)
         self.score_function = score_function
         self.trainer = trainer
         self.restore_best = restore_best
         #: a copy of ``restore_best``'s weights at the best score so far (``None`` until the first score)
         self.best_weights: dict[str, torch.Tensor] | None = None
+        #: whether this handler has terminated the trainer
+        self.stopped = False
         if restore_best is not None:
             # Wired here rather than in attach() so the weights come back however the check is wired.
             trainer.add_event_handler(Events.COMPLETED, self.restore)
 
-    def attach(self, engine: Engine, event: Any = Events.COMPLETED) -> EarlyStopping:
+    # ignite's attribute names, read from the Patience that holds them
+    @property
+    def counter(self) -> int:
+        """Evaluations since the last improvement."""
+        return self.patience.counter
+
+    @property
+    def best_score(self) -> float | None:
+        """The best score so far (``None`` before the first evaluation)."""
+        return self.patience.best_score
+
+    @property
+    def threshold(self) -> float:
+        """The margin an improvement must clear (``min_delta``)."""
+        return self.patience.min_delta
+
+    @property
+    def cumulative(self) -> bool:
+        """Whether small gains add up against the same best score (``cumulative_delta``)."""
+        return self.patience.cumulative_delta
+
+    @property
+    def mode(self) -> str:
+        """``"max"`` or ``"min"``."""
+        return self.patience.mode
+
+    @property
+    def threshold_mode(self) -> str:
+        """``"abs"`` or ``"rel"``."""
+        return self.patience.threshold_mode
+
+    def attach(
+        self,
+        engine: Engine,
+        event: Any = Events.COMPLETED,
+        reset_engine: Engine | None = None,
+        reset_event: Any = Events.STARTED,
+    ) -> EarlyStopping:
         """Check the score whenever ``event`` fires on ``engine``; returns the handler.
 
+        Args:
+            engine: the engine whose score is watched, typically the evaluator.
+            event: when to check (default: ``COMPLETED``, the end of each evaluation).
+            reset_engine: an engine on whose ``reset_event`` the handler forgets its scores
+                (:meth:`reset`), e.g. the trainer, so that each training run starts afresh.
+                By default nothing resets it. (ignite 0.5.5 resets on ``engine``'s ``STARTED``
+                when this is left out, which with an evaluator forgets the scores before each
+                evaluation; ember does not.)
+            reset_event: the event of ``reset_engine`` that resets the handler.
+
         Raises:
-            TypeError: ``engine`` is not an :class:`~ember.engine.Engine`.
+            TypeError: ``engine`` or ``reset_engine`` is not an :class:`~ember.engine.Engine`.
             RuntimeError: the handler is already attached to ``engine``.
         """
-        if not isinstance(engine, Engine):
+        check_attach(
+            "EarlyStopping",
+            engine,
+            already=isinstance(engine, Engine) and engine.has_event_handler(self),
+            consequence="count each evaluation twice and stop too early",
+        )
+        if reset_engine is not None and not isinstance(reset_engine, Engine):
             raise TypeError(
-                f"EarlyStopping.attach expects an ember Engine, got {engine!r} ({type(engine).__name__}). "
-                "Pass the engine whose score is watched, typically the evaluator."
+                f"reset_engine must be an ember Engine or None, got {reset_engine!r} ({type(reset_engine).__name__}). "
+                "Pass the trainer to forget the scores when it starts a new run."
             )
-        if engine.has_event_handler(self):
-            raise RuntimeError(
-                "This EarlyStopping is already attached to this engine; a second attachment would count each "
-                "evaluation twice and stop too early. Attach it once."
-            )
+        if reset_engine is not None:
+            reset_engine.add_event_handler(reset_event, self.reset)
         engine.add_event_handler(event, self)
         return self
 
     def __call__(self, engine: Engine) -> None:
         """Score ``engine``; terminate the trainer once ``patience`` scores brought no improvement."""
-        score = _check_score(self.score_function(engine), "score_function")
-        stop = self.patience.step(score)
+        score = self.score_function(engine)
+        if distributed.is_distributed():
+            # Every rank reaches this broadcast once per evaluation, so the decision is one for all.
+            score = distributed.broadcast_object(score if distributed.get_rank() == 0 else None, src=0)
+        stop = self.patience.step(_check_score(score, "score_function"))
         if self.patience.improved and self.restore_best is not None:
             self.best_weights = {
                 name: tensor.detach().clone() for name, tensor in self.restore_best.state_dict().items()
@@ -252,7 +382,14 @@ class EarlyStopping:
                 self.patience.best_score,
                 self.patience.counter,
             )
+            self.stopped = True
             self.trainer.terminate()
+
+    def reset(self) -> None:
+        """Forget every score and the kept weights, as before the first evaluation."""
+        self.patience.reset()
+        self.best_weights = None
+        self.stopped = False
 
     def restore(self) -> None:
         """Load the weights kept at the best score into ``restore_best`` (called when the trainer completes)."""

@@ -13,6 +13,7 @@ import torch
 
 from ember import distributed
 from ember.engine import Engine, Events
+from ember.handlers._attach import check_attach, check_callable
 from ember.utils import iter_tensors
 
 __all__ = ["TerminateOnNan", "find_non_finite"]
@@ -80,6 +81,9 @@ class TerminateOnNan:
     process reaches it, at the same iteration): if any process sees a non-finite output, all of
     them stop after that iteration, so none is left waiting in a collective.
 
+    ignite's spelling, ``trainer.add_event_handler(Events.ITERATION_COMPLETED, TerminateOnNan())``,
+    does the same as :meth:`attach`.
+
     >>> trainer = Engine(lambda engine, batch: {"loss": torch.tensor(batch).log()})
     >>> TerminateOnNan().attach(trainer)
     >>> trainer.run([1.0, 2.0, 0.0, 4.0]).iteration  # log(0.0) is -inf: stops at the third batch
@@ -87,11 +91,9 @@ class TerminateOnNan:
     """
 
     def __init__(self, output_transform: Callable[[Any], Any] = lambda output: output) -> None:
-        if not callable(output_transform):
-            raise TypeError(
-                f"output_transform must be a callable output -> value, got {output_transform!r} "
-                f"({type(output_transform).__name__}). Pass e.g. lambda output: output['loss']."
-            )
+        check_callable(
+            output_transform, "output_transform", "output_transform(output)", "lambda output: output['loss']"
+        )
         self.output_transform = output_transform
 
     def attach(self, engine: Engine, event: Any = Events.ITERATION_COMPLETED) -> None:
@@ -101,16 +103,13 @@ class TerminateOnNan:
             TypeError: ``engine`` is not an :class:`~ember.engine.Engine`.
             RuntimeError: the handler is already attached to ``engine``.
         """
-        if not isinstance(engine, Engine):
-            raise TypeError(
-                f"TerminateOnNan.attach expects an ember Engine, got {engine!r} ({type(engine).__name__}). "
-                "Pass the engine whose outputs should be checked."
-            )
-        if engine.has_event_handler(self):
-            raise RuntimeError(
-                "This TerminateOnNan is already attached to this engine; a second attachment would check each "
-                "output twice. Attach it once."
-            )
+        check_attach(
+            "TerminateOnNan",
+            engine,
+            already=isinstance(engine, Engine) and engine.has_event_handler(self),
+            consequence="check each output twice",
+            fix="Attach it once.",
+        )
         engine.add_event_handler(event, self)
 
     def __call__(self, engine: Engine) -> None:

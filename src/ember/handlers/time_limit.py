@@ -11,6 +11,7 @@ import torch
 
 from ember import distributed
 from ember.engine import Engine, Events
+from ember.handlers._attach import check_attach
 
 __all__ = ["TimeLimit"]
 
@@ -21,15 +22,20 @@ class TimeLimit:
     """Terminate the run after the first iteration that ends ``seconds`` or more after the run started.
 
     Args:
-        seconds: the time budget of a run, in seconds (> 0).
+        seconds: the time budget of a run, in seconds (> 0); 28800 (8 hours) by default.
+            ``limit_sec`` is ignite's name for it; pass either.
         clock: the clock that measures it, in seconds; :func:`time.monotonic` by default (tests
             can pass a fake one).
 
-    The count starts when the run fires ``STARTED``, not when the handler is created, and
-    restarts with each run (a run resumed from a checkpoint gets a fresh budget; a run resumed
+    With :meth:`attach`, the count starts when the run fires ``STARTED``, not when the handler
+    is created, and restarts with each run (a run resumed from a checkpoint gets a fresh budget; a run resumed
     after :meth:`~ember.engine.Engine.interrupt` does not fire ``STARTED`` and keeps counting,
     pause included). The check runs after each iteration, so a run stops within one iteration
     of the limit. A warning is logged, then ``TERMINATE`` and ``COMPLETED`` fire as usual.
+
+    ignite's spelling works too: ``trainer.add_event_handler(Events.ITERATION_COMPLETED,
+    TimeLimit(limit_sec=3600))``. Added that way, without :meth:`attach`, the count starts when
+    the handler is created (as in ignite), since no ``STARTED`` handler restarts it.
 
     Under ``torch.distributed`` each process reads its own clock, so the processes agree on the
     decision with one small all-reduce per check (every process reaches it, at the same
@@ -43,7 +49,21 @@ class TimeLimit:
     3
     """
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        limit_sec: float | None = None,
+    ) -> None:
+        if seconds is not None and limit_sec is not None and seconds != limit_sec:
+            raise ValueError(
+                f"seconds={seconds!r} and limit_sec={limit_sec!r} were both given; they are two names of one setting "
+                "(ember's and ignite's). Pass only one of them."
+            )
+        seconds = limit_sec if seconds is None else seconds
+        if seconds is None:
+            seconds = 28800
         if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
             raise TypeError(
                 f"seconds must be a number, got seconds={seconds!r} ({type(seconds).__name__}). "
@@ -58,7 +78,13 @@ class TimeLimit:
             raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}.")
         self.seconds: float = float(seconds)
         self.clock: Callable[[], float] = clock
-        self._started_at: float | None = None
+        # Until a STARTED handler restarts it, the count runs from the handler's creation, as in ignite.
+        self._started_at: float = clock()
+
+    @property
+    def limit_sec(self) -> float:
+        """The time budget in seconds (ignite's name for :attr:`seconds`)."""
+        return self.seconds
 
     def attach(self, engine: Engine) -> None:
         """Start counting at ``STARTED`` of ``engine`` and check the time after each iteration.
@@ -67,15 +93,12 @@ class TimeLimit:
             TypeError: ``engine`` is not an :class:`~ember.engine.Engine`.
             RuntimeError: the handler is already attached to ``engine``.
         """
-        if not isinstance(engine, Engine):
-            raise TypeError(
-                f"TimeLimit.attach expects an ember Engine, got {engine!r} ({type(engine).__name__}). "
-                "Pass the engine whose run should be limited."
-            )
-        if engine.has_event_handler(self, Events.ITERATION_COMPLETED):
-            raise RuntimeError(
-                "This TimeLimit is already attached to this engine. Attach it once; create one TimeLimit per engine."
-            )
+        check_attach(
+            "TimeLimit",
+            engine,
+            already=isinstance(engine, Engine) and engine.has_event_handler(self, Events.ITERATION_COMPLETED),
+            fix="Attach it once; create one TimeLimit per engine.",
+        )
         engine.add_event_handler(Events.STARTED, self.started)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
 
@@ -85,20 +108,11 @@ class TimeLimit:
 
     @property
     def elapsed(self) -> float:
-        """Seconds since the run started (0 before it has)."""
-        return 0.0 if self._started_at is None else self.clock() - self._started_at
+        """Seconds since the count started (at ``STARTED``, or at the handler's creation before that)."""
+        return self.clock() - self._started_at
 
     def __call__(self, engine: Engine) -> None:
-        """Terminate ``engine`` if the run has used up its time.
-
-        Raises:
-            RuntimeError: the count was never started (neither ``STARTED`` fired nor :meth:`started` was called).
-        """
-        if self._started_at is None:
-            raise RuntimeError(
-                "TimeLimit was asked to check the time before the run started. Attach it with "
-                "TimeLimit.attach(engine), which starts the count at Events.STARTED, or call started() first."
-            )
+        """Terminate ``engine`` if the run has used up its time."""
         elapsed = self.clock() - self._started_at
         over = elapsed >= self.seconds
         if distributed.is_distributed():

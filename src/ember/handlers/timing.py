@@ -12,26 +12,25 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+
+from ember import distributed
 from ember.engine import Engine, Events, EventsList, FilteredEvent
+from ember.handlers._attach import check_attach, is_attached
 from ember.utils import iter_tensors
 
 __all__ = ["ThroughputMonitor", "Timer", "batch_size_of"]
 
 
-def _check_engine(engine: Any, owner: str) -> None:
-    if not isinstance(engine, Engine):
-        raise TypeError(
-            f"{owner}.attach expects an ember Engine, got {engine!r} ({type(engine).__name__}). "
-            "Pass the engine whose run should be measured."
-        )
-
-
-def _check_not_attached(attached: weakref.ref[Engine] | None, owner: str) -> None:
-    if attached is not None and attached() is not None:
-        raise RuntimeError(
-            f"This {owner} is already attached to an engine; attaching it again would count every event twice. "
-            f"Create one {owner} per engine and per measurement."
-        )
+def _check_attach(engine: Any, attached: weakref.ref[Engine] | None, owner: str) -> None:
+    check_attach(
+        owner,
+        engine,
+        already=is_attached(attached),
+        where="an engine",
+        consequence="count every event twice",
+        fix=f"Create one {owner} per engine and per measurement.",
+    )
 
 
 def _check_event(engine: Engine, name: str, event: Any) -> None:
@@ -111,14 +110,15 @@ class Timer:
         self,
         engine: Engine,
         start: Any = Events.STARTED,
-        pause: Any = None,
+        pause: Any = Events.COMPLETED,
         resume: Any = None,
         step: Any = None,
     ) -> Timer:
         """Reset the timer on ``start``, pause it on ``pause``, resume it on ``resume``, count a step on ``step``.
 
         Each argument is an event (filtered events and ``|`` lists work too) or ``None`` to leave that
-        action to the caller. With a ``resume`` event, ``start`` resets the timer paused, so time counts
+        action to the caller. The defaults (as in ignite) time the whole run, from ``STARTED`` to
+        ``COMPLETED``. With a ``resume`` event, ``start`` resets the timer paused, so time counts
         only from ``resume`` to ``pause``. Returns the timer, so it can be created and attached in one line.
 
         Raises:
@@ -126,8 +126,7 @@ class Timer:
             ValueError: an event is not registered on the engine, or no event is given at all.
             RuntimeError: the timer is already attached to an engine.
         """
-        _check_engine(engine, "Timer")
-        _check_not_attached(self._engine, "Timer")
+        _check_attach(engine, self._engine, "Timer")
         wiring = [
             (name, event) for name, event in (("start", start), ("pause", pause), ("resume", resume), ("step", step))
         ]
@@ -149,28 +148,32 @@ class Timer:
         self._engine = weakref.ref(engine)
         return self
 
-    def reset(self) -> None:
-        """Set the time and the step count to zero and start running."""
+    def reset(self, *args: Any) -> Timer:
+        """Set the time and the step count to zero and start running; returns the timer.
+
+        Extra arguments (an engine, when a handler calls it) are ignored.
+        """
         self._elapsed = 0.0
         self._steps = 0
         self._started_at = time.perf_counter()
+        return self
 
     def _reset_paused(self) -> None:
         self.reset()
         self._started_at = None
 
-    def pause(self) -> None:
+    def pause(self, *args: Any) -> None:
         """Stop counting time until :meth:`resume`; does nothing if already paused."""
         if self._started_at is not None:
             self._elapsed += time.perf_counter() - self._started_at
             self._started_at = None
 
-    def resume(self) -> None:
+    def resume(self, *args: Any) -> None:
         """Count time again after :meth:`pause`; does nothing if running."""
         if self._started_at is None:
             self._started_at = time.perf_counter()
 
-    def step(self) -> None:
+    def step(self, *args: Any) -> None:
         """Count one step (the divisor of :meth:`value` when ``average=True``)."""
         self._steps += 1
 
@@ -180,8 +183,18 @@ class Timer:
         return self._started_at is not None
 
     @property
+    def is_running(self) -> bool:
+        """Whether the timer is counting time now (the same as :attr:`running`)."""
+        return self._started_at is not None
+
+    @property
     def steps(self) -> int:
         """Steps counted since the last reset."""
+        return self._steps
+
+    @property
+    def step_count(self) -> int:
+        """Steps counted since the last reset (ignite's name for :attr:`steps`)."""
         return self._steps
 
     @property
@@ -253,6 +266,12 @@ class ThroughputMonitor:
     waiting for the epoch. An interrupted run stops the clock; it starts again with the first
     iteration after the run resumes.
 
+    Under ``torch.distributed`` the published ``samples_per_second`` is the job's: the samples of
+    all processes, summed, over the longest of their epoch times (two small all-reduces per
+    epoch, at ``EPOCH_COMPLETED``, which every process reaches); :attr:`global_samples` holds that
+    sum. ``iterations_per_second`` stays per process (the processes run their iterations in
+    lockstep), as do :attr:`samples` and the live :attr:`samples_per_second`.
+
     Example::
 
         monitor = ThroughputMonitor()
@@ -277,6 +296,8 @@ class ThroughputMonitor:
             )
         self._batch_size = batch_size or batch_size_of
         self._engine: weakref.ref[Engine] | None = None
+        #: samples of all processes in the last published epoch (``None`` before the first one)
+        self.global_samples: int | None = None
         self.samples = 0
         self.iterations = 0
         self._elapsed = 0.0
@@ -289,8 +310,7 @@ class ThroughputMonitor:
             TypeError: ``engine`` is not an :class:`~ember.engine.Engine`.
             RuntimeError: the monitor is already attached to an engine.
         """
-        _check_engine(engine, "ThroughputMonitor")
-        _check_not_attached(self._engine, "ThroughputMonitor")
+        _check_attach(engine, self._engine, "ThroughputMonitor")
         engine.add_event_handler(Events.EPOCH_STARTED, self.reset)
         engine.add_event_handler(Events.STARTED, self._start_clock)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._count)
@@ -364,6 +384,11 @@ class ThroughputMonitor:
 
     def _publish(self, engine: Engine) -> None:
         self._stop_clock(engine)  # the epoch's window is closed: its rates no longer change
+        samples, elapsed = self.samples, self._elapsed
+        if distributed.is_distributed():
+            samples = int(distributed.all_reduce(torch.tensor(samples, dtype=torch.int64), op="sum").item())
+            elapsed = float(distributed.all_reduce(torch.tensor(elapsed, dtype=torch.float64), op="max").item())
+        self.global_samples = samples
         metrics = engine.state.metrics
-        metrics["samples_per_second"] = self.samples_per_second
+        metrics["samples_per_second"] = samples / elapsed if elapsed > 0 else 0.0
         metrics["iterations_per_second"] = self.iterations_per_second
