@@ -82,7 +82,7 @@ def test_accuracy_binary_matches_sklearn(data: st.DataObject, draws: Any) -> Non
 def test_accuracy_multilabel_is_sklearn_subset_accuracy(data: st.DataObject, draws: Any) -> None:
     probabilities, targets, cuts = multilabel_data(data, draws)
     expected = skm.accuracy_score(targets.numpy(), (probabilities >= 0.5).long().numpy())
-    close(feed(Accuracy(task="multilabel"), draws.split((probabilities, targets), cuts)), expected)
+    close(feed(Accuracy(task="multilabel", threshold=0.5), draws.split((probabilities, targets), cuts)), expected)
 
 
 # -- precision, recall, F-beta ---------------------------------------------------------------------
@@ -127,7 +127,10 @@ def test_class_scores_binary_match_sklearn(
         expected = reference(labels.numpy(), predicted, average="binary", zero_division=0, **options)
     else:
         expected = reference(labels.numpy(), predicted, labels=[0, 1], average=average, zero_division=0, **options)
-    close(feed(metric_class(average=average, **options), draws.split((probabilities, labels), cuts)), expected)
+    close(
+        feed(metric_class(average=average, threshold=0.5, **options), draws.split((probabilities, labels), cuts)),
+        expected,
+    )
 
 
 @pytest.mark.parametrize(("metric_class", "reference", "options"), SCORES)
@@ -140,7 +143,7 @@ def test_class_scores_multilabel_match_sklearn(
     average = data.draw(st.sampled_from(AVERAGES), label="average")
     predicted = (probabilities >= 0.5).long().numpy()
     expected = reference(targets.numpy(), predicted, average=average, zero_division=0, **options)
-    metric = metric_class(average=average, task="multilabel", **options)
+    metric = metric_class(average=average, task="multilabel", threshold=0.5, **options)
     close(feed(metric, draws.split((probabilities, targets), cuts)), expected)
 
 
@@ -167,7 +170,7 @@ def test_confusion_matrix_matches_sklearn(data: st.DataObject, draws: Any) -> No
 def test_binary_confusion_matrix_matches_sklearn(data: st.DataObject, draws: Any) -> None:
     probabilities, labels, cuts = binary_data(data, draws)
     expected = skm.confusion_matrix(labels.numpy(), (probabilities >= 0.5).long().numpy(), labels=[0, 1])
-    close(feed(ConfusionMatrix(2), draws.split((probabilities, labels), cuts)), expected)
+    close(feed(ConfusionMatrix(2, threshold=0.5), draws.split((probabilities, labels), cuts)), expected)
 
 
 @EXAMPLES
@@ -210,7 +213,8 @@ BAD_INPUTS = [
      r"Accuracy with task='binary' expects y_pred of the same shape as y, got multiclass scores y_pred \(4, 3\)"),
     (Accuracy(task="multilabel"), (torch.rand(4, 3), torch.randint(0, 2, (4, 4))), ValueError,
      r"task='multilabel' expects y_pred and y of the same shape \(N, C, ...\), got y_pred \(4, 3\) and y \(4, 4\)"),
-    (Accuracy(), (torch.randn(4, 3), torch.rand(4)), TypeError, "Accuracy expects integer or boolean labels y, got a torch.float32"),
+    (Accuracy(), (torch.randn(4, 3), torch.rand(4) + 0.1), ValueError,
+     r"Accuracy expects labels y of whole numbers, got a torch.float32 tensor of shape \(4,\) with fractional values"),
     (Accuracy(), [1, 2], TypeError, "Accuracy expects y_pred and y to be tensors, got int and int"),
     (Accuracy(), (torch.randn(4, 3), torch.zeros(4).long(), torch.ones(1)), ValueError,
      r"Accuracy expects output \(after output_transform\) to be a pair \(y_pred, y\), got a tuple of 3 items"),
@@ -220,8 +224,8 @@ BAD_INPUTS = [
     (Precision(task="multiclass"), (torch.zeros(4).long(), torch.zeros(4).long()), ValueError,
      r"Precision got class labels y_pred \(4,\) without knowing the number of classes. Pass num_classes"),
     (Precision(num_classes=3), (torch.tensor([0, 2, 1]), torch.tensor([0, 1, 2])), ValueError,
-     r"Precision with num_classes=3 got y_pred \(3,\) and y \(3,\) of the same shape, which read as binary 0/1 "
-     "inputs. Pass task='multiclass' for class labels"),
+     r"Precision reads y_pred \(3,\) and y \(3,\) as binary inputs \(the same shape\), so y must hold only 0 and 1, "
+     r"but it holds values from 0 to 2. For class labels pass scores of shape \(N, C\), or labels with task='multiclass'"),
     (Recall(task="multiclass", num_classes=3), (torch.tensor([0, 5]), torch.tensor([0, 1])), ValueError,
      "Recall got predicted labels up to 5, but has 3 classes"),
     (Recall(task="multiclass", num_classes=3), (torch.tensor([0, 3]), torch.tensor([0, 1])), ValueError,
@@ -229,11 +233,11 @@ BAD_INPUTS = [
     (Fbeta(task="multiclass", num_classes=3), (torch.tensor([0, 1]), torch.tensor([0, 3])), ValueError,
      r"Fbeta got labels y up to 3, but has 3 classes"),
     (Precision(), (torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1])), ValueError,
-     r"Precision got predicted labels up to 2, but has 2 classes .* read as binary 0/1 labels; for class labels "
-     "pass task='multiclass'"),
+     r"Precision reads y_pred \(3,\) and y \(3,\) as binary inputs .* so y_pred must hold only 0 and 1, but it holds "
+     "values from 0 to 2. For class labels pass task='multiclass'"),
     (ConfusionMatrix(3), (torch.randn(4, 4), torch.zeros(4).long()), ValueError,
      r"ConfusionMatrix expects 3 classes, but y_pred of shape \(4, 4\) has 4"),
-    (ConfusionMatrix(3), (torch.rand(4), torch.zeros(4).long()), ValueError,
+    (ConfusionMatrix(3), (torch.randint(0, 2, (4,)), torch.zeros(4).long()), ValueError,
      r"ConfusionMatrix with num_classes=3 got binary inputs"),
     (ConfusionMatrix(3, task="multiclass"), (torch.tensor([0, 7]), torch.tensor([0, 1])), ValueError,
      "ConfusionMatrix has 3 classes .* but got a larger label"),
@@ -265,15 +269,15 @@ def test_mixing_binary_and_multiclass_inputs_is_an_error() -> None:
     recall = Recall()
     recall.update((torch.randn(4, 2), torch.randint(0, 2, (4,))))
     with pytest.raises(ValueError, match="Recall got binary inputs after non-binary ones"):
-        recall.update((torch.rand(4), torch.randint(0, 2, (4,))))
+        recall.update((torch.randint(0, 2, (4,)), torch.randint(0, 2, (4,))))
 
 
 @pytest.mark.parametrize(
     ("build", "error", "match"),
     [
         (lambda: Accuracy(task="regression"), ValueError, "Accuracy task must be one of .* got task='regression'"),
-        (lambda: Accuracy(threshold=1.5), ValueError, "threshold must be between 0 and 1, got threshold=1.5"),
-        (lambda: Precision(average="samples"), ValueError, "Precision average must be one of .* got average='samples'"),
+        (lambda: Accuracy(threshold=float("nan")), ValueError, "threshold must be a finite number, got threshold=nan"),
+        (lambda: Precision(average="binary"), ValueError, "Precision average must be one of .* got average='binary'"),
         (lambda: Recall(num_classes=1), ValueError, "num_classes must be at least 2, got num_classes=1"),
         (lambda: Recall(num_classes=2.0), TypeError, "num_classes must be an int or None, got 2.0"),
         (lambda: Precision(task="binary", num_classes=3), ValueError, "task='binary' has 2 classes, got num_classes=3"),
@@ -282,7 +286,7 @@ def test_mixing_binary_and_multiclass_inputs_is_an_error() -> None:
         (
             lambda: Accuracy(threshold="0.5"),
             TypeError,
-            r"threshold must be a number between 0 and 1, got '0.5' \(str\)",
+            r"threshold must be a number or None, got '0.5' \(str\)",
         ),
         (lambda: TopKCategoricalAccuracy(k=2.0), TypeError, r"k must be an integer, got 2.0 \(float\)"),
         (lambda: ConfusionMatrix(3, normalize="rows"), ValueError, "normalize must be None, .* got normalize='rows'"),

@@ -28,22 +28,37 @@ def feed(metric: Any, batches: list[Any]) -> Any:
 @pytest.mark.parametrize(
     ("metric_class", "reference"),
     [
-        (MeanSquaredError, skm.mean_squared_error),
-        (MeanAbsoluteError, skm.mean_absolute_error),
-        (RootMeanSquaredError, lambda y, p: math.sqrt(skm.mean_squared_error(y, p))),
+        (MeanSquaredError, lambda y, p: skm.mean_squared_error(y, p, multioutput="raw_values").sum()),
+        (MeanAbsoluteError, lambda y, p: skm.mean_absolute_error(y, p, multioutput="raw_values").sum()),
+        (RootMeanSquaredError, lambda y, p: math.sqrt(skm.mean_squared_error(y, p, multioutput="raw_values").sum())),
     ],
 )
 @EXAMPLES
 @given(data=st.data())
-def test_regression_metrics_match_sklearn(metric_class: Any, reference: Any, data: st.DataObject, draws: Any) -> None:
+def test_regression_metrics_match_ignites_definition(
+    metric_class: Any, reference: Any, data: st.DataObject, draws: Any
+) -> None:
+    """ignite's definition: errors summed over each example's outputs, divided by the number of examples N.
+
+    scikit-learn's per-output means (each a sum over N divided by N), summed over the outputs, are that value.
+    """
     size = data.draw(st.integers(1, 60))
-    outputs = data.draw(st.sampled_from([(), (3,)]))
+    outputs = data.draw(st.sampled_from([(), (3,), (2, 2)]))
     generator = draws.generator(data.draw(st.integers(0, 2**31)))
     y_pred = torch.randn(size, *outputs, generator=generator) * 10
     y = torch.randn(size, *outputs, generator=generator)
-    expected = reference(y.reshape(-1).numpy(), y_pred.reshape(-1).numpy())
+    expected = reference(y.reshape(size, -1).numpy(), y_pred.reshape(size, -1).numpy())
     value = feed(metric_class(), draws.split((y_pred, y), data.draw(draws.cuts(size))))
     assert value == pytest.approx(expected, rel=1e-6)
+
+
+def test_multi_output_mse_is_the_per_example_sum_over_examples() -> None:
+    """A worked example of ignite's formula: two examples with errors (1, 2) and (3, 4)."""
+    mse, mae = MeanSquaredError(), MeanAbsoluteError()
+    for metric in (mse, mae):
+        metric.update((torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.zeros(2, 2)))
+    assert mse.compute() == pytest.approx((1 + 4 + 9 + 16) / 2)
+    assert mae.compute() == pytest.approx((1 + 2 + 3 + 4) / 2)
 
 
 @EXAMPLES

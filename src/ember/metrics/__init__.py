@@ -4,7 +4,8 @@ Every metric follows ``reset()`` / ``update(output)`` / ``compute()`` and attach
 ``metric.attach(engine, name)``, which stores its value in ``engine.state.metrics[name]``. Under
 ``torch.distributed``, ``compute()`` combines the ranks' state through :mod:`ember.distributed`.
 Arithmetic on metrics builds derived metrics, and any ``torchmetrics.Metric`` can be used through
-:func:`as_metric` (torchmetrics is optional).
+:func:`as_metric` (torchmetrics is optional). ignite's module paths (``ember.metrics.accuracy``,
+``ember.metrics.confusion_matrix``, ``ember.metrics.metric`` ...) import the same classes.
 
 >>> import torch
 >>> from ember.metrics import Accuracy
@@ -14,35 +15,49 @@ Arithmetic on metrics builds derived metrics, and any ``torchmetrics.Metric`` ca
 0.5
 """
 
-from ember.metrics.aggregate import Average, Loss, RunningAverage
+from ember.exceptions import NotComputableError
+from ember.metrics.aggregate import Average, GeometricAverage, Loss, RunningAverage, VariableAccumulation
 from ember.metrics.classification import (
     Accuracy,
     ConfusionMatrix,
+    DiceCoefficient,
     Fbeta,
+    IoU,
+    JaccardIndex,
     Precision,
     Recall,
     TopKCategoricalAccuracy,
+    cmAccuracy,
+    cmPrecision,
+    cmRecall,
+    mIoU,
 )
 from ember.metrics.interop import TorchmetricsMetric, as_metric, attach, is_torchmetrics_metric
 from ember.metrics.metric import (
+    BatchFiltered,
     BatchWise,
     EpochWise,
     Metric,
     MetricsLambda,
     MetricUsage,
-    NotComputableError,
     RunningBatchWise,
     RunningEpochWise,
+    SingleEpochRunningBatchWise,
 )
 from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 
 __all__ = [
     "Accuracy",
     "Average",
+    "BatchFiltered",
     "BatchWise",
     "ConfusionMatrix",
+    "DiceCoefficient",
     "EpochWise",
     "Fbeta",
+    "GeometricAverage",
+    "IoU",
+    "JaccardIndex",
     "Loss",
     "MeanAbsoluteError",
     "MeanSquaredError",
@@ -56,9 +71,15 @@ __all__ = [
     "RunningAverage",
     "RunningBatchWise",
     "RunningEpochWise",
+    "SingleEpochRunningBatchWise",
     "TopKCategoricalAccuracy",
     "TorchmetricsMetric",
+    "VariableAccumulation",
     "as_metric",
     "attach",
+    "cmAccuracy",
+    "cmPrecision",
+    "cmRecall",
     "is_torchmetrics_metric",
+    "mIoU",
 ]

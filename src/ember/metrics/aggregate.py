@@ -1,8 +1,15 @@
-"""Averaging metrics: the mean of a loss, of any per-iteration value, and exponential moving averages."""
+"""Averaging metrics: the mean of a loss, of any per-iteration value, and exponential moving averages.
+
+The values :class:`Average`, :class:`GeometricAverage` and :class:`VariableAccumulation` take are
+read as ignite reads them: a number or 0-dimensional tensor is one value, a 1-dimensional tensor
+of shape ``(F,)`` is one value too (a vector, averaged feature by feature), and a tensor of shape
+``(N, F, ...)`` holds ``N`` values of shape ``(F, ...)``.
+"""
 
 from __future__ import annotations
 
 import copy
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,7 +17,7 @@ import torch
 
 from ember.metrics.metric import Metric, _describe_value
 
-__all__ = ["Average", "Loss", "RunningAverage"]
+__all__ = ["Average", "GeometricAverage", "Loss", "RunningAverage", "VariableAccumulation"]
 
 
 def _value_or_tensor(value: torch.Tensor) -> float | torch.Tensor:
@@ -20,13 +27,17 @@ def _value_or_tensor(value: torch.Tensor) -> float | torch.Tensor:
 class Loss(Metric):
     """The mean of ``loss_fn(y_pred, y)`` over samples, each batch weighted by its size.
 
+    ``Loss = Σ_batches loss_fn(y_pred, y) · batch_size(y) / Σ_batches batch_size(y)``.
+
     ``output`` is ``(y_pred, y)`` or ``(y_pred, y, kwargs)``, the dict ``kwargs`` being passed on to
-    ``loss_fn``. ``loss_fn`` must return the batch's mean loss as a 0-dimensional tensor.
+    ``loss_fn``; attached, a dict output gives its ``"y_pred"``, ``"y"`` and (if present)
+    ``"criterion_kwargs"`` items. ``loss_fn`` must return the batch's mean loss as a
+    0-dimensional tensor.
 
     Args:
         loss_fn: e.g. ``torch.nn.functional.cross_entropy`` or an ``nn.Module`` loss.
+        output_transform, device, skip_unrolling: see :class:`~ember.metrics.Metric`.
         batch_size: how many samples a target ``y`` holds (``len`` by default).
-        output_transform, device: see :class:`~ember.metrics.Metric`.
 
     >>> loss = Loss(torch.nn.functional.mse_loss)
     >>> loss.update((torch.tensor([1.0, 1.0]), torch.tensor([0.0, 0.0])))
@@ -35,12 +46,16 @@ class Loss(Metric):
     3.6666666666666665
     """
 
+    required_output_keys = ("y_pred", "y", "criterion_kwargs")
+    _optional_output_keys = ("criterion_kwargs",)
+
     def __init__(
         self,
         loss_fn: Callable[..., torch.Tensor],
         output_transform: Callable[[Any], Any] | None = None,
         batch_size: Callable[[Any], int] = len,
         device: str | torch.device = "cpu",
+        skip_unrolling: bool = False,
     ) -> None:
         if not callable(loss_fn):
             raise TypeError(f"Loss needs a callable loss_fn(y_pred, y), got {type(loss_fn).__name__}.")
@@ -49,7 +64,7 @@ class Loss(Metric):
                 f"Loss batch_size must be a callable (y) -> int, got {batch_size!r} ({type(batch_size).__name__}). "
                 "Pass e.g. batch_size=len, or batch_size=lambda y: y.shape[0]."
             )
-        super().__init__(output_transform, device)
+        super().__init__(output_transform, device, skip_unrolling)
         self.loss_fn = loss_fn
         self.batch_size = batch_size
         self.add_state("loss_sum", torch.tensor(0.0, dtype=torch.float64), reduction="sum")
@@ -88,7 +103,7 @@ class Loss(Metric):
 def _as_float64(owner: str, value: Any, device: torch.device) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().to(device=device, dtype=torch.float64)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return torch.tensor(float(value), dtype=torch.float64, device=device)
     raise TypeError(
         f"{owner} expects a number or a tensor, got {type(value).__name__}. Pass output_transform that picks a "
@@ -96,54 +111,148 @@ def _as_float64(owner: str, value: Any, device: torch.device) -> torch.Tensor:
     )
 
 
-class Average(Metric):
-    """The mean of the values it is given.
+def _values_and_count(value: torch.Tensor) -> tuple[torch.Tensor, int, tuple[int, ...]]:
+    """``(sum over the values, number of values, shape of one value)`` per ignite's reading."""
+    if value.dim() >= 2:
+        return value.sum(dim=0), value.shape[0], tuple(value.shape[1:])
+    return value, 1, tuple(value.shape)
 
-    A number or 0-dimensional tensor counts as one value; a tensor of shape ``(N, ...)`` counts as
-    ``N`` values of shape ``(...)``, whose mean is a tensor of that shape. Keep one shape per
-    metric between resets.
+
+class VariableAccumulation(Metric):
+    """An accumulator ``op(accumulator, value)`` over the values given, and how many there were.
+
+    ``compute()`` returns ``(accumulator, num_examples)``: the accumulator (a float64 tensor,
+    starting at 0) and the number of values (a tensor ``(N, ...)`` counts ``N``, anything else 1).
+    Under ``torch.distributed`` the ranks' accumulators and counts are summed, so ``op`` should
+    add something to the accumulator.
+
+    Args:
+        op: ``op(accumulator, value) -> new accumulator``, both float64 tensors on ``device``.
+        output_transform, device, skip_unrolling: see :class:`~ember.metrics.Metric`.
+
+    >>> total = VariableAccumulation(lambda accumulator, value: accumulator + value.sum())
+    >>> total.update(torch.tensor([1.0, 4.0]))
+    >>> total.update(2.0)
+    >>> total.compute()
+    (tensor(7., dtype=torch.float64), 2)
+    """
+
+    required_output_keys = None
+    _shape_free_states = ("accumulator",)
+
+    def __init__(
+        self,
+        op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        output_transform: Callable[[Any], Any] | None = None,
+        device: str | torch.device = "cpu",
+        skip_unrolling: bool = False,
+    ) -> None:
+        if not callable(op):
+            raise TypeError(
+                f"VariableAccumulation op must be callable as op(accumulator, value), got {type(op).__name__}."
+            )
+        super().__init__(output_transform, device, skip_unrolling)
+        self._op = op
+        self.add_state("accumulator", torch.tensor(0.0, dtype=torch.float64), reduction="sum")
+        self.add_state("num_examples", torch.tensor(0), reduction="sum")
+        self.accumulator: torch.Tensor
+        self.num_examples: torch.Tensor
+
+    def update(self, output: Any) -> None:
+        """Apply ``op`` to the accumulator and the value; count the values."""
+        value = _as_float64(type(self).__name__, output, self.device)
+        result = self._op(self.accumulator, value)
+        if not isinstance(result, torch.Tensor):
+            raise TypeError(
+                f"VariableAccumulation op must return a tensor (the new accumulator), got {type(result).__name__}."
+            )
+        self.accumulator = result.to(device=self.device, dtype=torch.float64)
+        self.num_examples += value.shape[0] if value.dim() >= 2 else 1
+
+    def compute_from(self, state: Mapping[str, torch.Tensor]) -> Any:
+        """``(accumulator, num_examples)``."""
+        return state["accumulator"], int(state["num_examples"])
+
+
+class Average(Metric):
+    """The mean of the values it is given: ``Σ values / number of values``.
+
+    A number or 0-dimensional tensor counts as one value, a 1-dimensional tensor ``(F,)`` as one
+    vector value, and a tensor of shape ``(N, F, ...)`` as ``N`` values of shape ``(F, ...)``: the
+    mean of vectors is taken feature by feature (as ignite's ``Average``). Keep one value shape
+    per metric between resets. The value is a float for numbers, a float64 tensor otherwise.
 
     >>> average = Average()
     >>> average.update(1.0)
-    >>> average.update(torch.tensor([2.0, 6.0]))
+    >>> average.update(torch.tensor(2.0))
+    >>> average.update(6.0)
     >>> average.compute()
     3.0
+    >>> rows = Average()
+    >>> rows.update(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))  # two vectors
+    >>> rows.compute()
+    tensor([2., 3.], dtype=torch.float64)
     """
 
+    required_output_keys = None
     _shape_free_states = ("total",)
 
     def __init__(
-        self, output_transform: Callable[[Any], Any] | None = None, device: str | torch.device = "cpu"
+        self,
+        output_transform: Callable[[Any], Any] | None = None,
+        device: str | torch.device = "cpu",
+        skip_unrolling: bool = False,
     ) -> None:
-        super().__init__(output_transform, device)
+        super().__init__(output_transform, device, skip_unrolling)
         self.add_state("total", torch.tensor(0.0, dtype=torch.float64), reduction="sum")
         self.add_state("count", torch.tensor(0), reduction="sum")
         self.total: torch.Tensor
         self.count: torch.Tensor
 
+    def _transform(self, value: torch.Tensor) -> torch.Tensor:
+        """What is averaged, from a value (subclasses average e.g. logarithms)."""
+        return value
+
     def update(self, output: Any) -> None:
         """Add one value, or a batch of values along the first dimension."""
-        value = _as_float64("Average", output, self.device)
-        if value.dim() == 0:
-            if self._updates and self.total.dim() != 0:
+        value = _as_float64(type(self).__name__, output, self.device)
+        batch_sum, count, shape = _values_and_count(self._transform(value))
+        if self._updates and tuple(self.total.shape) != shape:
+            if not shape:
                 raise ValueError(
-                    f"Average got a single number after values of shape {tuple(self.total.shape)}. Keep one shape "
-                    "between resets: pass a tensor of shape (N, ...) of that value shape, or use another Average."
+                    f"{type(self).__name__} got a single number after values of shape {tuple(self.total.shape)}. "
+                    "Keep one shape between resets: pass a tensor of that value shape, or use another metric."
                 )
-            self.total = self.total + value
-            self.count += 1
-        else:
-            if self._updates and self.total.shape != value.shape[1:]:
-                raise ValueError(
-                    f"Average got values of shape {tuple(value.shape[1:])} (a tensor {tuple(value.shape)}) after "
-                    f"values of shape {tuple(self.total.shape)}. Keep one shape between resets."
-                )
-            self.total = self.total + value.sum(dim=0)
-            self.count += value.shape[0]
+            raise ValueError(
+                f"{type(self).__name__} got values of shape {shape} (a tensor {tuple(value.shape)}) after values "
+                f"of shape {tuple(self.total.shape)}. Keep one shape between resets."
+            )
+        self.total = self.total + batch_sum
+        self.count += count
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float | torch.Tensor:
         """The mean: a float for scalar values, a tensor otherwise."""
         return _value_or_tensor(state["total"] / state["count"].clamp(min=1))
+
+
+class GeometricAverage(Average):
+    """The geometric mean of the values it is given: ``exp(Σ log(values) / number of values)``.
+
+    Values are read as :class:`Average` reads them (vectors feature by feature) and must be
+    positive (a zero gives 0, a negative value ``nan``).
+
+    >>> geometric = GeometricAverage()
+    >>> geometric.update(torch.tensor([[1.0, 4.0], [4.0, 1.0]]))
+    >>> geometric.compute()
+    tensor([2., 2.], dtype=torch.float64)
+    """
+
+    def _transform(self, value: torch.Tensor) -> torch.Tensor:
+        return value.log()
+
+    def compute_from(self, state: Mapping[str, torch.Tensor]) -> float | torch.Tensor:
+        """The geometric mean: a float for scalar values, a tensor otherwise."""
+        return _value_or_tensor((state["total"] / state["count"].clamp(min=1)).exp())
 
 
 class RunningAverage(Metric):
@@ -156,11 +265,16 @@ class RunningAverage(Metric):
     published after every iteration and keeps averaging across epochs (``"running_batch_wise"``
     usage); a run resumed from a checkpoint keeps the loaded average.
 
+    ``value_1 = x_1``, then ``value_t = alpha · value_(t-1) + (1 - alpha) · x_t``.
+
     Args:
         src: an ember or torchmetrics metric to average; None to average the output itself.
         alpha: the weight of the past, between 0 and 1.
         output_transform: picks ``x`` from the output; with ``src``, ``src``'s own transform is used.
-        device: see :class:`~ember.metrics.Metric`.
+        epoch_bound: ignite's switch: True restarts the average at every epoch (the usage
+            ``"running"``); False or None keeps it across epochs (``"running_batch_wise"``). A
+            ``usage=`` given to :meth:`attach` takes precedence.
+        device, skip_unrolling: see :class:`~ember.metrics.Metric` (None means the CPU).
 
     >>> running = RunningAverage(alpha=0.5)
     >>> for loss in (4.0, 2.0, 1.0):
@@ -177,8 +291,12 @@ class RunningAverage(Metric):
         src: Any = None,
         alpha: float = 0.98,
         output_transform: Callable[[Any], Any] | None = None,
-        device: str | torch.device = "cpu",
+        epoch_bound: bool | None = None,
+        device: str | torch.device | None = None,
+        skip_unrolling: bool = False,
     ) -> None:
+        if epoch_bound is not None and not isinstance(epoch_bound, bool):
+            raise TypeError(f"RunningAverage epoch_bound must be True, False or None, got {epoch_bound!r}.")
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
             raise TypeError(
                 f"RunningAverage alpha must be a number strictly between 0 and 1, got {alpha!r} "
@@ -199,7 +317,11 @@ class RunningAverage(Metric):
                     "output_transform picks its input. Pass output_transform to the source metric instead."
                 )
             output_transform = source.output_transform
-        super().__init__(output_transform, device)
+        super().__init__(output_transform, "cpu" if device is None else device, skip_unrolling)
+        if epoch_bound:
+            self.default_usage = "running"
+        # Without src the output itself is averaged; with src, src picks from a dict output.
+        self.required_output_keys = source.required_output_keys if source is not None else None
         self.src = source
         self.alpha = float(alpha)
         self.add_state("average", torch.tensor(0.0, dtype=torch.float64), reduction="mean")

@@ -9,7 +9,8 @@ from typing import Any
 import torch
 
 from ember.engine import Engine
-from ember.metrics.metric import Metric, MetricUsage, NotComputableError
+from ember.exceptions import NotComputableError
+from ember.metrics.metric import Metric, MetricUsage
 
 __all__ = ["TorchmetricsMetric", "as_metric", "attach", "is_torchmetrics_metric"]
 
@@ -53,8 +54,12 @@ class TorchmetricsMetric(Metric):
                 f"TorchmetricsMetric wraps a torchmetrics.Metric, got {type(metric).__name__}. "
                 "Pass an instance such as torchmetrics.classification.MulticlassAccuracy(num_classes=10)."
             )
+        # Set before Metric.__init__, whose reset() resets the torchmetrics metric.
+        self.metric = metric
         super().__init__(output_transform, device if device is not None else metric.device)
         self.metric = metric.to(self.device)
+
+    required_output_keys = None  # a dict output is passed on as keyword arguments
 
     def reset(self) -> None:
         """Reset the torchmetrics metric."""

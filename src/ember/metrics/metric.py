@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import numbers
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from ember import distributed
 from ember.engine import Engine, Events
+from ember.exceptions import NotComputableError
 
 __all__ = [
+    "BatchFiltered",
     "BatchWise",
     "EpochWise",
     "Metric",
@@ -22,13 +25,13 @@ __all__ = [
     "NotComputableError",
     "RunningBatchWise",
     "RunningEpochWise",
+    "SingleEpochRunningBatchWise",
+    "reinit__is_reduced",
+    "sync_all_reduce",
 ]
 
 _REDUCTIONS = ("sum", "mean", "min", "max")
-
-
-class NotComputableError(RuntimeError):
-    """Raised by :meth:`Metric.compute` when the metric has no data to compute a value from."""
+_FunctionT = TypeVar("_FunctionT", bound=Callable[..., Any])
 
 
 class MetricUsage:
@@ -37,15 +40,39 @@ class MetricUsage:
     Args:
         name: the name accepted by :meth:`Metric.attach` as ``usage=name``.
         started: the event at which the metric is reset.
-        iteration_completed: the event at which the metric is updated with the engine's output.
+        iteration_completed: the event at which the metric is updated with the engine's output
+            (may be a filtered event such as ``Events.ITERATION_COMPLETED(every=2)``).
         completed: the event at which ``compute()`` is stored in ``engine.state.metrics[name]``.
+
+    ignite's attribute names ``usage_name``, ``STARTED``, ``ITERATION_COMPLETED`` and ``COMPLETED``
+    read the same fields.
     """
 
-    def __init__(self, name: str, started: Events, iteration_completed: Events, completed: Events) -> None:
+    def __init__(self, name: str, started: Any, iteration_completed: Any, completed: Any) -> None:
         self.name = name
         self.started = started
         self.iteration_completed = iteration_completed
         self.completed = completed
+
+    @property
+    def usage_name(self) -> str:
+        """ignite's name for :attr:`name`."""
+        return self.name
+
+    @property
+    def STARTED(self) -> Any:
+        """ignite's name for :attr:`started`."""
+        return self.started
+
+    @property
+    def ITERATION_COMPLETED(self) -> Any:
+        """ignite's name for :attr:`iteration_completed`."""
+        return self.iteration_completed
+
+    @property
+    def COMPLETED(self) -> Any:
+        """ignite's name for :attr:`completed`."""
+        return self.completed
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -61,14 +88,27 @@ class EpochWise(MetricUsage):
         super().__init__("epoch_wise", Events.EPOCH_STARTED, Events.ITERATION_COMPLETED, Events.EPOCH_COMPLETED)
 
 
-class RunningEpochWise(MetricUsage):
+class SingleEpochRunningBatchWise(MetricUsage):
     """Reset at ``EPOCH_STARTED``, update and publish at every ``ITERATION_COMPLETED``.
 
-    The value after each iteration covers the epoch so far (``usage="running"``).
+    The value after each iteration covers the epoch so far (``usage="running"``, or ignite's
+    ``"single_epoch_running_batch_wise"``).
     """
 
     def __init__(self) -> None:
         super().__init__("running", Events.EPOCH_STARTED, Events.ITERATION_COMPLETED, Events.ITERATION_COMPLETED)
+
+
+class RunningEpochWise(MetricUsage):
+    """Reset when a run starts afresh, update and publish at every ``EPOCH_COMPLETED`` (as ignite's).
+
+    The metric is updated once per epoch with the output of the epoch's last iteration, and its
+    value covers all epochs so far (``usage="running_epoch_wise"``). For the value of the epoch so
+    far after each iteration, use ``usage="running"`` (:class:`SingleEpochRunningBatchWise`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("running_epoch_wise", Events.STARTED, Events.EPOCH_COMPLETED, Events.EPOCH_COMPLETED)
 
 
 class BatchWise(MetricUsage):
@@ -89,9 +129,25 @@ class RunningBatchWise(MetricUsage):
         super().__init__("running_batch_wise", Events.STARTED, Events.ITERATION_COMPLETED, Events.ITERATION_COMPLETED)
 
 
+class BatchFiltered(MetricUsage):
+    """Like :class:`EpochWise`, but updated only at the iterations a filter selects.
+
+    The arguments are those of a filtered event: ``BatchFiltered(every=2)`` updates at
+    ``Events.ITERATION_COMPLETED(every=2)``; the value over the selected batches is published at
+    ``EPOCH_COMPLETED``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(
+            "batch_filtered", Events.EPOCH_STARTED, Events.ITERATION_COMPLETED(*args, **kwargs), Events.EPOCH_COMPLETED
+        )
+
+
 _USAGES: dict[str, Callable[[], MetricUsage]] = {
     "epoch_wise": EpochWise,
-    "running": RunningEpochWise,
+    "running": SingleEpochRunningBatchWise,
+    "single_epoch_running_batch_wise": SingleEpochRunningBatchWise,
+    "running_epoch_wise": RunningEpochWise,
     "batch_wise": BatchWise,
     "running_batch_wise": RunningBatchWise,
 }
@@ -128,6 +184,100 @@ def _counting(update: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
     return counted
 
 
+def reinit__is_reduced(method: _FunctionT) -> _FunctionT:
+    """Decorator for a metric's ``reset`` and ``update`` (ignite's protocol): the state is local again.
+
+    After the decorated method runs, the metric's ``_is_reduced`` flag is False: its attributes hold
+    this rank's values, not values combined across ranks (see :func:`sync_all_reduce`).
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        self._is_reduced = False
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ignite's operation names, mapped onto ember.distributed.all_reduce; AND/OR act on 0/1 values.
+_SYNC_OPS = {"SUM": "sum", "PRODUCT": "product", "MIN": "min", "MAX": "max", "AND": "min", "OR": "max"}
+
+
+def _parse_sync_attribute(spec: str) -> tuple[str, str]:
+    if not isinstance(spec, str) or not spec:
+        raise TypeError(
+            f"sync_all_reduce takes attribute names such as '_num_correct' or '_num_correct:SUM', got {spec!r}."
+        )
+    name, _, op = spec.partition(":")
+    op = op or "SUM"
+    if op not in _SYNC_OPS:
+        raise ValueError(
+            f"sync_all_reduce got {spec!r}, whose operation {op!r} is not one of {sorted(_SYNC_OPS)}. "
+            f"Write e.g. '{name}:SUM'."
+        )
+    return name, _SYNC_OPS[op]
+
+
+def _reduce_value(owner: str, name: str, value: Any, op: str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return distributed.all_reduce(value, op=op)
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        reduced = distributed.all_reduce(torch.tensor(value, dtype=torch.float64), op=op).item()
+        return int(reduced) if isinstance(value, numbers.Integral) else reduced
+    raise TypeError(
+        f"sync_all_reduce on {owner} can combine tensors and numbers, but attribute {name!r} is a "
+        f"{type(value).__name__}. Keep the state to reduce in a tensor or a number."
+    )
+
+
+def sync_all_reduce(*attributes: str) -> Callable[[_FunctionT], _FunctionT]:
+    """Decorator for a metric's ``compute`` (ignite's protocol): combine attributes across ranks first.
+
+    Each argument names an attribute, optionally with the operation that combines it across the
+    ranks: ``"_num_examples"`` (a sum), ``"_num_correct:SUM"``, ``":PRODUCT"``, ``":MIN"``,
+    ``":MAX"``, ``":AND"``, ``":OR"``. Under ``torch.distributed`` the attributes hold the combined
+    values while ``compute`` runs, and their local values again afterwards, so ``compute`` may be
+    called repeatedly; every rank must call it (it is a collective). With one process nothing is
+    communicated.
+    """
+    parsed = [_parse_sync_attribute(spec) for spec in attributes]
+
+    def decorator(compute: _FunctionT) -> _FunctionT:
+        @functools.wraps(compute)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if distributed.get_world_size() == 1 or not parsed:
+                return compute(self, *args, **kwargs)
+            local: dict[str, Any] = {}
+            for name, op in parsed:
+                if not hasattr(self, name):
+                    raise ValueError(
+                        f"sync_all_reduce on {type(self).__name__}.compute names attribute {name!r}, which the "
+                        "metric does not have. Set it in reset(), or fix the name in the decorator."
+                    )
+                local[name] = getattr(self, name)
+                setattr(self, name, _reduce_value(type(self).__name__, name, local[name], op))
+            self._is_reduced = True
+            try:
+                return compute(self, *args, **kwargs)
+            finally:
+                for name, value in local.items():
+                    setattr(self, name, value)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _is_sequence_of_values(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(item, (torch.Tensor, numbers.Number)) for item in value)
+
+
+def _as_batch(value: Any) -> torch.Tensor:
+    """One sample as a batch of one: a tensor gets a leading dimension, a number becomes a 1-element tensor."""
+    return value.unsqueeze(0) if isinstance(value, torch.Tensor) else torch.tensor([value])
+
+
 class Metric(ABC):
     """A value accumulated over batches: ``reset()``, ``update(output)``, ``compute()``.
 
@@ -141,6 +291,15 @@ class Metric(ABC):
         output_transform: picks what the metric sees from ``engine.state.output`` when attached
             (identity by default; ``update`` called by hand receives its argument unchanged).
         device: where the state lives and the updates run; inputs are moved there.
+        skip_unrolling: as ignite's: when False (default), an attached metric whose output is a pair
+            of lists ``([y_pred_1, ...], [y_1, ...])`` (per-sample tensors of varying sizes) is
+            updated once per sample; True passes such an output to ``update`` unchanged (for a
+            multi-output model whose ``y_pred`` is a tuple of tensors).
+
+    An attached metric given a dict output (after ``output_transform``) picks the keys named by
+    the class attribute ``required_output_keys`` (``("y_pred", "y")``), as ignite's metrics do.
+    ``Metric.__init__`` calls ``reset()``, as ignite's does, so a subclass written the ignite way
+    (state set in ``reset``, a ``compute`` decorated with :func:`sync_all_reduce`) works too.
 
     Example, a metric counting the positive values it sees::
 
@@ -161,11 +320,18 @@ class Metric(ABC):
 
     #: The usage :meth:`attach` takes when none is given.
     default_usage: str = "epoch_wise"
+    #: The keys an attached metric picks, in order, from a dict output; None passes dicts on unchanged.
+    required_output_keys: tuple[str, ...] | None = ("y_pred", "y")
+    #: Keys of ``required_output_keys`` that a dict output may leave out.
+    _optional_output_keys: tuple[str, ...] = ()
     #: States whose shape is set by the data (e.g. a mean of vectors), so loading may change it.
     _shape_free_states: tuple[str, ...] = ()
 
     def __init__(
-        self, output_transform: Callable[[Any], Any] | None = None, device: str | torch.device = "cpu"
+        self,
+        output_transform: Callable[[Any], Any] | None = None,
+        device: str | torch.device = "cpu",
+        skip_unrolling: bool = False,
     ) -> None:
         if output_transform is not None and not callable(output_transform):
             raise TypeError(
@@ -179,10 +345,36 @@ class Metric(ABC):
             raise ValueError(
                 f"{type(self).__name__} device must name a torch device such as 'cpu' or 'cuda:0', got {device!r}."
             ) from error
+        if not isinstance(skip_unrolling, bool):
+            raise TypeError(f"{type(self).__name__} skip_unrolling must be True or False, got {skip_unrolling!r}.")
+        self._skip_unrolling = skip_unrolling
         self._in_update = False
+        self._is_reduced = False
         self._defaults: dict[str, torch.Tensor] = {}
         self._reductions: dict[str, str] = {}
         self._updates = 0
+        self.reset()
+
+    @property
+    def _device(self) -> torch.device:
+        """ignite's name for :attr:`device` (custom metrics written from ignite's docs read it)."""
+        return self.device
+
+    @_device.setter
+    def _device(self, device: str | torch.device) -> None:
+        self.device = torch.device(device)
+
+    def __getattr__(self, name: str) -> Any:
+        # ignite's metric arithmetic: ``metric.mean()``, ``metric.item()``, ... build a MetricsLambda
+        # that calls the tensor method on the value. Only reached for attributes the metric lacks.
+        if name.startswith("_") or not callable(getattr(torch.Tensor, name, None)):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+        def method_of_value(*args: Any, **kwargs: Any) -> MetricsLambda:
+            return MetricsLambda(_call_method, self, name, args, kwargs)
+
+        method_of_value.__name__ = name
+        return method_of_value
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Count updates for every metric, so that compute() can tell "no data" without each
@@ -337,15 +529,52 @@ class Metric(ABC):
             self.reset()
 
     def iteration_completed(self, engine: Engine) -> None:
-        """Handler: update the metric with ``output_transform(engine.state.output)``."""
-        self.update(self.output_transform(engine.state.output))
+        """Handler: update the metric with ``output_transform(engine.state.output)``.
+
+        A dict output gives the values of :attr:`required_output_keys`, in order; a pair of lists
+        of per-sample values is fed one sample at a time unless ``skip_unrolling`` was set.
+        """
+        output = self.output_transform(engine.state.output)
+        if isinstance(output, Mapping) and self.required_output_keys is not None:
+            output = self._pick_output_keys(output)
+        if (
+            not self._skip_unrolling
+            and isinstance(output, (tuple, list))
+            and len(output) == 2
+            and _is_sequence_of_values(output[0])
+            and _is_sequence_of_values(output[1])
+        ):
+            y_pred, y = output
+            if len(y_pred) != len(y):
+                raise ValueError(
+                    f"{type(self).__name__} got y_pred and y as lists of {len(y_pred)} and {len(y)} samples. Give "
+                    "both lists one item per sample, or pass skip_unrolling=True to hand the pair to update() as is."
+                )
+            for sample_pred, sample_y in zip(y_pred, y):
+                self.update((_as_batch(sample_pred), _as_batch(sample_y)))
+            return
+        self.update(output)
+
+    def _pick_output_keys(self, output: Mapping[Any, Any]) -> tuple[Any, ...]:
+        keys = self.required_output_keys or ()
+        missing = [key for key in keys if key not in output and key not in self._optional_output_keys]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} got a dict output with keys {list(output)}, but needs the keys {list(keys)} "
+                f"(missing {missing}). Return them from the process function, or pass output_transform that picks "
+                "them, e.g. output_transform=lambda output: (output['y_pred'], output['y'])."
+            )
+        return tuple(output[key] for key in keys if key in output)
 
     def completed(self, engine: Engine, name: str) -> None:
         """Handler: store ``compute()`` in ``engine.state.metrics[name]``.
 
-        A metric whose value is a mapping also stores each of its items under its own key.
+        A 0-dimensional tensor is stored as a Python number (as ignite does). A metric whose value
+        is a mapping also stores each of its items under its own key.
         """
         value = self.compute()
+        if isinstance(value, torch.Tensor) and value.dim() == 0:
+            value = value.item()
         if isinstance(value, Mapping):
             engine.state.metrics.update(value)
         engine.state.metrics[name] = value
@@ -490,13 +719,18 @@ class MetricsLambda(Metric):
     0.4
     """
 
+    required_output_keys = None
+
     def __init__(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         if not callable(function):
             raise TypeError(f"MetricsLambda needs a callable function, got {type(function).__name__}.")
         self.function = function
+        # Sources are set after Metric.__init__, whose reset() would otherwise wipe what they hold.
+        self.args: list[Any] = []
+        self.kwargs: dict[str, Any] = {}
+        super().__init__()
         self.args = [_as_metric_if_metric(value) for value in args]
         self.kwargs = {key: _as_metric_if_metric(value) for key, value in kwargs.items()}
-        super().__init__()
         self.default_usage = self._first_source_usage()
 
     def _first_source_usage(self) -> str:
@@ -557,6 +791,11 @@ class MetricsLambda(Metric):
             )
         for source, source_state in zip(sources, saved):
             source.load_state_dict(source_state)
+
+
+def _call_method(value: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``value.name(*args, **kwargs)``: the function behind ``metric.mean()`` and its kind."""
+    return getattr(value, name)(*args, **kwargs)
 
 
 def _as_metric_if_metric(value: Any) -> Any:

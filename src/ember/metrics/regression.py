@@ -1,7 +1,10 @@
 """Regression metrics: mean squared error, mean absolute error, root mean squared error.
 
-Inputs are ``(y_pred, y)`` pairs of the same shape; every element counts as one value (a
-multi-output target of shape ``(N, D)`` gives the mean over all ``N·D`` errors). Sums are kept in
+Inputs are ``(y_pred, y)`` pairs of the same shape ``(N, ...)``: ``N`` examples, each of which may
+have several outputs. As ignite defines them, an example's error is summed over its outputs and
+the sum is divided by the number of examples ``N`` (not by the number of elements): for targets of
+shape ``(N, D)`` the value is ``D`` times scikit-learn's ``mean_squared_error`` on the flattened
+arrays, and equal to it for ``(N,)``. A 0-dimensional pair counts as one example. Sums are kept in
 float64, so long runs do not lose precision.
 """
 
@@ -20,12 +23,15 @@ __all__ = ["MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError"]
 
 
 class _ErrorSum(Metric):
-    """Sum of a function of the errors ``y_pred - y`` and the number of elements."""
+    """Sum of a function of the errors ``y_pred - y`` and the number of examples."""
 
     def __init__(
-        self, output_transform: Callable[[Any], Any] | None = None, device: str | torch.device = "cpu"
+        self,
+        output_transform: Callable[[Any], Any] | None = None,
+        device: str | torch.device = "cpu",
+        skip_unrolling: bool = False,
     ) -> None:
-        super().__init__(output_transform, device)
+        super().__init__(output_transform, device, skip_unrolling)
         self.add_state("error_sum", torch.tensor(0.0, dtype=torch.float64), reduction="sum")
         self.add_state("count", torch.tensor(0), reduction="sum")
         self.error_sum: torch.Tensor
@@ -36,7 +42,7 @@ class _ErrorSum(Metric):
         """The per-element error from ``y_pred - y``."""
 
     def update(self, output: Any) -> None:
-        """Add one batch's errors."""
+        """Add one batch's errors and its number of examples."""
         y_pred, y = self._unpack_pair(output)
         if y_pred.shape != y.shape:
             raise ValueError(
@@ -44,19 +50,26 @@ class _ErrorSum(Metric):
                 f"y {tuple(y.shape)}. Reshape one of them, e.g. y_pred.squeeze(-1) for a (N, 1) model output."
             )
         self.error_sum += self._errors(y_pred.double() - y.double()).sum()
-        self.count += y.numel()
+        self.count += y.shape[0] if y.dim() > 0 else 1
 
     def _mean(self, state: Mapping[str, torch.Tensor]) -> float:
         return float(state["error_sum"]) / max(int(state["count"]), 1)
 
 
 class MeanSquaredError(_ErrorSum):
-    """The mean of ``(y_pred - y)²`` over every element seen.
+    """The mean squared error: ``MSE = (1/N) · Σ_i Σ_d (y_pred[i, d] - y[i, d])²`` over N examples.
+
+    For targets of shape ``(N,)`` this is the mean of the squared errors; for ``(N, D, ...)`` each
+    example's squared errors are summed over its outputs (ignite's definition).
 
     >>> mse = MeanSquaredError()
     >>> mse.update((torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0])))
     >>> mse.compute()
     2.0
+    >>> mse.reset()
+    >>> mse.update((torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]])))  # one example, two outputs
+    >>> mse.compute()
+    5.0
     """
 
     def _errors(self, difference: torch.Tensor) -> torch.Tensor:
@@ -68,7 +81,7 @@ class MeanSquaredError(_ErrorSum):
 
 
 class MeanAbsoluteError(_ErrorSum):
-    """The mean of ``|y_pred - y|`` over every element seen.
+    """The mean absolute error: ``MAE = (1/N) · Σ_i Σ_d |y_pred[i, d] - y[i, d]|`` over N examples.
 
     >>> mae = MeanAbsoluteError()
     >>> mae.update((torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0])))
@@ -85,7 +98,7 @@ class MeanAbsoluteError(_ErrorSum):
 
 
 class RootMeanSquaredError(MeanSquaredError):
-    """The square root of the mean squared error.
+    """The square root of :class:`MeanSquaredError`: ``RMSE = sqrt(MSE)``.
 
     >>> rmse = RootMeanSquaredError()
     >>> rmse.update((torch.tensor([0.0, 0.0]), torch.tensor([3.0, 3.0])))
