@@ -57,7 +57,17 @@ def _panels(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[str, str,
         key = keys[name]
         title = f"{key[0]} (per {key[1]})" if key in shared else name
         panels.setdefault(title, []).append((name, units[name], sorted(points)))
-    return panels
+
+    def order(item: tuple[str, list[tuple[str, str, list[tuple[int, float]]]]]) -> int:
+        # shared panels (train vs validation) first, then per-epoch metrics, per-iteration curves, parameters
+        title, curves = item
+        if len(curves) > 1:
+            return 0
+        if title.startswith(("lr/", "momentum/")) or "/group_" in title:
+            return 3
+        return 2 if curves[0][1] == "iteration" else 1
+
+    return dict(sorted(panels.items(), key=order))
 
 
 def plot_history(history: History, path: str | os.PathLike[str], title: str | None = None) -> Path:
