@@ -87,7 +87,7 @@ def test_an_unfinished_save_is_never_picked(workers: Any, tmp_path: Path) -> Non
     fresh = workers._training_objects(1, None, False, None)
     with pytest.raises(CorruptCheckpointError, match=r"checkpoint_6.*shard '__0_0.distcp' has 100 bytes, fewer than"):
         load_sharded_checkpoint(fresh["to_save"], tmp_path / "checkpoint_6")
-    with pytest.raises(CorruptCheckpointError, match="no completion marker .* did not finish"):
+    with pytest.raises(CorruptCheckpointError, match=r"no completion marker .* did not finish"):
         load_sharded_checkpoint(fresh["to_save"], tmp_path / "checkpoint_5")
     with pytest.raises(CorruptCheckpointError, match=r"no readable DCP index \(.metadata\)"):
         load_sharded_checkpoint(fresh["to_save"], tmp_path / "checkpoint_7")
@@ -117,7 +117,7 @@ def test_misuse_is_rejected(workers: Any, tmp_path: Path) -> None:
         ShardedSaver(tmp_path)({"optimizer": optimizer}, "checkpoint_1.pt")
     with pytest.raises(TypeError, match="async_save must be True or False, got 'yes'"):
         ShardedSaver(tmp_path, async_save="yes")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="does not exist. Create it, or pass create_dir=True"):
+    with pytest.raises(ValueError, match=r"does not exist\. Create it, or pass create_dir=True"):
         ShardedSaver(tmp_path / "absent", create_dir=False)
     _one_rank_run(workers, tmp_path / "run", stop_at=1)
     with pytest.raises(ValueError, match=r"already holds checkpoints \['checkpoint_1'\].*require_empty=False"):
@@ -198,10 +198,10 @@ def _kill_rank_one_during_a_save(folder: Path, mode: str) -> bool:
         while time.monotonic() < deadline:
             names = os.listdir(folder)
             # at least one complete checkpoint, and a save under way (its hidden temporary folder exists)
-            if pid_file.exists() and any(n.startswith("checkpoint_") for n in names):
-                if any(n.startswith(".checkpoint_") and n.endswith(".partial") for n in names):
-                    os.kill(int(pid_file.read_text()), signal.SIGKILL)
-                    break
+            saving = any(n.startswith(".checkpoint_") and n.endswith(".partial") for n in names)
+            if saving and pid_file.exists() and any(n.startswith("checkpoint_") for n in names):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                break
             if program.poll() is not None:
                 raise AssertionError(f"the saving program ended by itself with status {program.returncode}")
             time.sleep(0.001)
