@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 from torch.optim.lr_scheduler import LRScheduler as TorchLRScheduler
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -704,10 +705,10 @@ class ConcatScheduler(ParamScheduler):
             )
         self.schedulers = list(schedulers)
         self.durations = [int(d) for d in durations]
-        super().__init__(optimizers[0], names[0], save_history)
-        self.save_history = save_history
         self._scheduler_index = 0
         self._current_duration = self.durations[0]
+        super().__init__(optimizers[0], names[0], save_history)
+        self.save_history = save_history
         self._state_attrs += ["_scheduler_index", "_current_duration", "durations"]
 
     @property
@@ -829,7 +830,8 @@ class LRScheduler(ParamScheduler):
       the torch scheduler give: ignite's documented timing, and a chained warm-up
       (:func:`create_lr_scheduler_with_warmup`) hands over to it without skipping a value. With
       ``use_legacy=True`` every event steps it, as ember's form does, for
-      ``Events.ITERATION_COMPLETED``.
+      ``Events.ITERATION_COMPLETED``. (As in ignite, a ``CosineAnnealingWarmRestarts`` is stepped
+      at the first event too.)
 
     The scheduler must have been built on the optimizer the process function steps; a scheduler
     bound to another one would change learning rates that nobody uses, so ember's form refuses it.
@@ -906,7 +908,10 @@ class LRScheduler(ParamScheduler):
         self.state_attr = state_attr
         self.use_legacy = _check_bool("use_legacy", use_legacy)
         # ignite's form keeps the optimizer's rate at its first event; ember's and the legacy form step at every one.
-        self._step_at_first_event = self.ember_form or use_legacy
+        # ignite starts CosineAnnealingWarmRestarts one step ahead (its first event gives step 1's rate): so do we.
+        self._step_at_first_event = (
+            self.ember_form or use_legacy or isinstance(lr_scheduler, CosineAnnealingWarmRestarts)
+        )
         self._state_attrs = ["event_index", "_step_at_first_event", "lr_scheduler"]
 
     @property
@@ -954,8 +959,13 @@ class LRScheduler(ParamScheduler):
             if engine is None:
                 raise ValueError("A ReduceLROnPlateau LRScheduler reads its metric from an engine; pass the engine.")
             scheduler.step(_metric_value(self.metric, engine))
-        elif self.event_index > 0 or self._step_at_first_event:
+        elif self.event_index > 0:
             scheduler.step()
+        elif self._step_at_first_event:
+            with warnings.catch_warnings():
+                # At ITERATION_STARTED the first step comes before any optimizer.step(): intended here.
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                scheduler.step()
         if self.save_history:
             _record_history(engine, name or self.param_name, self.optimizer_param_groups, "lr")
         self.event_index += 1
