@@ -1,0 +1,317 @@
+"""DeterministicEngine and ignite's deterministic helpers: exact resume in the middle of an epoch, and the pieces."""
+
+from __future__ import annotations
+
+import io
+import random
+from typing import Any
+
+import numpy
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from ember.data import ResumableLoader
+from ember.engine import Engine, Events, create_supervised_trainer
+from ember.engine.deterministic import (
+    DeterministicEngine,
+    ReproducibleBatchSampler,
+    keep_random_state,
+    update_dataloader,
+)
+from ember.utils import manual_seed
+
+SAMPLES, BATCH = 28, 4  # 7 batches per epoch
+
+
+def make_loader() -> DataLoader[Any]:
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(SAMPLES, 6, generator=generator)
+    y = torch.randint(0, 3, (SAMPLES,), generator=generator)
+    return DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True)
+
+
+def make_model() -> nn.Module:
+    generator = torch.Generator().manual_seed(2)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    return model
+
+
+def make_trainer() -> tuple[Engine, nn.Module, torch.optim.Optimizer, list[Any]]:
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trainer = create_supervised_trainer(
+        model,
+        optimizer,
+        nn.CrossEntropyLoss(),
+        deterministic=True,
+        # the loss (dropout's draws) and the batch (the data order) of every iteration
+        output_transform=lambda x, y, y_pred, loss: (loss.item(), x.sum().item()),
+    )
+    outputs: list[Any] = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: outputs.append(engine.state.output))
+    return trainer, model, optimizer, outputs
+
+
+def round_trip(value: Any) -> Any:
+    """Through torch.save and torch.load(weights_only=True), as a checkpoint goes."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.parametrize("saved_at", [3, 7, 10, 20])
+def test_resume_in_the_middle_of_an_epoch_continues_bit_for_bit(saved_at: int) -> None:
+    """Dropout, the shuffled order and the momentum all continue as in the uninterrupted run."""
+    manual_seed(0)
+    trainer, model, _, outputs = make_trainer()
+    trainer.run(make_loader(), max_epochs=3)
+    full_outputs, full_weights = outputs, [p.detach().clone() for p in model.parameters()]
+
+    manual_seed(0)
+    trainer, model, optimizer, _ = make_trainer()
+    checkpoints: list[Any] = []
+
+    @trainer.on(Events.ITERATION_COMPLETED(once=saved_at))
+    def save(engine: Engine) -> None:
+        checkpoints.append(
+            round_trip(
+                {"trainer": engine.state_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+            )
+        )
+        engine.terminate()
+
+    trainer.run(make_loader(), max_epochs=3)
+    (checkpoint,) = checkpoints
+
+    manual_seed(12345)  # another process, another global random state: the checkpoint decides
+    random.random(), numpy.random.rand(), torch.rand(3)
+    trainer, model, optimizer, outputs = make_trainer()
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    trainer.load_state_dict(checkpoint["trainer"])
+    trainer.run(make_loader(), max_epochs=3)
+    assert outputs == full_outputs[saved_at:]
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), full_weights))
+
+
+def draw_one(engine: Engine, batch: Any) -> float:
+    return float(torch.rand(1))
+
+
+def outputs_of(engine: Engine, data: Any, saved: dict[str, Any] | None = None) -> list[float]:
+    seen: list[float] = []
+    engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+    if saved is not None:
+        engine.load_state_dict(saved)
+    engine.run(data, max_epochs=2)
+    return seen
+
+
+@pytest.mark.parametrize(("engine_class", "exact"), [(Engine, False), (DeterministicEngine, True)])
+def test_only_the_deterministic_engine_resumes_the_random_numbers(engine_class: type[Engine], exact: bool) -> None:
+    """The control for the test above: a plain engine resumed mid-epoch draws other numbers."""
+    data = list(range(6))
+    manual_seed(0)
+    whole = outputs_of(engine_class(draw_one), data)
+    manual_seed(0)
+    first = engine_class(draw_one)
+    saved: list[Any] = []
+    first.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda engine: saved.append(engine.state_dict()))
+    first.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda engine: engine.terminate())
+    first.run(data, max_epochs=2)
+    torch.rand(5)  # the global state moves on, as in another process
+    continued = outputs_of(engine_class(draw_one), data, saved[0])
+    assert len(continued) == len(whole) - 4
+    assert (continued == whole[4:]) is exact
+
+
+@pytest.mark.parametrize("kind", ["list", "resumable loader"])
+def test_other_data_resumes_exactly_too(kind: str) -> None:
+    """A list is fast-forwarded to the position; a ResumableLoader starts there itself."""
+
+    def make_data() -> Any:
+        if kind == "list":
+            return [torch.full((2,), float(index)) for index in range(5)]
+        return ResumableLoader(list(range(10)), batch_size=2, shuffle=True, seed=3)
+
+    def process(engine: Engine, batch: Any) -> list[float]:
+        return (batch.float() + torch.rand(2)).tolist()
+
+    def run(saved: dict[str, Any] | None, data: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+        engine = DeterministicEngine(process)
+        seen: list[Any] = []
+        checkpoints: list[dict[str, Any]] = []
+        engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED(once=7), lambda e: checkpoints.append(round_trip(e.state_dict()))
+        )
+        if saved is not None:
+            engine.load_state_dict(saved)
+        engine.run(data, max_epochs=3)
+        return seen, checkpoints
+
+    manual_seed(0)
+    data = make_data()
+    full, checkpoints = run(None, data)
+    resumed_data = make_data()
+    if kind == "resumable loader":
+        resumed_data.load_state_dict({"passes_started": 2, "seed": 3})  # as saved beside the engine
+    torch.rand(4)
+    resumed, _ = run(checkpoints[0], resumed_data)
+    assert resumed == full[7:]
+
+
+def test_the_same_seed_gives_the_same_run_and_another_seed_another() -> None:
+    def outputs(seed: int) -> list[Any]:
+        manual_seed(seed)
+        trainer, _, _, seen = make_trainer()
+        trainer.run(make_loader(), max_epochs=2)
+        return seen
+
+    first = outputs(0)
+    assert outputs(0) == first
+    assert outputs(1) != first
+    assert [x for _, x in first[:7]] != [x for _, x in first[7:]]  # each epoch has its own order
+
+
+def test_state_dict_holds_the_seed_and_the_random_state_and_loads_with_weights_only() -> None:
+    manual_seed(0)
+    engine = DeterministicEngine(lambda engine, batch: None)
+    engine.run([1, 2, 3])
+    saved = round_trip(engine.state_dict())
+    assert isinstance(saved["seed"], int) and saved["seed"] == engine.state.seed
+    assert set(saved["rng_states"]) >= {"python", "torch", "numpy"}
+
+
+def test_a_dataloader_gets_a_reproducible_batch_sampler_and_keeps_its_settings() -> None:
+    loader = DataLoader(list(range(10)), batch_size=3, shuffle=True, drop_last=True, collate_fn=list)
+    engine = DeterministicEngine(lambda engine, batch: batch)
+    engine.run(loader)
+    seen = engine.state.dataloader
+    assert isinstance(seen.dataloader.batch_sampler, ReproducibleBatchSampler)
+    assert seen.collate_fn is list and len(seen) == 3  # attributes of the loader it wraps
+    assert sorted(index for batch in seen for index in batch) != list(range(10))  # drop_last kept: 9 of 10
+
+
+def test_data_none_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"DeterministicEngine needs data to make reproducible: data=None"):
+        DeterministicEngine(lambda engine, batch: None).run(epoch_length=3)
+
+
+def test_load_state_dict_rejects_a_seed_that_is_not_an_integer() -> None:
+    engine = DeterministicEngine(lambda engine, batch: None)
+    engine.run([1, 2])
+    saved = engine.state_dict()
+    saved["seed"] = "7"
+    with pytest.raises(TypeError, match=r"state_dict\['seed'\] must be an integer or None, got '7'"):
+        DeterministicEngine(lambda engine, batch: None).load_state_dict(saved)
+
+
+def test_random_state_saved_by_pytorch_ignite_is_restored() -> None:
+    """ignite's DeterministicEngine saves [random.getstate(), torch.get_rng_state(), numpy.random.get_state()]."""
+    draws: list[float] = []
+
+    def process(engine: Engine, batch: Any) -> None:
+        draws.append(float(torch.rand(1)))
+
+    manual_seed(5)
+    engine = DeterministicEngine(process)
+    engine.run([0, 1, 2, 3], max_epochs=1)
+    saved = engine.state_dict()
+    manual_seed(9)
+    expected = [float(torch.rand(1)) for _ in range(2)]
+    manual_seed(9)
+    saved["rng_states"] = [random.getstate(), torch.get_rng_state(), numpy.random.get_state()]
+    saved.update(iteration=2, epoch=1, epoch_completed=False)
+    torch.rand(3)
+    resumed = DeterministicEngine(process)
+    resumed.load_state_dict(saved)
+    draws.clear()
+    resumed.run([0, 1, 2, 3], max_epochs=1)
+    assert draws == expected
+
+
+# ---------------------------------------------------------------------------------------------- the helpers
+
+
+def test_reproducible_batch_sampler_starts_at_start_iteration_for_one_pass() -> None:
+    sampler = ReproducibleBatchSampler(BatchSampler(RandomSampler(range(10)), batch_size=3, drop_last=False))
+    assert len(sampler) == 4 and sampler.batch_size == 3 and not sampler.drop_last
+    torch.manual_seed(0)
+    full = list(sampler)
+    assert sorted(index for batch in full for index in batch) == list(range(10))
+    sampler.start_iteration = 2
+    torch.manual_seed(0)
+    assert list(sampler) == full[2:]
+    torch.manual_seed(0)
+    assert list(sampler) == full  # the start applied to one pass
+    sequential = ReproducibleBatchSampler(BatchSampler(SequentialSampler(range(5)), 2, False), start_iteration=1)
+    assert list(sequential) == [[2, 3], [4]]
+
+
+def test_reproducible_batch_sampler_rejects_bad_arguments() -> None:
+    with pytest.raises(TypeError, match=r"batch_sampler must be a torch.utils.data.BatchSampler, got list"):
+        ReproducibleBatchSampler([[0, 1]])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"start_iteration must be None or a non-negative integer.*got -1"):
+        ReproducibleBatchSampler(BatchSampler(SequentialSampler(range(4)), 2, False), start_iteration=-1)
+
+
+def test_update_dataloader_replaces_the_batch_sampler_and_keeps_the_rest() -> None:
+    class MyLoader(DataLoader):  # type: ignore[type-arg]
+        pass
+
+    loader = MyLoader(list(range(6)), batch_size=4, collate_fn=tuple, worker_init_fn=print)
+    updated = update_dataloader(loader, BatchSampler(SequentialSampler(range(6)), 2, drop_last=False))
+    assert type(updated) is MyLoader and updated.collate_fn is tuple and updated.worker_init_fn is print
+    assert list(updated) == [(0, 1), (2, 3), (4, 5)]
+    assert list(loader) == [(0, 1, 2, 3), (4, 5)]  # the original is unchanged
+    with pytest.raises(TypeError, match=r"dataloader must be a torch.utils.data.DataLoader, got list"):
+        update_dataloader([1, 2], BatchSampler(SequentialSampler(range(2)), 1, False))  # type: ignore[arg-type]
+
+
+def test_keep_random_state_restores_every_generator_and_returns_the_result() -> None:
+    @keep_random_state
+    def draw() -> tuple[float, float, float]:
+        return random.random(), float(numpy.random.rand()), float(torch.rand(1))
+
+    manual_seed(3)
+    drawn = draw()
+    assert drawn == (random.random(), float(numpy.random.rand()), float(torch.rand(1)))
+    assert draw.__name__ == "draw"
+
+    @keep_random_state
+    def fail() -> None:
+        torch.rand(10)
+        raise LookupError("inside")
+
+    manual_seed(3)
+    with pytest.raises(LookupError, match="inside"):
+        fail()
+    manual_seed(3)
+    expected = torch.rand(1)
+    manual_seed(3)
+    with pytest.raises(LookupError):
+        fail()
+    assert torch.equal(torch.rand(1), expected)
+
+
+def test_deterministic_engine_is_freed_by_reference_counting() -> None:
+    """The data wrapper refers to its engine weakly: no cycle, freed by reference counting."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        engine = DeterministicEngine(lambda engine, batch: batch)
+        engine.run(make_loader())
+        reference = weakref.ref(engine)
+        del engine
+        assert reference() is None
+    finally:
+        gc.enable()
