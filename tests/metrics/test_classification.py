@@ -224,7 +224,7 @@ BAD_INPUTS = [
     (Precision(task="multiclass"), (torch.zeros(4).long(), torch.zeros(4).long()), ValueError,
      r"Precision got class labels y_pred \(4,\) without knowing the number of classes. Pass num_classes"),
     (Precision(num_classes=3), (torch.tensor([0, 2, 1]), torch.tensor([0, 1, 2])), ValueError,
-     r"Precision reads y_pred \(3,\) and y \(3,\) as binary inputs \(the same shape\), so y must hold only 0 and 1, "
+     r"Precision reads y_pred \(3,\) and y \(3,\) as binary inputs, so y must hold only 0 and 1, "
      r"but it holds values from 0 to 2. For class labels pass scores of shape \(N, C\), or labels with task='multiclass'"),
     (Recall(task="multiclass", num_classes=3), (torch.tensor([0, 5]), torch.tensor([0, 1])), ValueError,
      "Recall got predicted labels up to 5, but has 3 classes"),

@@ -82,8 +82,11 @@ class Loss(Metric):
                     f"Loss expects the third item of (y_pred, y, kwargs) to be a dict of keyword arguments for "
                     f"loss_fn, got {type(kwargs).__name__}."
                 )
+        elif isinstance(output, (tuple, list)) and len(output) == 2:
+            # Not necessarily tensors: a multi-output model's loss takes tuples (with skip_unrolling=True).
+            y_pred, y = output
         else:
-            y_pred, y = self._unpack_pair(output)
+            y_pred, y = self._unpack_pair(output)  # raises the shared "expects a pair" error
         with torch.no_grad():  # a metric needs the value, not an autograd graph kept alive behind it
             value = self.loss_fn(y_pred, y, **kwargs)
         if not isinstance(value, torch.Tensor) or value.dim() != 0:

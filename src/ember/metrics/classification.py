@@ -140,8 +140,13 @@ class _ClassificationMetric(Metric):
             )
         return y.long()
 
-    def _predicted_zero_one(self, y_pred: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
-        """Binary or multilabel ``y_pred`` as 0/1 (thresholded if a threshold is set); checks y too."""
+    def _predicted_zero_one(
+        self, y_pred: torch.Tensor, y: torch.Tensor, kind: str, given_shape: tuple[int, ...]
+    ) -> torch.Tensor:
+        """Binary or multilabel ``y_pred`` as 0/1 (thresholded if a threshold is set); checks y too.
+
+        ``given_shape`` is y_pred's shape as the user passed it (before a class dimension of 1 was dropped).
+        """
         name = type(self).__name__
         flags = []
         y_flag = None if y.dtype == torch.bool else _not_zero_one(y)
@@ -156,8 +161,8 @@ class _ClassificationMetric(Metric):
             if pred_flag is not None:
                 flags.append(pred_flag)
         if flags and bool(torch.stack(flags).any()):  # the one device read of the check
-            reading = f"{name} reads y_pred {_shape(y_pred)} and y {_shape(y)} as {kind} inputs" + (
-                " (task='multilabel')" if kind == "multilabel" else " (the same shape)"
+            reading = f"{name} reads y_pred {given_shape} and y {_shape(y)} as {kind} inputs" + (
+                " (task='multilabel')" if kind == "multilabel" else ""
             )
             if y_flag is not None and bool(y_flag):
                 fix = (
@@ -191,6 +196,7 @@ class _ClassificationMetric(Metric):
         y_pred, y = self._unpack_pair(output)
         name = type(self).__name__
         task = self.task
+        given_shape = _shape(y_pred)
         if y_pred.dim() == y.dim() + 1 and y_pred.shape[1] == 1 and task in (None, "binary"):
             # One score column per sample is a binary prediction (as ignite reads it), not one class.
             y_pred = y_pred.squeeze(1)
@@ -203,7 +209,7 @@ class _ClassificationMetric(Metric):
                     f"{_shape(y_pred)} and y {_shape(y)}. Give one 0/1 column per label in both."
                 )
             self._check_classes(y.shape[1], f"y of shape {_shape(y)}")
-            return "multilabel", self._predicted_zero_one(y_pred, y, "multilabel"), y.long()
+            return "multilabel", self._predicted_zero_one(y_pred, y, "multilabel", given_shape), y.long()
         if y_pred.dim() == y.dim() + 1:
             if task == "binary":
                 raise ValueError(
@@ -226,7 +232,7 @@ class _ClassificationMetric(Metric):
                         f"labels, got {y_pred.dtype}. Pass scores of shape (N, C, ...) or labels as integers."
                     )
                 return "multiclass", y_pred, y
-            return "binary", self._predicted_zero_one(y_pred, y, "binary"), y.long()
+            return "binary", self._predicted_zero_one(y_pred, y, "binary", given_shape), y.long()
         raise ValueError(
             f"{name} got y_pred of shape {_shape(y_pred)} and y of shape {_shape(y)}, which do not fit. "
             "Expected y_pred of y's shape (binary or labels) or with one more dimension 1 of class scores, "
