@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ember import Engine, Events
-from ember.data import ResumableLoader, ResumableSampler, derive_seed
+from ember.data import ResumableDataLoader, ResumableLoader, ResumableSampler, derive_seed
 from ember.handlers import Checkpoint, DiskSaver, RNGStates, resume_from_latest
 
 
@@ -210,3 +210,121 @@ def test_engine_uses_iter_from_without_a_log_line(caplog: pytest.LogCaptureFixtu
     assert seen == [[6, 7, 8], [9, 10, 11]]
     assert dataset.loads == 6
     assert "discarding" not in caplog.text
+
+
+# --------------------------------------------------------------------------- sharding by rank
+
+
+@given(
+    length=st.integers(0, 50),
+    replicas=st.integers(1, 5),
+    seed=st.integers(0, 2**31),
+    pass_index=st.integers(0, 20),
+    drop_last=st.booleans(),
+)
+@settings(max_examples=80, deadline=None)
+def test_shards_are_disjoint_equal_and_cover_the_pass(
+    length: int, replicas: int, seed: int, pass_index: int, drop_last: bool
+) -> None:
+    """Each rank yields as many indices; together one pass, padded by its first indices or cut to a multiple."""
+    samplers = [
+        ResumableSampler(length, seed=seed, num_replicas=replicas, rank=rank, drop_last=drop_last)
+        for rank in range(replicas)
+    ]
+    for sampler in samplers:
+        sampler.set_epoch(pass_index)
+    shards = [list(sampler) for sampler in samplers]
+    order = ResumableSampler(length, seed=seed, num_replicas=1, rank=0).order(pass_index).tolist()
+    per_rank = length // replicas if drop_last else -(-length // replicas)
+    assert all(len(shard) == per_rank == sampler.num_samples for shard, sampler in zip(shards, samplers))
+    interleaved = [shards[position % replicas][position // replicas] for position in range(per_rank * replicas)]
+    expected = order[: per_rank * replicas] if drop_last else (order * (replicas + 1))[: per_rank * replicas]
+    assert interleaved == expected  # rank r takes positions r, r + replicas, ... of the pass
+    if length % replicas == 0:
+        assert sorted(index for shard in shards for index in shard) == list(range(length))
+
+
+def test_each_rank_starts_its_shard_anywhere() -> None:
+    sampler = ResumableSampler(23, seed=4, num_replicas=3, rank=2)
+    sampler.set_epoch(5)
+    full = list(sampler)
+    for start in range(len(full) + 1):
+        sampler.set_pass(5, start=start)
+        assert list(sampler) == full[start:]
+
+
+def test_a_sampler_nobody_sets_moves_to_the_next_pass_by_itself() -> None:
+    """A hand-written loop gets a new order every epoch; set_epoch, when called, decides."""
+    sampler = ResumableSampler(12, seed=1)
+    passes = [list(sampler) for _ in range(3)]
+    assert passes == [sampler.shard(index).tolist() for index in range(3)]
+    assert len({tuple(p) for p in passes}) == 3
+    sampler.set_epoch(0)
+    assert list(sampler) == passes[0]
+    sampler.set_epoch(0)
+    assert list(sampler) == passes[0]
+
+
+def test_resumable_data_loader_is_a_data_loader_that_resumes_anywhere() -> None:
+    dataset = CountingDataset(20)
+    loader = ResumableDataLoader(dataset, ResumableSampler(20, seed=2), batch_size=3)
+    assert isinstance(loader, torch.utils.data.DataLoader) and len(loader) == 7
+    loader.sampler.set_epoch(4)
+    reference = [batch[0].tolist() for batch in loader]
+    dataset.loads = 0
+    again = ResumableDataLoader(dataset, ResumableSampler(20, seed=2), batch_size=3)
+    again.sampler.set_epoch(4)
+    assert [batch[0].tolist() for batch in again.iter_from(5)] == reference[5:]
+    assert dataset.loads == 20 - 15 and len(again) == 7
+
+
+def test_resumable_data_loader_state_continues_a_pass_or_starts_the_next() -> None:
+    loader = ResumableDataLoader(list(range(8)), ResumableSampler(8, seed=3), batch_size=2)
+    first = [batch.tolist() for batch in loader]
+    second = [batch.tolist() for batch in loader]
+    saved = loader.state_dict()
+    assert saved == {"pass_index": 1, "started": True, "seed": 3}
+    again = ResumableDataLoader(list(range(8)), ResumableSampler(8, seed=3), batch_size=2)
+    again.load_state_dict(saved)
+    assert [batch.tolist() for batch in again.iter_from(2)] == second[2:]
+    third = [batch.tolist() for batch in again]
+    assert third not in (first, second) and sorted(sum(third, [])) == list(range(8))
+    with pytest.raises(ValueError, match="The saved loader used seed=3, this one seed=4"):
+        ResumableDataLoader(list(range(8)), ResumableSampler(8, seed=4)).load_state_dict(saved)
+
+
+def test_engine_resumes_a_resumable_data_loader_mid_epoch_without_loading_skipped_batches() -> None:
+    dataset = CountingDataset(12)
+    straight: list[list[int]] = []
+    loader = ResumableDataLoader(dataset, ResumableSampler(12, seed=9), batch_size=3)
+    Engine(lambda engine, batch: straight.append(batch[0].tolist())).run(loader, max_epochs=2)
+    saved_state = {"iteration": 6, "epoch": 2, "epoch_length": 4, "max_epochs": 2, "max_iters": None}
+    resumed: list[list[int]] = []
+    again = ResumableDataLoader(dataset, ResumableSampler(12, seed=9), batch_size=3)
+    again.load_state_dict({"pass_index": 1, "started": True, "seed": 9})
+    trainer = Engine(lambda engine, batch: resumed.append(batch[0].tolist()))
+    trainer.load_state_dict({**saved_state, "epoch_completed": False})
+    dataset.loads = 0
+    trainer.run(again)
+    assert resumed == straight[6:]
+    assert dataset.loads == 6
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: ResumableSampler(4, num_replicas=0), ValueError, "num_replicas must be a positive integer"),
+        (lambda: ResumableSampler(4, num_replicas=2, rank=2), ValueError, "rank must be an integer from 0 to"),
+        (lambda: ResumableDataLoader([1], [0]), TypeError, "sampler must be an ember.data.ResumableSampler"),
+        (
+            lambda: ResumableDataLoader([1], ResumableSampler(1), shuffle=True),
+            TypeError,
+            r"sets \['shuffle'\] itself",
+        ),
+        (lambda: ResumableDataLoader([1], ResumableSampler(1)).iter_from(2), ValueError, "between 0 and 1, got 2"),
+    ],
+    ids=["replicas", "rank", "sampler", "shuffle", "position"],
+)
+def test_bad_sharding_input(call: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        call()

@@ -17,7 +17,6 @@ import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
 import ember.distributed as idist
-from ember import distributed
 
 # Every multi-process call gets this timeout: a rank left waiting for a peer raises instead of hanging the suite.
 TIMEOUT = 60
@@ -113,7 +112,7 @@ def test_auto_optim_refuses_horovod_options() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the error is about machines without a GPU")
 def test_nccl_without_gpu_says_to_use_gloo() -> None:
     for call in (lambda: idist.Parallel("nccl", nproc_per_node=2), lambda: idist.initialize("nccl")):
-        with pytest.raises(ValueError, match="needs CUDA GPUs.*Use backend='gloo'"):
+        with pytest.raises(ValueError, match=r"needs CUDA GPUs.*Use backend='gloo'"):
             call()
 
 
