@@ -288,7 +288,7 @@ def test_resumable_data_loader_state_continues_a_pass_or_starts_the_next() -> No
     again.load_state_dict(saved)
     assert [batch.tolist() for batch in again.iter_from(2)] == second[2:]
     third = [batch.tolist() for batch in again]
-    assert third not in (first, second) and sorted(sum(third, [])) == list(range(8))
+    assert third not in (first, second) and sorted(i for batch in third for i in batch) == list(range(8))
     with pytest.raises(ValueError, match="The saved loader used seed=3, this one seed=4"):
         ResumableDataLoader(list(range(8)), ResumableSampler(8, seed=4)).load_state_dict(saved)
 

@@ -46,7 +46,7 @@ def test_auto_dataloader_in_one_process_is_a_resumable_data_loader_with_ignite_o
     first = [batch.tolist() for batch in loader]
     second = [batch.tolist() for batch in loader]
     assert first != second  # a new order every pass, with nobody calling set_epoch
-    assert sorted(sum(first, [])) == list(range(10))
+    assert sorted(i for batch in first for i in batch) == list(range(10))
     plain = idist.auto_dataloader(list(range(4)), batch_size=2)
     assert [batch.tolist() for batch in plain] == [[0, 1], [2, 3]]  # one process: not shuffled unless asked
 
