@@ -75,3 +75,13 @@ def test_proxy_sampler_shards_another_sampler_and_passes_the_epoch_on() -> None:
     assert [len(shard) for shard in shards] == [4, 4]
     with pytest.raises(ValueError, match="rank must be from 0 to 1, got rank=2"):
         idist.DistributedProxySampler(inner, num_replicas=2, rank=2)
+
+
+def test_ignite_module_paths_hold_the_same_objects() -> None:
+    """ignite code imports from ignite.distributed.{utils,launcher,auto}: the same objects live there."""
+    from ember.distributed import auto, launcher, utils
+
+    assert launcher.Parallel is idist.Parallel
+    assert auto.auto_model is idist.auto_model and auto.DistributedProxySampler is idist.DistributedProxySampler
+    for name in utils.__all__:
+        assert getattr(utils, name) is getattr(idist, name), name
