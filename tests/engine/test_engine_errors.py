@@ -43,10 +43,16 @@ WIRING_ERRORS: list[tuple[str, Callable[[Engine], object], type[Exception], str]
         r"called as handler\(engine, exception\)",
     ),
     (
-        "exception handler without the engine parameter",
-        lambda e: e.add_event_handler(Events.EXCEPTION_RAISED, lambda engine: None),
+        "exception handler with too many parameters",
+        lambda e: e.add_event_handler(Events.EXCEPTION_RAISED, lambda engine, exception, extra: None),
         TypeError,
-        r"has parameters \(engine\) but will be called as handler\(engine, exception\)",
+        r"has parameters \(engine, exception, extra\) but will be called as handler\(engine, exception\)",
+    ),
+    (
+        "event_to_attr not a dict",
+        lambda e: e.register_events("a", event_to_attr=["a"]),
+        TypeError,
+        r"event_to_attr must be a dict mapping each event to a state attribute name, got list",
     ),
     ("unknown event type", lambda e: e.add_event_handler("epoch_done", noop), ValueError, "register_events"),
     ("not an event", lambda e: e.add_event_handler(3.5, noop), TypeError, "Expected an event"),
@@ -125,7 +131,7 @@ WIRING_ERRORS: list[tuple[str, Callable[[Engine], object], type[Exception], str]
         ValueError,
         "event_to_attr names 'b'",
     ),
-    ("terminate_epoch outside a run", lambda e: e.terminate_epoch(), RuntimeError, "no epoch is running"),
+    ("terminate_epoch outside a run", lambda e: e.terminate_epoch(), RuntimeError, "called from outside a run"),
 ]
 
 
@@ -182,11 +188,13 @@ def valid_state_dict(**changes: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("state_dict", "error", "message"),
     [
-        ({"iteration": 3}, ValueError, r"misses the keys \['epoch', 'epoch_length', 'max_epochs', 'max_iters'\]"),
+        ({"iteration": 3}, ValueError, r"misses \['epoch_length', 'max_epochs or max_iters'\]"),
+        ({"epoch_length": 3, "max_epochs": 2}, ValueError, r"misses \['iteration or epoch'\]"),
+        ({"epoch_length": None, "iteration": 3, "max_epochs": 2}, ValueError, "one counter and no epoch_length"),
         (valid_state_dict(iteration=-1), ValueError, r"state_dict\['iteration'\] must be >= 0, got -1"),
         (valid_state_dict(iteration="6"), TypeError, r"state_dict\['iteration'\] must be an integer"),
         (valid_state_dict(epoch_length=0), ValueError, "epoch_length.* must be a positive integer.*The state dict is invalid"),
-        (valid_state_dict(max_iters=10), ValueError, "exactly one of max_epochs and max_iters"),
+        (valid_state_dict(max_iters=10), ValueError, "sets both max_epochs=4 and max_iters=10"),
         (valid_state_dict(iteration=10), ValueError, "iteration=10 cannot be reached in epoch=2 with epoch_length=3"),
         (valid_state_dict(epoch_completed="yes"), TypeError, "epoch_completed'\\] must be a bool"),
         (valid_state_dict(terminated=1), TypeError, "terminated'\\] must be a bool"),
@@ -203,7 +211,7 @@ def test_load_state_dict_errors(state_dict: Any, error: type[Exception], message
 def test_user_keys_are_required_by_load_state_dict() -> None:
     engine = Engine(noop)
     engine.state_dict_user_keys.append("alpha")
-    with pytest.raises(ValueError, match=r"misses the keys \['alpha'\]"):
+    with pytest.raises(ValueError, match=r"misses \['alpha'\]"):
         engine.load_state_dict(valid_state_dict())
 
 
@@ -217,14 +225,14 @@ def test_state_dict_of_a_missing_user_key() -> None:
 def test_resume_with_max_epochs_below_the_epoch_reached() -> None:
     engine = Engine(noop)
     engine.load_state_dict(valid_state_dict(iteration=7, epoch=3, epoch_completed=False))
-    with pytest.raises(ValueError, match=r"max_epochs=2 is smaller than the epoch already reached \(3\)"):
+    with pytest.raises(ValueError, match=r"max_epochs=2 is smaller than the epoch this engine already reached \(3\).*engine\.state\.max_epochs = None"):
         engine.run(range(3), max_epochs=2)
 
 
 def test_resume_cannot_switch_to_max_iters() -> None:
     engine = Engine(noop)
     engine.load_state_dict(valid_state_dict())
-    with pytest.raises(ValueError, match="limited by max_epochs=4; it cannot resume with max_iters=20"):
+    with pytest.raises(ValueError, match="limited by max_epochs=4, so run\\(\\) cannot switch to max_iters=20.*engine.state.max_epochs = None"):
         engine.run(range(3), max_iters=20)
 
 
@@ -242,8 +250,31 @@ def test_load_state_dict_while_running() -> None:
         engine.run([1])
 
 
-def test_terminate_epoch_in_epoch_completed_is_a_wrong_moment() -> None:
+def test_terminate_epoch_in_epoch_completed_does_nothing_more() -> None:
+    """The epoch has ended there already: as in pytorch-ignite, the request is dropped."""
     engine = Engine(noop)
     engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.terminate_epoch())
-    with pytest.raises(RuntimeError, match="no epoch is running"):
-        engine.run([1])
+    state = engine.run([1, 2], max_epochs=2)
+    assert (state.epoch, state.iteration) == (2, 4)
+
+
+def test_resume_cannot_switch_to_max_epochs() -> None:
+    engine = Engine(noop)
+    engine.run(range(3), max_iters=5)
+    with pytest.raises(ValueError, match="limited by max_iters=5, so run\\(\\) cannot switch to max_epochs=3.*max_iters = None"):
+        engine.run(range(3), max_epochs=3)
+
+
+def test_finished_run_with_smaller_max_epochs() -> None:
+    engine = Engine(noop)
+    engine.run(range(3), max_epochs=3)
+    with pytest.raises(ValueError, match="max_epochs=2 is smaller than the epoch this engine already reached"):
+        engine.run(range(3), max_epochs=2)
+
+
+def test_resume_with_a_different_epoch_length() -> None:
+    engine = Engine(noop)
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.interrupt())
+    engine.run(range(3), max_epochs=2)
+    with pytest.raises(ValueError, match="epoch_length=2 differs from the resumed run's epoch_length=3"):
+        engine.run(range(3), epoch_length=2)

@@ -20,12 +20,18 @@ def reference(
     before: int | None = None,
     after: int | None = None,
 ) -> bool:
-    """The documented meaning of a filter, written as directly as possible."""
+    """The documented meaning of a filter, written as directly as possible (pytorch-ignite's definition).
+
+    ``every`` alone fires on multiples of ``every``; with ``before`` and/or ``after`` it fires on the
+    window's first count ``after + 1`` (``after`` defaulting to 0) and every ``every``-th count after it.
+    """
     if once is not None:
         return count in once
     ok = True
-    if every is not None:
-        ok = ok and count % every == 0
+    if every is not None and before is None and after is None:
+        ok = count % every == 0
+    elif every is not None:
+        ok = (count - (after or 0) - 1) % every == 0
     if before is not None:
         ok = ok and count < before
     if after is not None:

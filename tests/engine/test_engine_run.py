@@ -52,8 +52,9 @@ def test_one_shot_iterator_that_runs_dry_ends_the_run_with_a_warning(caplog: pyt
     rows: list[str] = []
     for event in (Events.TERMINATE, Events.COMPLETED):
         engine.add_event_handler(event, lambda e, name=event.name: rows.append(name))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), pytest.warns(UserWarning, match="can provide no more batches") as caught:
         state = engine.run(iter(range(3)), max_epochs=3)
+    assert caught[0].filename == __file__  # the warning points at the run() call
     assert state.iteration == 3
     assert rows == ["TERMINATE", "COMPLETED"]
     assert "can provide no more batches" in caplog.text
@@ -85,7 +86,7 @@ def test_max_iters_may_end_mid_epoch() -> None:
     engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: epochs.append((e.state.epoch, e.state.iteration)))
     state = engine.run(range(4), max_iters=10)
     assert epochs == [(1, 4), (2, 8), (3, 10)]
-    assert (state.max_epochs, state.max_iters) == (3, 10)
+    assert (state.max_epochs, state.max_iters) == (None, 10)  # one limit at a time, as in pytorch-ignite
 
 
 def test_max_iters_with_unknown_length() -> None:

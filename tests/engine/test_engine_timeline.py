@@ -27,11 +27,13 @@ def record(engine: Engine) -> list[str]:
     return rows
 
 
-def iteration_rows(epoch: int, first: int, last: int) -> list[str]:
+def iteration_rows(epoch: int, first: int, last: int, new_pass: bool = False) -> list[str]:
+    """Rows of iterations first..last; ``new_pass``: the first fetch finds the last pass used up."""
     rows = []
     for iteration in range(first, last + 1):
         rows += [
             f"GET_BATCH_STARTED {epoch} {iteration - 1}",
+            *([f"DATALOADER_STOP_ITERATION {epoch} {iteration - 1}"] if new_pass and iteration == first else []),
             f"GET_BATCH_COMPLETED {epoch} {iteration - 1}",
             f"ITERATION_STARTED {epoch} {iteration}",
             f"ITERATION_COMPLETED {epoch} {iteration}",
@@ -59,7 +61,7 @@ def test_normal_run() -> None:
         ["STARTED 0 0", "EPOCH_STARTED 1 0"]
         + iteration_rows(1, 1, 2)
         + ["EPOCH_COMPLETED 1 2", "EPOCH_STARTED 2 2"]
-        + iteration_rows(2, 3, 4)
+        + iteration_rows(2, 3, 4, new_pass=True)
         + ["EPOCH_COMPLETED 2 4", "COMPLETED 2 4"]
     )
     assert rows == expected
@@ -107,19 +109,48 @@ def test_terminate_epoch() -> None:
     assert batches == [0, 1, 2, 0, 1]
 
 
-def test_terminate_epoch_in_epoch_started_skips_the_epoch() -> None:
+@pytest.mark.parametrize("event", [Events.STARTED, Events.EPOCH_STARTED])
+def test_terminate_epoch_in_started_or_epoch_started_is_an_error(event: Events) -> None:
+    """No epoch's iterations run yet there: terminate_epoch() raises a RuntimeError that says where to call it."""
     engine = Engine(lambda engine, batch: None)
-    engine.add_event_handler(Events.EPOCH_STARTED(once=1), lambda e: e.terminate_epoch())
+    engine.add_event_handler(event, lambda e: e.terminate_epoch())
+    with pytest.raises(RuntimeError, match="STARTED or EPOCH_STARTED handler.*iteration event"):
+        engine.run(range(2), max_epochs=2)
+
+
+def test_terminate_epoch_skip_epoch_completed() -> None:
+    """terminate_epoch(skip_epoch_completed=True): TERMINATE_SINGLE_EPOCH, but no EPOCH_COMPLETED for that epoch."""
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=1), lambda e: e.terminate_epoch(skip_epoch_completed=True))
     rows = record(engine)
     engine.run(range(2), max_epochs=2)
-    assert rows[:5] == [
+    assert rows[:8] == [
         "STARTED 0 0",
         "EPOCH_STARTED 1 0",
-        "TERMINATE_SINGLE_EPOCH 1 0",
-        "EPOCH_COMPLETED 1 0",
-        "EPOCH_STARTED 2 0",
+        *iteration_rows(1, 1, 1),
+        "TERMINATE_SINGLE_EPOCH 1 1",
+        "EPOCH_STARTED 2 1",
     ]
-    assert engine.state.iteration == 2
+
+
+def test_terminate_skip_completed() -> None:
+    """terminate(skip_completed=True): TERMINATE fires, COMPLETED does not."""
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=1), lambda e: e.terminate(skip_completed=True))
+    rows = record(engine)
+    engine.run(range(2), max_epochs=2)
+    assert rows[-2:] == ["ITERATION_COMPLETED 1 1", "TERMINATE 1 1"]
+
+
+def test_terminate_single_epoch_handlers_may_take_iter_counter() -> None:
+    """As in pytorch-ignite, a TERMINATE_SINGLE_EPOCH handler may take iter_counter (iterations run in that epoch)."""
+    engine = Engine(lambda engine, batch: None)
+    seen: list[Any] = []
+    engine.add_event_handler(Events.TERMINATE_SINGLE_EPOCH, lambda e, iter_counter: seen.append(iter_counter))
+    engine.add_event_handler(Events.TERMINATE_SINGLE_EPOCH, lambda e: seen.append("plain"))
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=5), lambda e: e.terminate_epoch())
+    engine.run(range(3), max_epochs=2)
+    assert seen == [2, "plain"]
 
 
 def test_interrupt_and_resume() -> None:
@@ -136,7 +167,7 @@ def test_interrupt_and_resume() -> None:
     expected = (
         iteration_rows(1, 3, 3)
         + ["EPOCH_COMPLETED 1 3", "EPOCH_STARTED 2 3"]
-        + iteration_rows(2, 4, 6)
+        + iteration_rows(2, 4, 6, new_pass=True)
         + ["EPOCH_COMPLETED 2 6", "COMPLETED 2 6"]
     )
     assert rows == expected
@@ -194,17 +225,61 @@ def test_exception_in_process_function() -> None:
 
 
 def test_new_run_after_completion_starts_over() -> None:
+    """Run again with the same (or no) max_epochs: a new run, as an evaluator needs."""
     engine = Engine(lambda engine, batch: None)
-    engine.run(range(3), max_epochs=2)
+    engine.run(range(2), max_epochs=2)
     rows = record(engine)
-    engine.run(range(2), max_epochs=1)
+    engine.run(range(2), max_epochs=2)
+    assert rows[:2] == ["STARTED 0 0", "EPOCH_STARTED 1 0"]
+    assert rows[-1] == "COMPLETED 2 4"
+    rows.clear()
+    engine.run(range(2))
+    assert rows == ["STARTED 0 0", "EPOCH_STARTED 1 0", *iteration_rows(1, 1, 2), "EPOCH_COMPLETED 1 2", "COMPLETED 1 2"]
+
+
+def test_larger_max_epochs_continues_a_finished_run() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.run(range(2), max_epochs=2)
+    rows = record(engine)
+    engine.run(range(2), max_epochs=3)
     assert rows == [
-        "STARTED 0 0",
-        "EPOCH_STARTED 1 0",
-        *iteration_rows(1, 1, 2),
-        "EPOCH_COMPLETED 1 2",
-        "COMPLETED 1 2",
+        "STARTED 2 4",
+        "EPOCH_STARTED 3 4",
+        *iteration_rows(3, 5, 6),  # the finished run's pass was closed: a new one starts, no DATALOADER_STOP_ITERATION
+        "EPOCH_COMPLETED 3 6",
+        "COMPLETED 3 6",
     ]
+
+
+def test_larger_max_iters_continues_a_finished_run() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.run(range(4), max_iters=3)
+    engine.run(range(4), max_iters=6)
+    assert (engine.state.iteration, engine.state.epoch) == (6, 2)
+
+
+def test_resetting_max_epochs_forces_a_new_run() -> None:
+    engine = Engine(lambda engine, batch: None)
+    engine.run(range(2), max_epochs=3)
+    engine.state.max_epochs = None
+    engine.run(range(2), max_epochs=1)
+    assert (engine.state.epoch, engine.state.iteration) == (1, 2)
+    engine.state.max_epochs = None
+    engine.run(range(2), max_iters=3)  # switching to max_iters needs the reset too
+    assert (engine.state.iteration, engine.state.max_epochs, engine.state.max_iters) == (3, None, 3)
+
+
+def test_run_after_terminate_continues_with_the_next_epoch() -> None:
+    batches: list[int] = []
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda e: e.terminate())
+    engine.run(range(3), max_epochs=3)
+    assert (engine.state.epoch, engine.state.iteration) == (2, 4)
+    rows = record(engine)
+    engine.run(range(3), max_epochs=3)
+    assert rows[:2] == ["STARTED 2 4", "EPOCH_STARTED 3 4"]
+    assert rows[-1] == "COMPLETED 3 7"
+    assert batches == [0, 1, 2, 0, 0, 1, 2]  # the cut-short pass is left; epoch 3 starts a new one
 
 
 def test_data_running_out_mid_epoch_fires_dataloader_stop_iteration() -> None:

@@ -14,8 +14,8 @@ import enum
 import inspect
 import itertools
 import logging
-import math
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
@@ -33,7 +33,7 @@ from ember.engine.events import (
 )
 from ember.engine.state import State
 
-__all__ = ["Engine", "RemovableEventHandle"]
+__all__ = ["Engine", "RemovableEventHandle", "RemovableWrapperHandle"]
 
 ProcessFunction = Callable[["Engine", Any], Any]
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
@@ -50,6 +50,8 @@ _PER_ITERATION_EVENTS = (
 )
 # Events fired with an argument after the engine: handlers are called as handler(engine, exception).
 _EVENT_ARGUMENTS: dict[Any, tuple[str, ...]] = {Events.EXCEPTION_RAISED: ("exception",)}
+# Events fired with a keyword value that only the handlers that accept it receive (as in pytorch-ignite).
+_EVENT_KEYWORDS: dict[Any, str] = {Events.TERMINATE_SINGLE_EPOCH: "iter_counter"}
 
 
 class _Stop(enum.IntEnum):
@@ -57,8 +59,31 @@ class _Stop(enum.IntEnum):
 
     NONE = 0
     EPOCH = 1
-    RUN = 2
-    INTERRUPT = 3
+    EPOCH_SKIP_COMPLETED = 2
+    RUN = 3
+    RUN_SKIP_COMPLETED = 4
+    INTERRUPT = 5
+
+
+class _Phase(enum.Enum):
+    """Where the engine is in its life; decides what the next ``run()`` does."""
+
+    FRESH = "fresh"  # never ran, or state.max_epochs/max_iters reset: run() starts a new run
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"  # interrupt(): run() continues with what would have come next
+    TERMINATED = "terminated"  # terminate(): run() continues with the next epoch
+    FINISHED = "finished"  # reached its end: run() starts anew, or continues to a larger limit
+    FAILED = "failed"  # an exception ended it: run() continues from where it stopped
+    LOADED = "loaded"  # load_state_dict(): run() resumes from the saved position
+    LOADED_ENDED = "loaded_ended"  # a loaded run that terminate() had ended: run() needs a larger limit
+
+
+class _Next(enum.Enum):
+    """What the loop does next within the run."""
+
+    EPOCH = "epoch"  # start a new epoch (EPOCH_STARTED)
+    BATCH = "batch"  # fire GET_BATCH_STARTED, then fetch the next batch
+    FETCH = "fetch"  # GET_BATCH_STARTED has fired already: fetch the next batch
 
 
 class _StopSignal(Exception):
@@ -119,29 +144,32 @@ def _describe(handler: Callable[..., Any]) -> str:
 
 
 def _bind_handler(
-    handler: Callable[..., Any], event_args: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+    handler: Callable[..., Any], event: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Callable[..., Any]:
     """Return a callable ``call(engine, *event_values)`` that invokes ``handler`` as registered.
 
     A handler takes the engine as its first argument, or (as in pytorch-ignite) no engine at all.
-    Its signature is checked here, once, so that a mismatch fails when it is attached. Events that
-    pass values (the exception of ``EXCEPTION_RAISED``) need the engine parameter: without it, a
-    one-parameter handler written as ``def on_error(engine)`` would silently get the exception.
+    Its signature is checked here, once, so that a mismatch fails when it is attached.
+    ``EXCEPTION_RAISED`` passes the exception: ``handler(engine, exception)``, or, for a handler
+    with one parameter, ``handler(exception)`` as pytorch-ignite does. ``TERMINATE_SINGLE_EPOCH``
+    passes ``iter_counter=`` (iterations run in the cut-short epoch) to handlers that accept it.
     """
+    event_args = _EVENT_ARGUMENTS.get(event, ())
+    keyword = _EVENT_KEYWORDS.get(event)
     try:
-        signature = inspect.signature(handler)
+        signature: inspect.Signature | None = inspect.signature(handler)
     except (TypeError, ValueError):  # a builtin without a signature: assume it takes the engine
         signature = None
     takes_engine = True
     if signature is not None:
         placeholders = [None] * len(event_args)
         try:
-            signature.bind(None, *placeholders, *args, **kwargs)
+            if not (keyword and _accepts_keyword(signature, keyword, True, args, kwargs)):
+                signature.bind(None, *placeholders, *args, **kwargs)
         except TypeError:
             try:
-                if event_args:
-                    raise TypeError("no engine-less form for events that pass values")
-                signature.bind(*placeholders, *args, **kwargs)
+                if not (keyword and _accepts_keyword(signature, keyword, False, args, kwargs)):
+                    signature.bind(*placeholders, *args, **kwargs)
             except TypeError:
                 shown = ", ".join(
                     ["engine", *event_args, *(repr(a) for a in args), *(f"{k}={v!r}" for k, v in kwargs.items())]
@@ -153,11 +181,33 @@ def _bind_handler(
                     + ", then parameters for the extra arguments passed to add_event_handler."
                 ) from None
             takes_engine = False
+    if keyword is not None:
+        wants_keyword = signature is not None and _accepts_keyword(signature, keyword, takes_engine, args, kwargs)
+        if takes_engine and wants_keyword:
+            return lambda engine, value: handler(engine, *args, **kwargs, **{keyword: value})
+        if takes_engine:
+            return lambda engine, value: handler(engine, *args, **kwargs)
+        if wants_keyword:
+            return lambda engine, value: handler(*args, **kwargs, **{keyword: value})
+        return lambda engine, value: handler(*args, **kwargs)
     if takes_engine and not args and not kwargs:
         return handler
     if takes_engine:
         return lambda engine, *values: handler(engine, *values, *args, **kwargs)
     return lambda engine, *values: handler(*values, *args, **kwargs)
+
+
+def _accepts_keyword(
+    signature: inspect.Signature, keyword: str, takes_engine: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> bool:
+    """Whether a handler can also take ``keyword=value`` besides what it is called with anyway."""
+    if keyword in kwargs:
+        return False
+    try:
+        signature.bind(*([None] if takes_engine else []), *args, **kwargs, **{keyword: 0})
+    except TypeError:
+        return False
+    return True
 
 
 def _check_positive(name: str, value: Any) -> None:
@@ -208,6 +258,20 @@ class RemovableEventHandle:
 
     def __exit__(self, *exc_info: object) -> None:
         self.remove()
+
+
+class RemovableWrapperHandle:
+    """Returned by :meth:`Engine.add_handler_wrapper`; ``remove()`` takes the wrapper away again."""
+
+    def __init__(self, engine: Engine, wrapper: HandlerWrapper) -> None:
+        self.engine: weakref.ref[Engine] = weakref.ref(engine)
+        self.wrapper = wrapper
+
+    def remove(self) -> None:
+        """Remove the wrapper; does nothing if the engine is gone or the wrapper was removed already."""
+        engine = self.engine()
+        if engine is not None and any(w is self.wrapper for w in engine._handler_wrappers):
+            engine.remove_handler_wrapper(self.wrapper)
 
 
 class Engine:
@@ -261,17 +325,15 @@ class Engine:
         self._per_iteration = [_EMPTY_DISPATCH] * 4
         self._due = [NEVER] * 4
         self._trace = False
-        self._handler_wrapper: HandlerWrapper | None = None
+        self._handler_wrappers: tuple[HandlerWrapper, ...] = ()
         self._stop = _Stop.NONE
-        self._running = False
-        self._in_epoch = False
-        self._resumable = False
-        self._interrupted = False
-        self._terminated = False
-        self._get_batch_started_done = False
+        self._phase = _Phase.FRESH
+        self._next = _Next.EPOCH
+        self._last_fired: tuple[Any, int] = (None, 0)
         self._pass_length: int | None = None
         self._data: Iterable[Any] | None = None
-        self._data_iter: Iterator[Any] | None = None
+        self._batches: Iterator[Any] | None = None
+        self._switch = _SwitchRequest()
         self._pass_start_iteration = 0
         self._epoch_start_iteration = 0
         self._epoch_start_time = 0.0
@@ -304,6 +366,11 @@ class Engine:
                     f"({type(event).__name__}). Built-in Events are always registered."
                 )
             self._allowed_events.add(event)
+        if event_to_attr is not None and not isinstance(event_to_attr, Mapping):
+            raise TypeError(
+                "event_to_attr must be a dict mapping each event to a state attribute name, got "
+                f"{type(event_to_attr).__name__}: {event_to_attr!r}. Pass e.g. event_to_attr={{MyEvents.STEP: 'step'}}."
+            )
         for event, attribute in (event_to_attr or {}).items():
             if event not in self._allowed_events or isinstance(event, Events):
                 raise ValueError(
@@ -355,7 +422,7 @@ class Engine:
         prepared = []
         for event in events:
             base, event_filter = self._resolve_event(event)
-            bound = _bind_handler(handler, _EVENT_ARGUMENTS.get(base, ()), args, kwargs)
+            bound = _bind_handler(handler, base, args, kwargs)
             prepared.append((base, self._wrapped_entry(base, _Entry(handler, bound, event_filter))))
         for base, entry in prepared:
             current = self._dispatch.get(base, _EMPTY_DISPATCH)
@@ -422,15 +489,21 @@ class Engine:
             )
         if has_handlers or self._trace:
             self._fire(event_name)
+        else:
+            self._last_fired = (event_name, self.state.iteration)
 
-    def set_handler_wrapper(self, wrapper: HandlerWrapper | None) -> None:
-        """Route every handler call of this engine through ``wrapper``; ``None`` removes it.
+    def add_handler_wrapper(self, wrapper: HandlerWrapper) -> RemovableWrapperHandle:
+        """Route every handler call of this engine through ``wrapper``, beside any wrappers already added.
 
         ``wrapper(event, handler, call)`` receives the base event, the handler as it was registered
         and the callable the engine would invoke (``call(engine, *event_values)``), and returns the
         callable to invoke instead. It applies to the handlers attached now and to those attached
-        later, for profilers and tracers that must time or observe each handler. Filters are
+        later, for profilers and tracers that must time or observe each handler. Several wrappers
+        nest in the order they were added (the first added is the innermost). Filters are
         unaffected: a wrapped handler is still skipped on counts where it does not fire.
+
+        Returns:
+            A handle whose ``remove()`` takes this wrapper away again (the others stay).
 
         Example::
 
@@ -441,17 +514,49 @@ class Engine:
                     durations[handler] += time.perf_counter() - start
                 return run
 
-            engine.set_handler_wrapper(timed)
+            handle = engine.add_handler_wrapper(timed)
+            ...
+            handle.remove()
+        """
+        if not callable(wrapper):
+            raise TypeError(f"wrapper must be callable (event, handler, call) -> call, got {wrapper!r}.")
+        self._handler_wrappers = (*self._handler_wrappers, wrapper)
+        self._rewrap_handlers()
+        return RemovableWrapperHandle(self, wrapper)
+
+    def remove_handler_wrapper(self, wrapper: HandlerWrapper) -> None:
+        """Take away a wrapper added with :meth:`add_handler_wrapper`.
+
+        Raises:
+            ValueError: ``wrapper`` was not added to this engine.
+        """
+        if not any(w is wrapper for w in self._handler_wrappers):
+            raise ValueError(
+                f"{wrapper!r} is not a handler wrapper of this engine, so it cannot be removed. "
+                "Remove it with the handle add_handler_wrapper returned, once."
+            )
+        self._handler_wrappers = tuple(w for w in self._handler_wrappers if w is not wrapper)
+        self._rewrap_handlers()
+
+    def set_handler_wrapper(self, wrapper: HandlerWrapper | None) -> None:
+        """Make ``wrapper`` the only handler wrapper of this engine; ``None`` removes every wrapper.
+
+        Prefer :meth:`add_handler_wrapper`, which leaves the wrappers of other tools (a profiler, a
+        tracer) in place.
         """
         if wrapper is not None and not callable(wrapper):
             raise TypeError(f"wrapper must be callable (event, handler, call) -> call or None, got {wrapper!r}.")
-        self._handler_wrapper = wrapper
+        self._handler_wrappers = () if wrapper is None else (wrapper,)
+        self._rewrap_handlers()
+
+    def _rewrap_handlers(self) -> None:
         for event, dispatch in list(self._dispatch.items()):
             self._set_dispatch(event, _Dispatch(tuple(self._wrapped_entry(event, e) for e in dispatch.entries)))
 
     def _wrapped_entry(self, event: Any, entry: _Entry) -> _Entry:
-        wrapper = self._handler_wrapper
-        call = entry.bound if wrapper is None else wrapper(event, entry.handler, entry.bound)
+        call = entry.bound
+        for wrapper in self._handler_wrappers:
+            call = wrapper(event, entry.handler, call)
         return _Entry(entry.handler, entry.bound, entry.filter, call)
 
     def _resolve_event(self, event: Any) -> tuple[Any, EventFilter | None]:
@@ -489,12 +594,16 @@ class Engine:
 
     def _refresh_due(self, slot: int) -> None:
         """Recompute when the loop must next look at the handlers of a per-iteration event."""
-        self._due[slot] = 0 if self._trace else self._per_iteration[slot].next_due(self.state.iteration)
+        if slot <= _GET_BATCH_COMPLETED and self._data is None:
+            self._due[slot] = NEVER  # without data there is no batch to get: GET_BATCH_* do not fire
+        else:
+            self._due[slot] = 0 if self._trace else self._per_iteration[slot].next_due(self.state.iteration)
 
     # ------------------------------------------------------------------ firing
 
     def _fire(self, event: Any, *values: Any) -> None:
         """Call the handlers of ``event`` whose filter passes; the general, not per-iteration, path."""
+        self._last_fired = (event, self.state.iteration)
         if self._trace:
             self._log_event(event)
         dispatch = self._dispatch.get(event)
@@ -512,6 +621,7 @@ class Engine:
     def _fire_per_iteration(self, slot: int, count: int) -> None:
         """Fire a per-iteration event whose due count was reached, then move its due count on."""
         dispatch = self._per_iteration[slot]
+        self._last_fired = (_PER_ITERATION_EVENTS[slot], self.state.iteration)
         if self._trace:
             self._log_event(_PER_ITERATION_EVENTS[slot])
         if dispatch.calls is not None:
@@ -525,7 +635,8 @@ class Engine:
                 self._due[slot] = 0 if self._trace else dispatch.next_due(count + 1)
         if self._stop:
             # paused just before a fetch: the resumed run fetches without firing GET_BATCH_STARTED again
-            self._get_batch_started_done = self._stop is _Stop.INTERRUPT and slot == _GET_BATCH_STARTED
+            if self._stop is _Stop.INTERRUPT and slot == _GET_BATCH_STARTED:
+                self._next = _Next.FETCH
             self._raise_stop()
 
     def _fire_and_check(self, event: Any) -> None:
@@ -539,31 +650,36 @@ class Engine:
 
     # ------------------------------------------------------------------ stopping
 
-    def terminate(self) -> None:
+    def terminate(self, skip_completed: bool = False) -> None:
         """Stop the run once the handlers of the current event have finished.
 
-        Then ``TERMINATE`` and ``COMPLETED`` fire, and :meth:`run` returns. ``EPOCH_COMPLETED`` is not
-        fired for the epoch that was cut short. A later :meth:`run` starts a new run.
+        Then ``TERMINATE`` and ``COMPLETED`` fire (``COMPLETED`` not with ``skip_completed=True``),
+        and :meth:`run` returns. ``EPOCH_COMPLETED`` is not fired for the epoch that was cut short.
+        A later :meth:`run` continues the run with the next epoch, as in pytorch-ignite.
         """
-        self._stop = _Stop.RUN
+        self._stop = _Stop.RUN_SKIP_COMPLETED if skip_completed else _Stop.RUN
 
-    def terminate_epoch(self) -> None:
+    def terminate_epoch(self, skip_epoch_completed: bool = False) -> None:
         """End the current epoch once the handlers of the current event have finished.
 
-        Then ``TERMINATE_SINGLE_EPOCH`` and ``EPOCH_COMPLETED`` fire and the next epoch begins with
-        the next batch of the data. Call it while an epoch runs (from ``EPOCH_STARTED`` to the last
-        ``ITERATION_COMPLETED``, or from the process function).
+        Then ``TERMINATE_SINGLE_EPOCH`` and ``EPOCH_COMPLETED`` fire (``EPOCH_COMPLETED`` not with
+        ``skip_epoch_completed=True``) and the next epoch begins with the next batch of the data.
+        Call it from the process function, from a handler of an iteration event, or from
+        ``EPOCH_COMPLETED``, where it does nothing more.
 
         Raises:
-            RuntimeError: if no epoch is running.
+            RuntimeError: called while no epoch runs, or from ``STARTED`` / ``EPOCH_STARTED``
+                (the epoch has not begun; there is nothing to end yet).
         """
-        if not (self._running and self._in_epoch):
+        starting = self.last_event_name in (Events.STARTED, Events.EPOCH_STARTED)
+        if self._phase is not _Phase.RUNNING or starting:
+            where = "a STARTED or EPOCH_STARTED handler" if starting else "outside a run"
             raise RuntimeError(
-                "terminate_epoch() was called while no epoch is running, so there is no epoch to end. "
-                "Call it from the process function or from a handler of EPOCH_STARTED or an iteration event; "
-                "use terminate() to stop the whole run."
+                f"terminate_epoch() was called from {where}, where no epoch's iterations are running. "
+                "Call it from the process function or from a handler of an iteration event (e.g. "
+                "ITERATION_COMPLETED); use terminate() to stop the whole run."
             )
-        self._stop = _Stop.EPOCH
+        self._stop = _Stop.EPOCH_SKIP_COMPLETED if skip_epoch_completed else _Stop.EPOCH
 
     def interrupt(self) -> None:
         """Pause the run once the handlers of the current event have finished; ``run()`` resumes it.
@@ -573,10 +689,69 @@ class Engine:
         """
         self._stop = _Stop.INTERRUPT
 
+    @property
+    def should_terminate(self) -> bool | str:
+        """Whether :meth:`terminate` was asked for (``"skip_completed"`` for its quiet form).
+
+        Setting it to ``True`` asks for the stop as :meth:`terminate` does; ``False`` withdraws it.
+        """
+        if self._stop is _Stop.RUN_SKIP_COMPLETED:
+            return "skip_completed"
+        return self._stop is _Stop.RUN
+
+    @should_terminate.setter
+    def should_terminate(self, value: bool | str) -> None:
+        if value:
+            self.terminate(skip_completed=value == "skip_completed")
+        elif self._stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED):
+            self._stop = _Stop.NONE
+
+    @property
+    def should_terminate_single_epoch(self) -> bool | str:
+        """Whether :meth:`terminate_epoch` was asked for (``"skip_epoch_completed"`` for its quiet form).
+
+        Setting it to ``True`` asks for the stop as :meth:`terminate_epoch` does; ``False`` withdraws it.
+        """
+        if self._stop is _Stop.EPOCH_SKIP_COMPLETED:
+            return "skip_epoch_completed"
+        return self._stop is _Stop.EPOCH
+
+    @should_terminate_single_epoch.setter
+    def should_terminate_single_epoch(self, value: bool | str) -> None:
+        if value:
+            self.terminate_epoch(skip_epoch_completed=value == "skip_epoch_completed")
+        elif self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+            self._stop = _Stop.NONE
+
+    @property
+    def should_interrupt(self) -> bool:
+        """Whether :meth:`interrupt` was asked for; setting ``True`` asks for it."""
+        return self._stop is _Stop.INTERRUPT
+
+    @should_interrupt.setter
+    def should_interrupt(self, value: bool) -> None:
+        if value:
+            self.interrupt()
+        elif self._stop is _Stop.INTERRUPT:
+            self._stop = _Stop.NONE
+
+    @property
+    def last_event_name(self) -> Any:
+        """The event fired last (``None`` before the first run), as pytorch-ignite's attribute.
+
+        Read from a handler, it is that handler's event; read from the process function, it is
+        ``ITERATION_STARTED``. The engine derives it rather than writing it on every event, so it
+        costs nothing on iterations where no handler is due.
+        """
+        event, iteration = self._last_fired
+        if self._phase is _Phase.RUNNING and iteration < self.state.iteration:
+            return Events.ITERATION_STARTED  # nothing fired since this iteration began
+        return event
+
     def _raise_stop(self) -> None:
         kind, self._stop = self._stop, _Stop.NONE
-        if kind is _Stop.EPOCH and not self._in_epoch:
-            return
+        if kind in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED) and self._next is _Next.EPOCH:
+            return  # asked for at the end of an epoch: that epoch is over anyway
         raise _StopSignal(kind)
 
     # ------------------------------------------------------------------ checkpointing
@@ -584,10 +759,10 @@ class Engine:
     def state_dict(self) -> dict[str, Any]:
         """The engine's position, for checkpoints: counters, run length and ``state_dict_user_keys``.
 
-        Keys: ``iteration``, ``epoch``, ``epoch_length``, ``max_epochs``, ``max_iters``,
-        ``epoch_completed`` (whether ``epoch`` had ended when saved), ``terminated`` (whether
-        ``terminate()`` had ended, or was about to end, the run: a resume then runs nothing, as the
-        original run stopped there) and each user key.
+        Keys: ``iteration``, ``epoch``, ``epoch_length``, ``max_epochs``, ``max_iters`` (one of the
+        two is ``None``), ``epoch_completed`` (whether ``epoch`` had ended when saved),
+        ``terminated`` (whether ``terminate()`` had ended, or was about to end, the run) and each
+        user key. :meth:`load_state_dict` also reads pytorch-ignite's smaller dict.
         """
         state = self.state
         saved: dict[str, Any] = {
@@ -596,8 +771,8 @@ class Engine:
             "epoch_length": state.epoch_length,
             "max_epochs": state.max_epochs,
             "max_iters": state.max_iters,
-            "epoch_completed": not self._in_epoch,
-            "terminated": self._terminated or self._stop is _Stop.RUN,
+            "epoch_completed": self._next is _Next.EPOCH,
+            "terminated": self._phase is _Phase.TERMINATED or self._stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED),
         }
         for key in self.state_dict_user_keys:
             if not hasattr(state, key):
@@ -611,53 +786,78 @@ class Engine:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a position saved by :meth:`state_dict`; the next :meth:`run` resumes from it.
 
+        Also accepts pytorch-ignite's format: ``epoch_length``, exactly one of ``iteration`` and
+        ``epoch``, exactly one of ``max_epochs`` and ``max_iters``, and the user keys; the missing
+        counter is derived from ``epoch_length``. A loaded run that had finished, or that
+        ``terminate()`` had ended, runs nothing on ``run()`` unless a larger ``max_epochs`` /
+        ``max_iters`` is passed (set ``engine.state.max_epochs = None`` to start afresh).
+
         Raises:
             ValueError: a key is missing or a value is out of range.
             TypeError: a value has the wrong type.
             RuntimeError: the engine is running.
         """
-        if self._running:
+        if self._phase is _Phase.RUNNING:
             raise RuntimeError("load_state_dict() cannot be called while the engine is running.")
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
-        required = ["iteration", "epoch", "epoch_length", "max_epochs", "max_iters", *self.state_dict_user_keys]
-        missing = [key for key in required if key not in state_dict]
+        has_iteration, has_epoch = "iteration" in state_dict, "epoch" in state_dict
+        missing = [key for key in ("epoch_length", *self.state_dict_user_keys) if key not in state_dict]
+        if not (has_iteration or has_epoch):
+            missing.insert(0, "iteration or epoch")
+        if not ("max_epochs" in state_dict or "max_iters" in state_dict):
+            missing.append("max_epochs or max_iters")
         if missing:
             raise ValueError(
-                f"The state dict misses the keys {missing} (it has {sorted(state_dict)}). "
-                "Pass a dict saved by Engine.state_dict() with the same state_dict_user_keys."
+                f"The state dict misses {missing} (it has {sorted(map(str, state_dict))}). "
+                "Pass a dict saved by Engine.state_dict() (or pytorch-ignite's) with the same state_dict_user_keys."
             )
-        iteration, epoch = state_dict["iteration"], state_dict["epoch"]
-        epoch_length, max_epochs, max_iters = (
-            state_dict["epoch_length"],
-            state_dict["max_epochs"],
-            state_dict["max_iters"],
-        )
-        for name, value, minimum in (("iteration", iteration, 0), ("epoch", epoch, 0)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"state_dict[{name!r}] must be an integer, got {value!r}.")
-            if value < minimum:
-                raise ValueError(f"state_dict[{name!r}] must be >= {minimum}, got {value}.")
+        epoch_length = state_dict["epoch_length"]
+        max_epochs, max_iters = state_dict.get("max_epochs"), state_dict.get("max_iters")
         for name, value in (("epoch_length", epoch_length), ("max_epochs", max_epochs), ("max_iters", max_iters)):
             try:
                 _check_positive(f"state_dict[{name!r}]", value)
             except (TypeError, ValueError) as error:
                 raise type(error)(f"{error} The state dict is invalid.") from None
-        if (max_epochs is None) == (max_iters is None):
+        for name in ("iteration", "epoch"):
+            value = state_dict.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"state_dict[{name!r}] must be an integer, got {value!r}.")
+            if value < 0:
+                raise ValueError(f"state_dict[{name!r}] must be >= 0, got {value}.")
+        if max_epochs is not None and max_iters is not None:
             raise ValueError(
-                f"The state dict must set exactly one of max_epochs and max_iters, got max_epochs={max_epochs} "
-                f"and max_iters={max_iters}."
+                f"The state dict sets both max_epochs={max_epochs} and max_iters={max_iters}; a run is limited "
+                "by one of them. Remove one of the two keys (or set it to None)."
             )
-        if epoch_length is not None and epoch > 0:
-            consistent = (epoch - 1) * epoch_length <= iteration <= epoch * epoch_length
-        else:
+        if has_iteration and has_epoch:
+            iteration, epoch = state_dict["iteration"], state_dict["epoch"]
+            default_completed = epoch_length is None or iteration == epoch * epoch_length
             consistent = epoch > 0 or iteration == 0
+            if epoch_length is not None and epoch > 0:
+                consistent = iteration <= epoch * epoch_length
+        elif epoch_length is None:
+            if state_dict.get("iteration", 0) or state_dict.get("epoch", 0):
+                raise ValueError(
+                    "The state dict has one counter and no epoch_length, so the other counter cannot be derived. "
+                    "Add epoch_length (or both iteration and epoch) to the state dict."
+                )
+            iteration = epoch = 0
+            default_completed, consistent = True, True
+        elif has_iteration:  # pytorch-ignite's format, saved by iteration
+            iteration = state_dict["iteration"]
+            epoch = -(-iteration // epoch_length)
+            default_completed, consistent = iteration % epoch_length == 0, True
+        else:
+            epoch = state_dict["epoch"]
+            iteration = epoch * epoch_length
+            default_completed, consistent = True, True
         if not consistent:
             raise ValueError(
                 f"The state dict is inconsistent: iteration={iteration} cannot be reached in epoch={epoch} "
                 f"with epoch_length={epoch_length}."
             )
-        completed = state_dict.get("epoch_completed", epoch_length is None or iteration == epoch * epoch_length)
+        completed = state_dict.get("epoch_completed", default_completed)
         terminated = state_dict.get("terminated", False)
         for name, flag in (("epoch_completed", completed), ("terminated", terminated)):
             if not isinstance(flag, bool):
@@ -667,12 +867,106 @@ class Engine:
         state.max_epochs, state.max_iters = max_epochs, max_iters
         for key in self.state_dict_user_keys:
             setattr(state, key, state_dict[key])
-        self._in_epoch = epoch > 0 and not completed
-        self._epoch_start_iteration = (epoch - 1) * epoch_length if epoch_length and epoch > 0 else 0
-        self._data_iter = None
-        self._resumable = True
-        self._interrupted = False
-        self._terminated = terminated
+        in_epoch = epoch > 0 and not completed and not terminated
+        self._next = _Next.BATCH if in_epoch else _Next.EPOCH
+        self._epoch_start_iteration = (epoch - 1) * epoch_length if in_epoch and epoch_length else iteration
+        self._batches = None
+        self._phase = _Phase.LOADED_ENDED if terminated else _Phase.LOADED
+
+    # ------------------------------------------------------------------ data
+
+    def set_data(self, data: Iterable[Any]) -> None:
+        """Take the next batches from ``data``: the next fetch starts a pass over it.
+
+        Works between runs and from a handler or the process function during a run. The epoch
+        length is not changed. (Assigning ``engine.state.dataloader`` instead switches at the
+        start of the next pass over the data, when the current one runs out.)
+
+        Raises:
+            TypeError: ``data`` is not iterable.
+        """
+        if not isinstance(data, Iterable):
+            raise TypeError(
+                f"set_data expects an iterable of batches (a list, a DataLoader, ...), got {type(data).__name__}."
+            )
+        self._use_data(data)
+        self._switch.pending = True
+
+    def _use_data(self, data: Iterable[Any] | None) -> None:
+        self._data = data
+        self.state.dataloader = data
+        self._pass_length = _length_of(data)
+        for slot in (_GET_BATCH_STARTED, _GET_BATCH_COMPLETED):
+            self._refresh_due(slot)
+
+    def _start_pass(self, position: int) -> Iterator[Any]:
+        """Open a pass over the data for :func:`_batch_source`, ``position`` batches into it."""
+        state = self.state
+        if state.dataloader is not self._data:  # a handler reassigned state.dataloader
+            self._use_data(state.dataloader)
+        pass_iter = self._open_pass(self._data, position)
+        self._pass_start_iteration = state.iteration - position
+        self._switch.pending = False
+        return pass_iter
+
+    def _pass_ran_out(self) -> bool:
+        """A pass over the data ended before the epoch did; returns whether the epoch ends here.
+
+        Fires ``DATALOADER_STOP_ITERATION``; then either learns the epoch length (data without
+        ``len``: the epoch ends), or lets a new pass start, or ends the run if the pass was empty.
+        """
+        state = self.state
+        passed = state.iteration - self._pass_start_iteration
+        self._fire(Events.DATALOADER_STOP_ITERATION)
+        if state.epoch_length is None:
+            if passed == 0:
+                raise ValueError(
+                    "data is empty: iterating over it yielded no batch. Pass data with at least one batch."
+                )
+            state.epoch_length = state.iteration - self._epoch_start_iteration
+            if self._stop:
+                self._raise_stop()
+            return True
+        if passed == 0:
+            message = (
+                f"The data can provide no more batches (a new pass over it yielded nothing) at iteration "
+                f"{state.iteration}, before the run's end; the run ends here. Pass data that can be iterated "
+                "again (a list, a DataLoader) rather than an iterator, or a smaller max_epochs/max_iters."
+            )
+            warnings.warn(message, UserWarning, stacklevel=7)
+            self.logger.warning(message)
+            raise _StopSignal(_Stop.RUN)
+        if self._stop:
+            # a stop asked for by a DATALOADER_STOP_ITERATION handler acts before the next batch; a
+            # resumed run fetches it from a new pass without firing GET_BATCH_STARTED again
+            if self._stop is _Stop.INTERRUPT:
+                self._next = _Next.FETCH
+            self._raise_stop()
+        return False
+
+    def _open_pass(self, data: Iterable[Any] | None, position: int) -> Iterator[Any]:
+        """Start iterating over ``data``, ``position`` batches into the pass when resuming."""
+        if data is None:
+            return itertools.repeat(None)
+        _set_sampler_epoch(data, self.state.epoch - 1)
+        if position and hasattr(data, "iter_from"):
+            return iter(data.iter_from(position))
+        data_iter = iter(data)
+        if position:
+            self.logger.info(
+                "Resuming at batch %d of the data: fetching and discarding %d batches "
+                "(give the data an iter_from(position) method to skip them without loading).",
+                position,
+                position,
+            )
+            for _ in itertools.islice(data_iter, position):
+                pass
+        return data_iter
+
+    def _resume_position(self) -> int:
+        """How many batches into its pass over the data the next batch is."""
+        length = self._pass_length or self.state.epoch_length
+        return self.state.iteration % length if length else 0
 
     # ------------------------------------------------------------------ running
 
@@ -694,9 +988,17 @@ class Engine:
             epoch_length: iterations per epoch. Defaults to ``len(data)``; for data without a
                 length it is learned when the data first runs out, unless given.
 
-        A new run starts unless the engine was interrupted (:meth:`interrupt`) or loaded with
-        :meth:`load_state_dict`; then the run resumes where it stopped, and ``max_epochs`` may be
-        raised to train for longer.
+        Calling ``run()`` on an engine that ran before follows pytorch-ignite's rules:
+
+        - after a run that reached its end, the same (or no) ``max_epochs`` starts a new run (an
+          evaluator is simply run again); a larger ``max_epochs``/``max_iters`` continues the run
+          to the new end; a smaller one than reached is a ``ValueError``;
+        - after :meth:`terminate`, the run continues with the next epoch; after :meth:`interrupt`,
+          with what would have come next; after :meth:`load_state_dict`, from the saved position;
+        - ``engine.state.max_epochs = None`` (and ``max_iters``) forces a new run; switching
+          between ``max_epochs`` and ``max_iters`` needs that reset.
+
+        Each call logs one INFO line saying whether the run starts or resumes, where, and until what.
 
         Events fire in this order (a stop requested by a handler takes effect once all the handlers
         of the event it was requested in have run)::
@@ -712,24 +1014,30 @@ class Engine:
             COMPLETED
 
         - the data runs out: ``DATALOADER_STOP_ITERATION`` fires between ``GET_BATCH_STARTED`` and
-          ``GET_BATCH_COMPLETED``, and the engine starts a new pass over the data. If a new pass
-          yields nothing, a warning is logged and the run ends as with ``terminate()``.
-        - ``terminate()``: ... event where called, ``TERMINATE``, ``COMPLETED``; no further
-          ``EPOCH_COMPLETED``. A later ``run()`` starts a new run.
+          ``GET_BATCH_COMPLETED`` of the next fetch (for sized data that is used up at an epoch's
+          end: in the next epoch), and the engine starts a new pass over the data. If a new pass
+          yields nothing, a ``UserWarning`` is issued and the run ends as with ``terminate()``.
+          With ``data=None`` no ``GET_BATCH_*`` or ``DATALOADER_STOP_ITERATION`` event fires.
+        - ``terminate()``: ... event where called, ``TERMINATE``, ``COMPLETED`` (not with
+          ``skip_completed=True``); no further ``EPOCH_COMPLETED``.
         - ``terminate_epoch()``: ... event where called, ``TERMINATE_SINGLE_EPOCH``,
-          ``EPOCH_COMPLETED``, then the next epoch (or ``COMPLETED``).
+          ``EPOCH_COMPLETED`` (not with ``skip_epoch_completed=True``), then the next epoch.
         - ``interrupt()``: ... event where called, ``INTERRUPT``, and ``run()`` returns. The next
           ``run()`` continues with what would have come next (``STARTED`` is not fired again).
         - an exception in the process function, a handler or the data: ``EXCEPTION_RAISED``
-          (every handler is called with ``(engine, exception)``, even if one of them fails), then
-          the exception propagates out of ``run()`` unchanged. ``KeyboardInterrupt`` too.
+          (every handler is called, even if one of them fails), then the exception propagates out
+          of ``run()`` unchanged -- unless a handler called ``terminate()`` or ``interrupt()``:
+          then it has handled the exception, no further event fires, and ``run()`` returns the
+          state of a terminated (interrupted) run. ``KeyboardInterrupt`` too.
         - resuming from :meth:`load_state_dict`: ``STARTED``, then the run continues right after
           the event at which the state was saved (a partly run epoch gets no second
           ``EPOCH_STARTED``; the data is positioned at the next batch, see below).
 
         A resume in the middle of an epoch positions the data at the next batch: if ``data`` has a
         method ``iter_from(position)``, the engine calls it to get an iterator starting at that
-        batch of the current pass; otherwise it fetches and discards the batches before it.
+        batch of the current pass; otherwise it fetches and discards the batches before it. When a
+        pass starts, a ``set_epoch(epoch - 1)`` method of the data's ``sampler`` or
+        ``batch_sampler`` (a ``DistributedSampler``) is called, so each epoch is shuffled anew.
 
         Raises:
             TypeError / ValueError: for arguments that cannot describe a run (the message says why).
@@ -742,32 +1050,83 @@ class Engine:
                 f"max_epochs and max_iters are exclusive, got max_epochs={max_epochs} and max_iters={max_iters}. "
                 "Pass only one of them."
             )
-        if self._running:
+        if self._phase is _Phase.RUNNING:
             raise RuntimeError("run() was called while this engine is already running. Wait for the run to return.")
         if data is not None and not isinstance(data, Iterable):
             raise TypeError(
                 f"data must be an iterable of batches (a list, a DataLoader, a generator, ...), got "
                 f"{type(data).__name__}. Pass data=None with epoch_length to run without data."
             )
-        if not self._resumable:
+        state = self.state
+        phase = self._phase
+        if state.max_epochs is None and state.max_iters is None:
+            phase = _Phase.FRESH
+        if phase is not _Phase.FRESH:
+            self._check_new_limits(max_epochs, max_iters)
+            old_limits = (state.max_epochs or 0, state.max_iters or 0)
+            state.max_epochs = max_epochs or state.max_epochs
+            state.max_iters = max_iters or state.max_iters
+            raised = (state.max_epochs or 0, state.max_iters or 0) > old_limits
+            if phase in (_Phase.FINISHED, _Phase.FAILED) and self._is_done():
+                phase = _Phase.FRESH
+            elif (phase is _Phase.LOADED_ENDED or (phase is _Phase.LOADED and self._is_done())) and not raised:
+                why = "had been ended by terminate()" if phase is _Phase.LOADED_ENDED else "is already complete"
+                self.logger.info(
+                    "The loaded run %s (iteration %d, epoch %d); nothing to run. Pass a larger max_epochs or "
+                    "max_iters to train for longer, or set engine.state.max_epochs = None to start a new run.",
+                    why,
+                    state.iteration,
+                    state.epoch,
+                )
+                return state
+        if phase is _Phase.FRESH:
             self._prepare_new_run(data, max_epochs, max_iters, epoch_length)
+            self.logger.info("Engine run starting: %s.", self._limit_text())
             return self._run_loop(fire_started=True)
-        if self._terminated:
-            self.logger.info(
-                "The loaded run had been ended by terminate() at iteration %d; nothing to run. "
-                "Start a new run without loading the engine's state to train again.",
-                self.state.iteration,
+        self._prepare_resume(data, epoch_length)
+        self.logger.info(
+            "Engine run %s at iteration %d, epoch %d: %s.",
+            "continuing after interrupt()" if phase is _Phase.INTERRUPTED else "resuming",
+            state.iteration,
+            state.epoch,
+            self._limit_text(),
+        )
+        if phase is _Phase.TERMINATED:  # the cut-short pass is left: the next epoch starts a new one
+            self._next = _Next.EPOCH
+            self._batches = _batch_source(weakref.ref(self), self._switch, 0)
+        return self._run_loop(fire_started=phase is not _Phase.INTERRUPTED)
+
+    def _check_new_limits(self, max_epochs: int | None, max_iters: int | None) -> None:
+        state = self.state
+        if max_iters is not None and state.max_epochs is not None:
+            raise ValueError(
+                f"This engine's run is limited by max_epochs={state.max_epochs}, so run() cannot switch to "
+                f"max_iters={max_iters}. Set engine.state.max_epochs = None before run() to start a new run "
+                "limited by max_iters."
             )
-            return self.state
-        self._prepare_resume(data, max_epochs, max_iters, epoch_length)
-        if self._is_done() and not self._interrupted:  # an interrupted run still owes its COMPLETED
-            self.logger.info(
-                "The loaded run is already complete (iteration %d); nothing to run. Pass a larger max_epochs or "
-                "max_iters to train for longer.",
-                self.state.iteration,
+        if max_epochs is not None and state.max_iters is not None:
+            raise ValueError(
+                f"This engine's run is limited by max_iters={state.max_iters}, so run() cannot switch to "
+                f"max_epochs={max_epochs}. Set engine.state.max_iters = None before run() to start a new run "
+                "limited by max_epochs."
             )
-            return self.state
-        return self._run_loop(fire_started=not self._interrupted)
+        if max_epochs is not None and max_epochs < state.epoch:
+            raise ValueError(
+                f"max_epochs={max_epochs} is smaller than the epoch this engine already reached ({state.epoch}). "
+                f"Pass max_epochs >= {state.epoch} to continue the run, or set engine.state.max_epochs = None "
+                "before run() to start a new one."
+            )
+        if max_iters is not None and max_iters < state.iteration:
+            raise ValueError(
+                f"max_iters={max_iters} is smaller than the iteration this engine already reached "
+                f"({state.iteration}). Pass max_iters >= {state.iteration} to continue the run, or set "
+                "engine.state.max_iters = None before run() to start a new one."
+            )
+
+    def _limit_text(self) -> str:
+        state = self.state
+        limit = f"max_iters={state.max_iters}" if state.max_iters is not None else f"max_epochs={state.max_epochs}"
+        return f"{limit}, epoch_length={state.epoch_length}"
 
     def _prepare_new_run(
         self, data: Iterable[Any] | None, max_epochs: int | None, max_iters: int | None, epoch_length: int | None
@@ -788,76 +1147,39 @@ class Engine:
         state.iteration = state.epoch = 0
         state.epoch_length = epoch_length
         state.max_iters = max_iters
-        if max_iters is None:
-            state.max_epochs = max_epochs or 1
-        else:
-            state.max_epochs = math.ceil(max_iters / epoch_length) if epoch_length else None
+        state.max_epochs = (max_epochs or 1) if max_iters is None else None
         state.output = state.batch = None
         state.metrics = {}
         state.times = {"EPOCH_COMPLETED": None, "COMPLETED": None}
-        self._set_data(data)
-        self._in_epoch = self._terminated = False
+        self._use_data(data)
+        self._batches = None
+        self._next = _Next.EPOCH
         self._epoch_start_iteration = 0
 
-    def _prepare_resume(
-        self, data: Iterable[Any] | None, max_epochs: int | None, max_iters: int | None, epoch_length: int | None
-    ) -> None:
+    def _prepare_resume(self, data: Iterable[Any] | None, epoch_length: int | None) -> None:
         state = self.state
-        if max_epochs is not None:
-            if state.max_iters is not None:
-                raise ValueError(
-                    f"This run is limited by max_iters={state.max_iters}; "
-                    f"it cannot resume with max_epochs={max_epochs}. "
-                    "Resume with max_iters, or start a new run."
-                )
-            if max_epochs < state.epoch:
-                raise ValueError(
-                    f"max_epochs={max_epochs} is smaller than the epoch already reached ({state.epoch}). "
-                    f"Pass max_epochs >= {state.epoch} to resume this run."
-                )
-            state.max_epochs = max_epochs
-        if max_iters is not None:
-            if state.max_iters is None:
-                raise ValueError(
-                    f"This run is limited by max_epochs={state.max_epochs}; "
-                    f"it cannot resume with max_iters={max_iters}. "
-                    "Resume with max_epochs, or start a new run."
-                )
-            if max_iters < state.iteration:
-                raise ValueError(
-                    f"max_iters={max_iters} is smaller than the iteration already reached ({state.iteration}). "
-                    f"Pass max_iters >= {state.iteration}."
-                )
-            state.max_iters = max_iters
-            if state.epoch_length:
-                state.max_epochs = math.ceil(max_iters / state.epoch_length)
         if epoch_length is not None and state.epoch_length is not None and epoch_length != state.epoch_length:
             raise ValueError(
                 f"epoch_length={epoch_length} differs from the resumed run's epoch_length={state.epoch_length}. "
-                "Leave epoch_length out when resuming."
+                "Leave epoch_length out when resuming (or pass the same value)."
             )
-        if epoch_length is not None:
-            state.epoch_length = epoch_length
         if data is not None and data is not self._data:
-            self._set_data(data)
-        elif data is None and self._data is None and state.epoch_length is None:
+            self._use_data(data)
+            self._batches = None
+        elif data is None and self._data is None and epoch_length is None and state.epoch_length is None:
             raise ValueError("Resuming a run needs its data (or epoch_length for a run without data).")
-
-    def _set_data(self, data: Iterable[Any] | None) -> None:
-        self._data = data
-        self.state.dataloader = data
-        self._data_iter = None
-        self._pass_length = _length_of(data)
+        if state.epoch_length is None:
+            state.epoch_length = epoch_length if epoch_length is not None else self._pass_length
 
     def _is_done(self) -> bool:
         state = self.state
         if state.max_iters is not None:
             return state.iteration >= state.max_iters
-        return state.max_epochs is not None and state.epoch >= state.max_epochs and not self._in_epoch
+        return state.max_epochs is not None and state.epoch >= state.max_epochs and self._next is _Next.EPOCH
 
     def _run_loop(self, fire_started: bool) -> State:
         state = self.state
-        self._running = True
+        self._phase = _Phase.RUNNING
         self._stop = _Stop.NONE
         self._trace = self.logger.isEnabledFor(logging.DEBUG)
         for slot in range(4):
@@ -868,43 +1190,62 @@ class Engine:
                 if fire_started:
                     self._fire_and_check(Events.STARTED)
                 while not self._is_done():
-                    try:
-                        if not self._in_epoch:
-                            state.epoch += 1
-                            self._in_epoch = True
-                            self._epoch_start_iteration = state.iteration
-                            self._epoch_start_time = time.perf_counter()
-                            self._fire_and_check(Events.EPOCH_STARTED)
-                        self._run_iterations()
-                    except _StopSignal as signal:
-                        if signal.kind is not _Stop.EPOCH:
-                            raise
-                        self._fire(Events.TERMINATE_SINGLE_EPOCH)
-                    self._in_epoch = False
-                    state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
-                    self._fire_and_check(Events.EPOCH_COMPLETED)
+                    self._run_epoch()
             except _StopSignal as signal:
                 if signal.kind is _Stop.INTERRUPT:
-                    self._resumable = self._interrupted = True
+                    self._phase = _Phase.INTERRUPTED
                     self._fire(Events.INTERRUPT)
                     return state
-                self._terminated = True
+                self._phase = _Phase.TERMINATED
+                self._next = _Next.EPOCH
+                self._batches = None
                 self._fire(Events.TERMINATE)
+                if signal.kind is _Stop.RUN_SKIP_COMPLETED:
+                    return state
+            else:
+                self._phase = _Phase.FINISHED
+                self._batches = None
             state.times["COMPLETED"] = time.perf_counter() - run_start
-            self._end_run()
             self._fire(Events.COMPLETED)
+            state.times["COMPLETED"] = elapsed = time.perf_counter() - run_start
+            self.logger.info(
+                "Engine run finished at iteration %d, epoch %d, in %.3f s.", state.iteration, state.epoch, elapsed
+            )
             return state
         except (Exception, KeyboardInterrupt) as error:
-            self._end_run()
-            self._handle_exception(error)
-            raise
+            self._phase = _Phase.FAILED
+            self._batches = None
+            if not self._handle_exception(error):
+                raise
+            return state
         finally:
-            self._running = False
+            if self._phase is _Phase.RUNNING:
+                self._phase = _Phase.FINISHED
             self._stop = _Stop.NONE
 
-    def _end_run(self) -> None:
-        self._resumable = self._interrupted = self._get_batch_started_done = False
-        self._data_iter = None
+    def _run_epoch(self) -> None:
+        """Run (the rest of) one epoch: EPOCH_STARTED, its iterations, EPOCH_COMPLETED."""
+        state = self.state
+        if self._next is _Next.EPOCH:
+            state.epoch += 1
+            self._epoch_start_iteration = state.iteration
+            self._epoch_start_time = time.perf_counter()
+            self._next = _Next.BATCH
+            self._fire_and_check(Events.EPOCH_STARTED)
+        skip_completed = False
+        try:
+            self._run_iterations()
+        except _StopSignal as signal:
+            if signal.kind not in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+                raise
+            skip_completed = signal.kind is _Stop.EPOCH_SKIP_COMPLETED
+            self._fire(Events.TERMINATE_SINGLE_EPOCH, state.iteration - self._epoch_start_iteration)
+        self._next = _Next.EPOCH
+        state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
+        if not skip_completed:
+            self._fire_and_check(Events.EPOCH_COMPLETED)
+            state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
+        self.logger.info("Epoch %d complete in %.3f s.", state.epoch, state.times["EPOCH_COMPLETED"])
 
     def _run_iterations(self) -> None:
         """Run the iterations of the current epoch; returns when the epoch's last one is done."""
@@ -916,122 +1257,123 @@ class Engine:
         epoch_end = self._epoch_end_iteration()
         if it >= epoch_end:
             return
-        data_iter = self._data_iter or self._start_data_pass()
-        if self._get_batch_started_done:
-            self._get_batch_started_done = False
+        if self._next is _Next.FETCH:
+            self._next = _Next.BATCH
         elif it >= due[_GET_BATCH_STARTED]:
             fire(_GET_BATCH_STARTED, it)
-        while True:
-            for batch in data_iter:
-                if it >= due[_GET_BATCH_COMPLETED]:
-                    state.batch = batch
-                    fire(_GET_BATCH_COMPLETED, it)
-                    batch = state.batch
-                it += 1
-                state.iteration = it
+        batches = self._batches
+        if batches is None:
+            batches = self._batches = _batch_source(weakref.ref(self), self._switch, self._resume_position())
+        for batch in batches:
+            if it >= due[_GET_BATCH_COMPLETED]:
                 state.batch = batch
-                if it >= due[_ITERATION_STARTED]:
-                    fire(_ITERATION_STARTED, it)
-                    batch = state.batch
-                state.output = process(self, batch)
-                if it >= due[_ITERATION_COMPLETED]:
-                    fire(_ITERATION_COMPLETED, it)
-                if self._stop:
-                    self._raise_stop()
-                if it >= epoch_end:
-                    if it - self._pass_start_iteration == self._pass_length:
-                        self._data_iter = None  # a sized pass is used up: the next epoch starts a new one
-                    return
-                if it >= due[_GET_BATCH_STARTED]:
-                    fire(_GET_BATCH_STARTED, it)
-            next_pass = self._data_ran_out(it)
-            if next_pass is None:
+                fire(_GET_BATCH_COMPLETED, it)
+                batch = state.batch
+            it += 1
+            state.iteration = it
+            state.batch = batch
+            if it >= due[_ITERATION_STARTED]:
+                fire(_ITERATION_STARTED, it)
+                batch = state.batch
+            state.output = process(self, batch)
+            if it >= due[_ITERATION_COMPLETED]:
+                fire(_ITERATION_COMPLETED, it)
+            if self._stop:
+                self._raise_stop()
+            if it >= epoch_end:
                 return
-            data_iter = next_pass
+            if it >= due[_GET_BATCH_STARTED]:
+                fire(_GET_BATCH_STARTED, it)
+        self._batches = None  # the source returned: the epoch's length was just learned, the epoch ends here
 
     def _epoch_end_iteration(self) -> int:
         state = self.state
         end = NEVER if state.epoch_length is None else self._epoch_start_iteration + state.epoch_length
         return end if state.max_iters is None else min(end, state.max_iters)
 
-    def _start_data_pass(self, position: int | None = None) -> Iterator[Any]:
-        """Start iterating over the data, at ``position`` batches into the current pass when resuming."""
-        data = self._data
-        state = self.state
-        if position is None:
-            pass_length = self._pass_length or state.epoch_length
-            position = state.iteration % pass_length if pass_length else 0
-        if data is None:
-            data_iter: Iterator[Any] = itertools.repeat(None)
-        elif position and hasattr(data, "iter_from"):
-            data_iter = iter(data.iter_from(position))
-        else:
-            data_iter = iter(data)
-            if position:
-                self.logger.info(
-                    "Resuming at batch %d of the data: fetching and discarding %d batches "
-                    "(give the data an iter_from(position) method to skip them without loading).",
-                    position,
-                    position,
-                )
-                for _ in itertools.islice(data_iter, position):
-                    pass
-        self._data_iter = data_iter
-        self._pass_start_iteration = state.iteration - position
-        return data_iter
+    def _handle_exception(self, error: BaseException) -> bool:
+        """Call every ``EXCEPTION_RAISED`` handler; return whether one of them handled the error.
 
-    def _data_ran_out(self, iteration: int) -> Iterator[Any] | None:
-        """Handle the data iterator running out mid-epoch: learn the epoch length, or start a new pass.
-
-        Returns the iterator to continue the epoch with, or ``None`` when the epoch ends here.
+        A handler has handled it when it called ``terminate()`` or ``interrupt()``. Failures of
+        handlers are noted on ``error``.
         """
-        state = self.state
-        self._fire(Events.DATALOADER_STOP_ITERATION)
-        passed = iteration - self._pass_start_iteration
-        if state.epoch_length is None:
-            if passed == 0:
-                raise ValueError(
-                    "data is empty: iterating over it yielded no batch. Pass data with at least one batch."
-                )
-            state.epoch_length = iteration - self._epoch_start_iteration
-            if state.max_iters is not None:
-                state.max_epochs = math.ceil(state.max_iters / state.epoch_length)
-            self._data_iter = None  # the next epoch starts a new pass
-            if self._stop:
-                self._raise_stop()
-            return None
-        if passed == 0:
-            self.logger.warning(
-                "The data can provide no more batches (a new pass over it yielded nothing) at iteration %d, "
-                "before the run's end; the run ends here. Pass data that can be iterated again "
-                "(a list, a DataLoader) rather than an iterator, or a smaller max_epochs/max_iters.",
-                iteration,
-            )
-            raise _StopSignal(_Stop.RUN)
-        next_pass = self._start_data_pass(position=0)
-        if self._stop:
-            # A stop asked for by a DATALOADER_STOP_ITERATION handler acts before the next batch; a
-            # resumed run fetches it from the new pass without firing GET_BATCH_STARTED again.
-            self._get_batch_started_done = self._stop is _Stop.INTERRUPT
-            self._raise_stop()
-        return next_pass
-
-    def _handle_exception(self, error: BaseException) -> None:
-        """Call every ``EXCEPTION_RAISED`` handler; failures of handlers are noted on ``error``."""
         self.logger.error("Engine run stopped by %s: %s", type(error).__name__, error)
+        self._last_fired = (Events.EXCEPTION_RAISED, self.state.iteration)
         dispatch = self._dispatch.get(Events.EXCEPTION_RAISED)
         if dispatch is None:
-            return
+            return False
+        self._stop = _Stop.NONE
         for entry in dispatch.entries:
             try:
                 entry.call(self, error)
             except Exception as handler_error:  # every handler runs; their failures ride on the original error
+                if handler_error is error:  # pytorch-ignite's idiom re-raises the exception it was given
+                    continue
                 self.logger.exception("EXCEPTION_RAISED handler %s failed", _describe(entry.handler))
                 if hasattr(error, "add_note"):
                     error.add_note(
                         f"While handling it, EXCEPTION_RAISED handler {_describe(entry.handler)} raised "
                         f"{type(handler_error).__name__}: {handler_error}"
                     )
+        stop, self._stop = self._stop, _Stop.NONE
+        if stop is _Stop.INTERRUPT:
+            self._phase = _Phase.INTERRUPTED
+        elif stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED):
+            self._phase = _Phase.TERMINATED
+            self._next = _Next.EPOCH
+        else:
+            return False
+        self.logger.info("An EXCEPTION_RAISED handler called %s: the run ends without re-raising.", stop.name.lower())
+        return True
+
+
+class _SwitchRequest:
+    """Set by :meth:`Engine.set_data`; read by the batch source after each batch."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending = False
+
+
+def _batch_source(engine_ref: weakref.ref[Engine], switch: _SwitchRequest, position: int) -> Iterator[Any]:
+    """Yield the run's batches, pass after pass over the data, starting ``position`` batches into a pass.
+
+    This generator owns the data rules: it starts a new pass when one runs out (firing
+    ``DATALOADER_STOP_ITERATION`` first), learns the epoch length of data without ``len`` (then it
+    returns, which ends the epoch), switches to new data at once after :meth:`Engine.set_data` and
+    at the next pass after ``state.dataloader`` was reassigned, and ends the run when a new pass
+    yields nothing. It holds the engine weakly, so an interrupted engine is still freed by
+    reference counting.
+    """
+    while True:
+        engine = engine_ref()
+        if engine is None:
+            return
+        pass_iter = engine._start_pass(position)
+        del engine
+        position = 0
+        for batch in pass_iter:
+            yield batch
+            if switch.pending:  # set_data(): the next batch comes from the start of the new data
+                break
+        else:
+            engine = engine_ref()
+            if engine is None or engine._pass_ran_out():
+                return
+            del engine
+
+
+def _set_sampler_epoch(data: Any, epoch: int) -> None:
+    """Call ``set_epoch`` on the sampler of a DataLoader-like ``data`` (a DistributedSampler reshuffles)."""
+    for holder in (data, getattr(data, "batch_sampler", None)):
+        sampler = getattr(holder, "sampler", None)
+        if sampler is not None and callable(getattr(sampler, "set_epoch", None)):
+            sampler.set_epoch(epoch)
+            return
+    batch_sampler = getattr(data, "batch_sampler", None)
+    if batch_sampler is not None and callable(getattr(batch_sampler, "set_epoch", None)):
+        batch_sampler.set_epoch(epoch)
 
 
 def _length_of(data: Iterable[Any] | None) -> int | None:

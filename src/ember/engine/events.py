@@ -9,7 +9,7 @@ Calling an event builds a :class:`FilteredEvent` that fires only on some counts:
     Events.ITERATION_COMPLETED(every=100)   # iterations 100, 200, ...
     Events.EPOCH_COMPLETED(once=[1, 5])     # after epochs 1 and 5
     Events.ITERATION_STARTED(before=10)     # iterations 1..9
-    Events.ITERATION_STARTED(after=10, every=5)  # iterations 15, 20, ...
+    Events.ITERATION_STARTED(after=10, every=5)  # iterations 11, 16, 21, ...
     Events.EPOCH_STARTED(event_filter=lambda engine, epoch: epoch in (1, 3))
 
 Joining events with ``|`` builds an :class:`EventsList`, which attaches one handler to each::
@@ -117,8 +117,8 @@ class EventFilter:
         else:
             if every is not None:
                 self.every = _check_count("every", every, 1)
-            if before is not None:
-                self.before = _check_count("before", before, 1)
+            if before is not None:  # before=0 (or 1) fires on no count; allowed, as in pytorch-ignite
+                self.before = _check_count("before", before, 0)
             if after is not None:
                 self.after = _check_count("after", after, 0)
             if self.before is not None and self.after is not None and self.before <= self.after + 1:
@@ -133,10 +133,22 @@ class EventFilter:
         if self.once is not None:
             return count in self.once
         return (
-            (self.every is None or count % self.every == 0)
+            (self.every is None or count % self.every == self._phase(self.every))
             and (self.before is None or count < self.before)
             and (self.after is None or count > self.after)
         )
+
+    def _phase(self, every: int) -> int:
+        """The remainder modulo ``every`` of the counts that fire.
+
+        Alone, ``every=k`` fires on multiples of k. With a window (``before`` and/or ``after``), it
+        fires on the window's first count and every k-th count after it: ``after + 1``,
+        ``after + 1 + k``, ... (``after`` counts as 0 when only ``before`` is given), as in
+        pytorch-ignite.
+        """
+        if self.before is None and self.after is None:
+            return 0
+        return ((self.after or 0) + 1) % every
 
     def next_due(self, count: int) -> int:
         """The smallest count ``>= count`` on which this filter may fire (``NEVER`` if none)."""
@@ -146,7 +158,7 @@ class EventFilter:
             return min((k for k in self.once if k >= count), default=NEVER)
         start = count if self.after is None else max(count, self.after + 1)
         if self.every is not None:
-            start = -(-start // self.every) * self.every
+            start += (self._phase(self.every) - start) % self.every
         if self.before is not None and start >= self.before:
             return NEVER
         return start
