@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import torchmetrics
 
 from ember.engine import Engine
+from ember.exceptions import NotComputableError
 from ember.metrics import (
     Accuracy,
     Average,
@@ -18,7 +19,6 @@ from ember.metrics import (
     MeanAbsoluteError,
     MeanSquaredError,
     Metric,
-    NotComputableError,
     Precision,
     Recall,
     RootMeanSquaredError,
@@ -26,6 +26,7 @@ from ember.metrics import (
     TopKCategoricalAccuracy,
     as_metric,
 )
+from ember.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 CLASSES = 4
 SIZE = 23
@@ -74,6 +75,75 @@ def run_metrics(rows: slice, batch_size: int) -> dict[str, Any]:
     return {name: value.tolist() if isinstance(value, torch.Tensor) else value for name, value in values.items()}
 
 
+class AccuracyIgnoringAClass(Metric):
+    """A custom metric written the way ignite's documentation teaches (state in reset, decorated methods)."""
+
+    def __init__(self, ignored_class: int, output_transform: Any = lambda x: x, device: str = "cpu") -> None:
+        self.ignored_class = ignored_class
+        self._num_correct: torch.Tensor | None = None
+        self._num_examples: int | None = None
+        super().__init__(output_transform=output_transform, device=device)
+
+    @reinit__is_reduced
+    def reset(self) -> None:
+        self._num_correct = torch.tensor(0, device=self._device)
+        self._num_examples = 0
+        super().reset()
+
+    @reinit__is_reduced
+    def update(self, output: Any) -> None:
+        y_pred, y = output[0].detach(), output[1].detach()
+        kept = y != self.ignored_class
+        right = (y_pred.argmax(dim=1) == y) & kept
+        self._num_correct += right.sum().to(self._device)
+        self._num_examples += int(kept.sum())
+
+    @sync_all_reduce("_num_examples", "_num_correct:SUM")
+    def compute(self) -> float:
+        if not self._num_examples:
+            raise NotComputableError("AccuracyIgnoringAClass needs at least one example before compute().")
+        return int(self._num_correct) / self._num_examples
+
+
+def class_count_metrics() -> dict[str, Metric]:
+    """Metrics that learn the number of classes from the data."""
+    return {
+        "precision": Precision(average=None),
+        "recall_macro": Recall(average="macro"),
+        "f1": Fbeta(1.0),
+        "f1_weighted": Fbeta(1.0, average="weighted"),
+        "binary_precision": Precision(),
+    }
+
+
+def feed_class_counts(rows: slice) -> dict[str, Any]:
+    """The class-count metrics over ``rows`` (none for an empty slice), computed."""
+    scores, labels, _, _ = dataset()
+    metrics = class_count_metrics()
+    for start in range(rows.start, rows.stop, 5):
+        stop = min(start + 5, rows.stop)
+        for name, metric in metrics.items():
+            if name == "binary_precision":
+                metric.update((scores[start:stop, 0] > 0, labels[start:stop] % 2))
+            else:
+                metric.update((scores[start:stop], labels[start:stop]))
+    values = {name: metric.compute() for name, metric in metrics.items()}
+    return {name: value.tolist() if isinstance(value, torch.Tensor) else value for name, value in values.items()}
+
+
+def custom_metric_values(rows: slice) -> dict[str, Any]:
+    scores, labels, _, _ = dataset()
+    engine = Engine(lambda engine, batch: {"y_pred": batch[0], "y": batch[1]})
+    metric = AccuracyIgnoringAClass(ignored_class=0)
+    metric.attach(engine, "accuracy")
+    starts = range(rows.start, rows.stop, 4)
+    batches = [
+        (scores[start : min(start + 4, rows.stop)], labels[start : min(start + 4, rows.stop)]) for start in starts
+    ]
+    value = engine.run(batches).metrics["accuracy"]
+    return {"value": value, "again": metric.compute(), "examples_after": metric._num_examples}
+
+
 def on_each_rank(local_rank: int) -> dict[str, Any]:
     shard = slice(0, SHARD_END) if local_rank == 0 else slice(SHARD_END, SIZE)
     results: dict[str, Any] = {"values": run_metrics(shard, batch_size=3 + local_rank)}
@@ -95,6 +165,12 @@ def on_each_rank(local_rank: int) -> dict[str, Any]:
     if local_rank == 1:
         accuracy.update((torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1])))
     results["one_sided"] = accuracy.compute()
+
+    # Rank 0 sees no batch: the ranks agree on the number and kind of classes before combining counts.
+    results["empty_shard"] = feed_class_counts(slice(0, 0) if local_rank == 0 else slice(0, SIZE))
+
+    # A metric written the ignite way: its sync_all_reduce'd state covers both shards.
+    results["custom"] = custom_metric_values(shard)
 
     # No rank has updates: every rank raises, and none waits forever for the others.
     try:

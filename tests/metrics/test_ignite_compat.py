@@ -32,6 +32,7 @@ from ember.metrics import (
     GeometricAverage,
     IoU,
     Loss,
+    Metric,
     MetricsLambda,
     Precision,
     Recall,
@@ -43,6 +44,7 @@ from ember.metrics import (
     cmRecall,
     mIoU,
 )
+from ember.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 EXAMPLES = settings(max_examples=30, deadline=None)
 
@@ -495,3 +497,62 @@ def test_ignite_positional_signatures() -> None:
     assert TopKCategoricalAccuracy(3, pick, "cpu").k == 3
     assert RunningAverage(None, 0.9, pick, True, "cpu").default_usage == "running"
     assert math.isclose(Fbeta(0.5, False).beta, 0.5)
+
+
+# -- the custom-metric protocol of ignite's docs -----------------------------------------------------------------
+
+
+class MaskedMeanError(Metric):
+    """A custom metric in ignite's style: state set in reset(), decorated methods, its own output keys."""
+
+    required_output_keys = ("y_pred", "y", "mask")
+
+    def __init__(self, output_transform: Any = lambda x: x, device: str = "cpu") -> None:
+        self._error_sum: torch.Tensor | None = None
+        self._count: int | None = None
+        super().__init__(output_transform=output_transform, device=device)
+
+    @reinit__is_reduced
+    def reset(self) -> None:
+        self._error_sum = torch.tensor(0.0, device=self._device)
+        self._count = 0
+        super().reset()
+
+    @reinit__is_reduced
+    def update(self, output: Any) -> None:
+        y_pred, y, mask = output
+        self._error_sum += ((y_pred - y).abs() * mask).sum().to(self._device)
+        self._count += int(mask.sum())
+
+    @sync_all_reduce("_count", "_error_sum:SUM")
+    def compute(self) -> float:
+        if not self._count:
+            raise NotComputableError("MaskedMeanError needs at least one unmasked value.")
+        return float(self._error_sum) / self._count
+
+
+def test_a_metric_written_from_ignites_docs_attaches_and_detaches() -> None:
+    def step(engine: Engine, batch: Any) -> dict[str, torch.Tensor]:
+        y_pred, y, mask = batch
+        return {"y_pred": y_pred, "y": y, "mask": mask, "loss": torch.tensor(0.0)}
+
+    engine = Engine(step)
+    metric = MaskedMeanError()
+    assert metric._device == torch.device("cpu")
+    metric.attach(engine, "error")
+    assert metric.is_attached(engine) and not metric.is_attached(engine, usage="batch_wise")
+    data = [
+        (torch.tensor([1.0, 5.0]), torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0])),
+        (torch.tensor([2.0]), torch.tensor([4.0]), torch.tensor([1.0])),
+    ]
+    assert engine.run(data).metrics["error"] == pytest.approx((1.0 + 2.0) / 2)
+    with pytest.raises(NotComputableError, match="needs at least one unmasked value"):
+        MaskedMeanError().compute()
+    metric.detach(engine)
+    assert not metric.is_attached(engine)
+    assert "error" not in engine.run(data).metrics
+
+
+def test_sync_all_reduce_rejects_an_unknown_operation() -> None:
+    with pytest.raises(ValueError, match=r"sync_all_reduce got '_total:MEAN', whose operation 'MEAN' is not one of"):
+        sync_all_reduce("_total:MEAN")

@@ -1,4 +1,8 @@
-"""Metrics on a real 2-process gloo group: every rank gets the single-process value on the union of the shards."""
+"""Metrics on a real 2-process gloo group: every rank gets the single-process value on the union of the shards.
+
+One spawn covers everything (the start of two processes dominates the time): built-in metrics on uneven
+shards, class-count metrics with one empty shard, and a custom metric written the way ignite's docs teach.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,20 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.mark.distributed
 def test_every_rank_gets_the_single_process_value_on_the_union(workers: Any) -> None:
     expected = workers.run_metrics(slice(0, workers.SIZE), batch_size=5)
+    # Rank 0 sees no batch of the class-count metrics; expected: one process on all the rows.
+    expected_counts = workers.feed_class_counts(slice(0, workers.SIZE))
+    scores, labels, _, _ = workers.dataset()
+    kept = labels != 0
+    expected_custom = float(((scores.argmax(1) == labels) & kept).sum()) / int(kept.sum())
+    local_examples = [int(kept[: workers.SHARD_END].sum()), int(kept[workers.SHARD_END :].sum())]
     results = distributed.spawn(workers.on_each_rank, nprocs=2)
-    for result in results:
+    for rank, result in enumerate(results):
+        for name, value in expected_counts.items():
+            np.testing.assert_allclose(result["empty_shard"][name], value, atol=1e-9, err_msg=f"{name} rank {rank}")
+        # A metric written the ignite way: the combined value, and its local state left as it was.
+        assert result["custom"]["value"] == pytest.approx(expected_custom)
+        assert result["custom"]["again"] == pytest.approx(expected_custom)
+        assert result["custom"]["examples_after"] == local_examples[rank]
         assert result["values"].keys() == expected.keys()
         for name, value in expected.items():
             np.testing.assert_allclose(result["values"][name], value, atol=1e-6, err_msg=name)
