@@ -39,10 +39,11 @@ def test_keeps_the_last_n_saved(tmp_path: Path) -> None:
     trainer.add_event_handler(Events.ITERATION_COMPLETED(every=2), checkpoint)
     trainer.run(range(10), max_epochs=2)
     assert names(tmp_path) == ["checkpoint_16.pt", "checkpoint_18.pt", "checkpoint_20.pt"]
-    assert checkpoint.last_checkpoint == "checkpoint_20.pt"
+    assert checkpoint.last_checkpoint == tmp_path / "checkpoint_20.pt"
 
 
-def test_keeps_the_best_by_score_with_step_and_score_in_the_name(tmp_path: Path) -> None:
+def test_keeps_the_best_by_score_with_the_score_in_the_name(tmp_path: Path) -> None:
+    """As in ignite, a score without a global_step_transform names the file without a step."""
     scores = iter([0.5, 0.9, 0.1, 0.7, 0.95])
     trainer = idle_trainer()
     checkpoint = Checkpoint(
@@ -55,7 +56,7 @@ def test_keeps_the_best_by_score_with_step_and_score_in_the_name(tmp_path: Path)
     )
     trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
     trainer.run([0], max_epochs=5)
-    assert names(tmp_path) == ["best_model_2_acc=0.9000.pt", "best_model_5_acc=0.9500.pt"]
+    assert names(tmp_path) == ["best_model_acc=0.9000.pt", "best_model_acc=0.9500.pt"]
 
 
 def test_a_one_element_tensor_score_is_a_number(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_a_one_element_tensor_score_is_a_number(tmp_path: Path) -> None:
     checkpoint = Checkpoint({"trainer": trainer}, tmp_path, score_function=lambda engine: next(scores))
     trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
     trainer.run([0], max_epochs=2)
-    assert names(tmp_path) == ["trainer_2_score=0.7500.pt"]
+    assert names(tmp_path) == ["trainer_0.7500.pt"]
 
 
 def test_global_step_transform_names_the_file(tmp_path: Path) -> None:
@@ -164,7 +165,7 @@ def test_loads_with_weights_only_by_default(tmp_path: Path) -> None:
     Checkpoint({"odd": Odd()}, tmp_path)(idle_trainer())
     with pytest.raises(RuntimeError, match=r"weights_only=True\) refuses.*pass weights_only=False"):
         load_checkpoint(tmp_path / "odd_0.pt")
-    assert load_checkpoint(tmp_path / "odd_0.pt", weights_only=False) == {"odd": {"thing": Path("x")}}
+    assert load_checkpoint(tmp_path / "odd_0.pt", weights_only=False) == {"thing": Path("x")}
 
 
 # ------------------------------------------------------------------------------------------ damage
@@ -182,7 +183,7 @@ def write_three(folder: Path) -> None:
         (lambda data: data[: len(data) // 2], "truncated"),
         (lambda data: data[:5], "truncated"),
         (lambda data: data[:-200] + bytes([data[-200] ^ 0xFF]) + data[-199:], "corrupted"),
-        (lambda data: data + b"extra", "truncated or padded"),
+        (lambda data: data + b"extra", "the end of its zip archive"),
     ],
     ids=["half", "inside-header", "flipped-byte", "padded"],
 )
@@ -223,7 +224,7 @@ def test_asynchronous_saves_are_durable_when_run_returns(tmp_path: Path) -> None
     trainer.add_event_handler(Events.ITERATION_COMPLETED, checkpoint)
     trainer.run(range(5), max_epochs=1)
     assert names(tmp_path) == ["model_4.pt", "model_5.pt"]
-    assert torch.equal(load_checkpoint(tmp_path / "model_5.pt")["model"]["weight"], model.weight.detach())
+    assert torch.equal(load_checkpoint(tmp_path / "model_5.pt")["weight"], model.weight.detach())
 
 
 def test_asynchronous_save_copies_before_training_moves_on(tmp_path: Path) -> None:
@@ -285,7 +286,7 @@ def test_a_resumed_run_rewrites_a_damaged_newer_file_of_the_earlier_process(tmp_
     second.add_event_handler(Events.ITERATION_COMPLETED(once=7), lambda engine: engine.terminate())
     second.run(range(7), max_epochs=2)
     assert names(tmp_path) == ["trainer_3.pt", "trainer_6.pt"]
-    assert load_checkpoint(damaged)["trainer"]["iteration"] == 6
+    assert load_checkpoint(damaged)["iteration"] == 6
     assert find_latest_checkpoint(tmp_path) == damaged
 
 
@@ -312,7 +313,7 @@ def test_an_earlier_file_of_the_same_name_that_does_not_make_the_cut_stays_track
     second.add_event_handler(Events.EPOCH_COMPLETED, keep_one)
     second.load_state_dict({**first.state_dict(), "iteration": 2, "epoch": 2})
     second.run([0], max_epochs=4)
-    assert names(tmp_path) == ["model_4_acc=0.9500.pt"]
+    assert names(tmp_path) == ["model_acc=0.9500.pt"]
 
 
 def test_include_self_saves_the_kept_list(tmp_path: Path) -> None:
@@ -320,11 +321,13 @@ def test_include_self_saves_the_kept_list(tmp_path: Path) -> None:
     checkpoint = Checkpoint({"trainer": trainer}, tmp_path, n_saved=2, include_self=True)
     trainer.add_event_handler(Events.ITERATION_COMPLETED, checkpoint)
     trainer.run(range(3), max_epochs=1)
-    saved = load_checkpoint(tmp_path / "trainer_3.pt")["checkpointer"]["saved"]
-    assert [filename for _, _, filename in saved] == ["trainer_1.pt", "trainer_2.pt"]
+    saved = load_checkpoint(tmp_path / "trainer_3.pt")
+    assert sorted(saved) == ["checkpointer", "trainer"]  # the handler's state beside the object, not inside it
+    kept = saved["checkpointer"]["_saved"]
+    assert [filename for _, filename in kept] == ["trainer_2.pt", "trainer_3.pt"]  # as in ignite: itself included
     restored = Checkpoint({"trainer": trainer}, DiskSaver(tmp_path, require_empty=False), n_saved=2)
-    restored.load_state_dict({"saved": saved})
-    assert restored.last_checkpoint == "trainer_2.pt"
+    restored.load_state_dict(saved["checkpointer"])
+    assert restored.last_checkpoint == tmp_path / "trainer_3.pt"
 
 
 def test_model_checkpoint_takes_to_save_when_attached(tmp_path: Path) -> None:
@@ -344,7 +347,7 @@ def test_model_checkpoint_attach_takes_to_save(tmp_path: Path) -> None:
     trainer.run([0, 0], max_epochs=2)
     assert names(tmp_path) == ["run_model_2.pt", "run_model_4.pt"]
     handler(trainer)  # e.g. from a PreemptionHandler: the objects given at attach are saved again
-    assert load_checkpoint(tmp_path / "run_model_4.pt")["model"]["weight"].shape == (1, 1)
+    assert load_checkpoint(tmp_path / "run_model_4.pt")["weight"].shape == (1, 1)
 
 
 def test_model_checkpoint_attach_without_objects(tmp_path: Path) -> None:
@@ -373,9 +376,9 @@ class NoState:
         (lambda folder: Checkpoint({"m": torch.nn.Linear(1, 1)}, folder, n_saved=1.5), TypeError, "n_saved must be"),
         (lambda folder: Checkpoint({"m": torch.nn.Linear(1, 1)}, 42), TypeError, "save_handler must be"),
         (
-            lambda folder: Checkpoint({"m": torch.nn.Linear(1, 1)}, folder, score_name="acc"),
-            ValueError,
-            "score_name='acc' was given without a score_function",
+            lambda folder: Checkpoint({"m": torch.nn.Linear(1, 1)}, folder, score_function=0.5),
+            TypeError,
+            r"score_function must be a function \(engine\), got float",
         ),
         (lambda folder: DiskSaver(folder / "missing", create_dir=False), ValueError, "does not exist"),
         (lambda folder: DiskSaver(folder / "file.txt" / "sub"), PermissionError, "Cannot create the checkpoint folder"),
@@ -443,11 +446,11 @@ def test_missing_path(tmp_path: Path) -> None:
         Checkpoint.load_objects({"model": torch.nn.Linear(1, 1)}, tmp_path / "nowhere.pt")
 
 
-def test_model_checkpoint_without_objects(tmp_path: Path) -> None:
+def test_model_checkpoint_without_objects_fails_when_added(tmp_path: Path) -> None:
+    """As in ignite, the objects to save are a required argument: adding the handler without them fails at once."""
     trainer = idle_trainer()
-    trainer.add_event_handler(Events.EPOCH_COMPLETED, ModelCheckpoint(tmp_path))
-    with pytest.raises(TypeError, match="ModelCheckpoint needs the objects to save"):
-        trainer.run([0], max_epochs=1)
+    with pytest.raises(TypeError, match=r"has parameters \(engine, to_save, event=None\) but will be called as"):
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, ModelCheckpoint(tmp_path))
 
 
 @pytest.mark.distributed
@@ -497,7 +500,7 @@ def test_a_failed_write_keeps_the_older_checkpoint(
     with pytest.raises(error, match=message):
         trainer.run(range(5), max_epochs=1)
     assert names(tmp_path) == ["thing_1.pt"]
-    assert load_checkpoint(tmp_path / "thing_1.pt") == {"thing": {"saves": 1}}
+    assert load_checkpoint(tmp_path / "thing_1.pt") == {"saves": 1}
     assert not [path for path in tmp_path.iterdir() if path.name.endswith(".partial")]
 
 
