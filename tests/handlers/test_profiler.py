@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ember.engine import Engine, Events
-from ember.handlers import HandlersProfiler, Profile
+from ember.handlers import BasicTimeProfiler, HandlersProfiler, HandlersTimeProfiler, Profile
 
 DATA_SLEEP = 0.006
 PROCESS_SLEEP = 0.010
@@ -162,10 +164,11 @@ def test_a_failed_run_is_profiled_up_to_the_failure() -> None:
     assert profile.iterations == 3
     assert profile.process_function >= 3 * PROCESS_SLEEP
     assert profile.total == pytest.approx(wall, rel=0.05)
-    time.sleep(0.1)
-    engine.run(range(2))  # the time after the failure is not counted, and the new run is a new profile
-    assert profiler.profile().iterations == 2
-    assert profiler.profile().total < 0.1
+    time.sleep(0.5)
+    # The failed run goes on where it stopped (as in ignite): its STARTED begins a new profile, without the pause.
+    state = engine.run(range(10))
+    assert profiler.profile().iterations == state.iteration - 3
+    assert profiler.profile().total < 0.4  # about 7 * PROCESS_SLEEP; with the pause it would exceed 0.5
 
 
 def test_table_shows_parts_events_and_handlers() -> None:
@@ -208,3 +211,122 @@ def test_attach_errors() -> None:
     profiler.attach(engine)
     with pytest.raises(RuntimeError, match=r"already attached to an engine. Create one profiler per engine"):
         profiler.attach(engine)
+
+
+def test_the_profiler_leaves_other_handler_wrappers_in_place() -> None:
+    """It adds its wrapper beside a tracer's (engine.add_handler_wrapper); detach removes only its own."""
+    engine = Engine(lambda engine, batch: None)
+    engine.add_event_handler(Events.ITERATION_COMPLETED, log_loss)
+    traced: list[str] = []
+
+    def tracer(event: Any, handler: Any, call: Any) -> Any:
+        def traced_call(engine: Engine, *values: Any) -> Any:
+            if handler is log_loss:
+                traced.append(event.name)
+            return call(engine, *values)
+
+        return traced_call
+
+    engine.add_handler_wrapper(tracer)
+    profiler = HandlersProfiler()
+    profiler.attach(engine)
+    engine.run(range(3))
+    assert traced == ["ITERATION_COMPLETED"] * 3
+    assert row(profiler.profile(), "log_loss", "ITERATION_COMPLETED").calls == 3
+    profiler.detach()
+    engine.run(range(2))
+    assert traced == ["ITERATION_COMPLETED"] * 5  # the tracer still runs
+
+
+# ---------------------------------------------------------------- ignite's reports
+
+
+def test_basic_time_profiler_results_print_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = Engine(slow_step)
+    engine.add_event_handler(Events.ITERATION_COMPLETED, log_loss)
+    profiler = BasicTimeProfiler()
+    profiler.attach(engine)
+    engine.run(SlowData(), max_epochs=2)
+    iterations = 2 * BATCHES
+
+    results = profiler.get_results()
+    processing, dataflow = results["processing_stats"], results["dataflow_stats"]
+    assert processing["total"] >= iterations * PROCESS_SLEEP
+    assert processing["mean"] >= PROCESS_SLEEP and dataflow["mean"] >= DATA_SLEEP
+    assert 0 <= processing["min/index"][1] < iterations and processing["min/index"][0] <= processing["mean"]
+    assert processing["std"] >= 0
+    handlers = results["event_handlers_stats"]
+    assert handlers["ITERATION_COMPLETED"]["total"] >= iterations * HANDLER_SLEEP
+    assert handlers["COMPLETED"] == {"total": "not yet triggered"}  # no handler of the user there
+    assert handlers["total_time"] >= handlers["ITERATION_COMPLETED"]["total"]
+    assert results["event_handlers_names"]["ITERATION_COMPLETED_names"] == ["log_loss"]
+    assert results["event_handlers_names"]["STARTED_names"] == []
+
+    text = BasicTimeProfiler.print_results(results)
+    assert text in capsys.readouterr().out
+    assert "Processing function:" in text and "- Events.ITERATION_COMPLETED: ['log_loss']" in text
+
+    path = tmp_path / "time_profiling.csv"
+    profiler.write_results(path)
+    with path.open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0]) == [
+        "epoch",
+        "iteration",
+        "processing_stats",
+        "dataflow_stats",
+        "Event_STARTED",
+        "Event_COMPLETED",
+        "Event_EPOCH_STARTED",
+        "Event_EPOCH_COMPLETED",
+        "Event_ITERATION_STARTED",
+        "Event_ITERATION_COMPLETED",
+        "Event_GET_BATCH_STARTED",
+        "Event_GET_BATCH_COMPLETED",
+    ]
+    assert [int(r["epoch"]) for r in rows] == [1] * BATCHES + [2] * BATCHES
+    assert [int(r["iteration"]) for r in rows] == list(range(1, iterations + 1))
+    assert all(float(r["processing_stats"]) >= PROCESS_SLEEP for r in rows)
+    assert all(float(r["Event_ITERATION_COMPLETED"]) >= HANDLER_SLEEP for r in rows)
+
+
+def test_handlers_time_profiler_results_print_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = Engine(slow_step)
+    engine.add_event_handler(Events.ITERATION_COMPLETED, log_loss)
+    engine.add_event_handler(Events.COMPLETED, log_loss)
+    engine.add_event_handler(Events.TERMINATE, log_loss)  # never fires
+    profiler = HandlersTimeProfiler()
+    profiler.attach(engine)
+    engine.run(SlowData(), max_epochs=2)
+    iterations = 2 * BATCHES
+
+    results = profiler.get_results()
+    by_name = {(r[0], r[1]): r for r in results}
+    handler_row = by_name[("log_loss", "ITERATION_COMPLETED")]
+    assert handler_row[2] >= iterations * HANDLER_SLEEP
+    assert handler_row[3][0] >= HANDLER_SLEEP and 0 <= handler_row[3][1] < iterations
+    assert handler_row[5] == pytest.approx(handler_row[2] / iterations, abs=1e-4)
+    assert by_name[("log_loss", "TERMINATE")][2:] == [
+        "not triggered",
+        ("None", "None"),
+        ("None", "None"),
+        "None",
+        "None",
+    ]
+    assert [r[0] for r in results[-3:]] == ["Total", "Processing", "Dataflow"]
+    assert results[-3][2] >= handler_row[2]
+    assert results[-2][2] >= iterations * PROCESS_SLEEP and results[-1][2] >= iterations * DATA_SLEEP
+
+    text = HandlersTimeProfiler.print_results(results)
+    assert text in capsys.readouterr().out
+    assert "Handler" in text and "log_loss" in text and "Processing took total" in text
+
+    path = tmp_path / "handlers.csv"
+    profiler.write_results(path)
+    with path.open() as stream:
+        rows = list(csv.reader(stream))
+    assert rows[0][:3] == ["#", "processing_stats", "dataflow_stats"]
+    assert "log_loss (ITERATION_COMPLETED)" in rows[0] and "log_loss (COMPLETED)" in rows[0]
+    assert len(rows) == 1 + iterations
+    column = rows[0].index("log_loss (COMPLETED)")
+    assert float(rows[1][column]) >= HANDLER_SLEEP and float(rows[2][column]) == 0.0  # one call, padded with zeros

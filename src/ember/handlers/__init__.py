@@ -38,9 +38,22 @@ from ember.handlers.loggers import (
     read_history,
 )
 from ember.handlers.lr_scheduler import LRScheduler
+from ember.handlers.param_scheduler import (
+    BaseParamScheduler,
+    ConcatScheduler,
+    CosineAnnealingScheduler,
+    CyclicalScheduler,
+    LinearCyclicalScheduler,
+    ParamGroupScheduler,
+    ParamScheduler,
+    PiecewiseLinear,
+    ReduceLROnPlateauScheduler,
+    create_lr_scheduler_with_warmup,
+)
 from ember.handlers.preemption import PREEMPTED_EXIT_CODE, PreemptionHandler
-from ember.handlers.profiler import HandlersProfiler, HandlerTime, Profile
+from ember.handlers.profiler import BasicTimeProfiler, HandlersProfiler, HandlersTimeProfiler, HandlerTime, Profile
 from ember.handlers.progress import ProgressBar
+from ember.handlers.stores import EpochOutputStore
 from ember.handlers.terminate_on_nan import TerminateOnNan, find_non_finite
 from ember.handlers.time_limit import TimeLimit
 from ember.handlers.timing import ThroughputMonitor, Timer, batch_size_of
@@ -61,6 +74,16 @@ __all__: list[str] = [
     "EarlyStopping",
     "Patience",
     "LRScheduler",
+    "BaseParamScheduler",
+    "ConcatScheduler",
+    "CosineAnnealingScheduler",
+    "CyclicalScheduler",
+    "LinearCyclicalScheduler",
+    "ParamGroupScheduler",
+    "ParamScheduler",
+    "PiecewiseLinear",
+    "ReduceLROnPlateauScheduler",
+    "create_lr_scheduler_with_warmup",
     "TerminateOnNan",
     "find_non_finite",
     "TimeLimit",
@@ -81,10 +104,13 @@ __all__: list[str] = [
     "global_step_from_engine",
     "plot_history",
     "read_history",
+    "BasicTimeProfiler",
     "HandlersProfiler",
+    "HandlersTimeProfiler",
     "HandlerTime",
     "Profile",
     "ProgressBar",
+    "EpochOutputStore",
     "ThroughputMonitor",
     "Timer",
     "batch_size_of",

@@ -1,0 +1,50 @@
+"""pytorch-ignite 0.5's ``ignite.contrib.handlers`` (a deprecated alias there): the same names from ember.handlers."""
+
+from ember.handlers.loggers import (
+    BaseLogger,
+    GradsHistHandler,
+    GradsScalarHandler,
+    MLflowLogger,
+    OptimizerParamsHandler,
+    OutputHandler,
+    TensorboardLogger,
+    WeightsHistHandler,
+    WeightsScalarHandler,
+    global_step_from_engine,
+)
+from ember.handlers.param_scheduler import (
+    ConcatScheduler,
+    CosineAnnealingScheduler,
+    LinearCyclicalScheduler,
+    LRScheduler,
+    ParamGroupScheduler,
+    PiecewiseLinear,
+    create_lr_scheduler_with_warmup,
+)
+from ember.handlers.profiler import BasicTimeProfiler, HandlersTimeProfiler
+from ember.handlers.progress import ProgressBar
+from ember.handlers.stores import EpochOutputStore
+
+__all__ = [
+    "BaseLogger",
+    "BasicTimeProfiler",
+    "ConcatScheduler",
+    "CosineAnnealingScheduler",
+    "EpochOutputStore",
+    "GradsHistHandler",
+    "GradsScalarHandler",
+    "HandlersTimeProfiler",
+    "LRScheduler",
+    "LinearCyclicalScheduler",
+    "MLflowLogger",
+    "OptimizerParamsHandler",
+    "OutputHandler",
+    "ParamGroupScheduler",
+    "PiecewiseLinear",
+    "ProgressBar",
+    "TensorboardLogger",
+    "WeightsHistHandler",
+    "WeightsScalarHandler",
+    "create_lr_scheduler_with_warmup",
+    "global_step_from_engine",
+]
