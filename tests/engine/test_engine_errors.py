@@ -225,14 +225,20 @@ def test_state_dict_of_a_missing_user_key() -> None:
 def test_resume_with_max_epochs_below_the_epoch_reached() -> None:
     engine = Engine(noop)
     engine.load_state_dict(valid_state_dict(iteration=7, epoch=3, epoch_completed=False))
-    with pytest.raises(ValueError, match=r"max_epochs=2 is smaller than the epoch this engine already reached \(3\).*engine\.state\.max_epochs = None"):
+    with pytest.raises(
+        ValueError,
+        match=r"max_epochs=2 is smaller than the epoch this engine already reached \(3\).*engine\.state\.max_epochs = None",
+    ):
         engine.run(range(3), max_epochs=2)
 
 
 def test_resume_cannot_switch_to_max_iters() -> None:
     engine = Engine(noop)
     engine.load_state_dict(valid_state_dict())
-    with pytest.raises(ValueError, match="limited by max_epochs=4, so run\\(\\) cannot switch to max_iters=20.*engine.state.max_epochs = None"):
+    with pytest.raises(
+        ValueError,
+        match=r"limited by max_epochs=4, so run\(\) cannot switch to max_iters=20.*engine.state.max_epochs = None",
+    ):
         engine.run(range(3), max_iters=20)
 
 
@@ -261,7 +267,9 @@ def test_terminate_epoch_in_epoch_completed_does_nothing_more() -> None:
 def test_resume_cannot_switch_to_max_epochs() -> None:
     engine = Engine(noop)
     engine.run(range(3), max_iters=5)
-    with pytest.raises(ValueError, match="limited by max_iters=5, so run\\(\\) cannot switch to max_epochs=3.*max_iters = None"):
+    with pytest.raises(
+        ValueError, match=r"limited by max_iters=5, so run\(\) cannot switch to max_epochs=3.*max_iters = None"
+    ):
         engine.run(range(3), max_epochs=3)
 
 

@@ -114,7 +114,7 @@ def test_terminate_epoch_in_started_or_epoch_started_is_an_error(event: Events) 
     """No epoch's iterations run yet there: terminate_epoch() raises a RuntimeError that says where to call it."""
     engine = Engine(lambda engine, batch: None)
     engine.add_event_handler(event, lambda e: e.terminate_epoch())
-    with pytest.raises(RuntimeError, match="STARTED or EPOCH_STARTED handler.*iteration event"):
+    with pytest.raises(RuntimeError, match=r"STARTED or EPOCH_STARTED handler.*iteration event"):
         engine.run(range(2), max_epochs=2)
 
 
@@ -234,7 +234,13 @@ def test_new_run_after_completion_starts_over() -> None:
     assert rows[-1] == "COMPLETED 2 4"
     rows.clear()
     engine.run(range(2))
-    assert rows == ["STARTED 0 0", "EPOCH_STARTED 1 0", *iteration_rows(1, 1, 2), "EPOCH_COMPLETED 1 2", "COMPLETED 1 2"]
+    assert rows == [
+        "STARTED 0 0",
+        "EPOCH_STARTED 1 0",
+        *iteration_rows(1, 1, 2),
+        "EPOCH_COMPLETED 1 2",
+        "COMPLETED 1 2",
+    ]
 
 
 def test_larger_max_epochs_continues_a_finished_run() -> None:
