@@ -131,13 +131,22 @@ def test_only_the_deterministic_engine_resumes_the_random_numbers(engine_class: 
     assert (continued == whole[4:]) is exact
 
 
-@pytest.mark.parametrize("kind", ["list", "resumable loader"])
+class Stream:
+    """Data without a length: the engine learns the epoch length when it first runs out."""
+
+    def __iter__(self) -> Any:
+        return iter([torch.full((2,), float(index)) for index in range(5)])
+
+
+@pytest.mark.parametrize("kind", ["list", "unsized iterable", "resumable loader"])
 def test_other_data_resumes_exactly_too(kind: str) -> None:
-    """A list is fast-forwarded to the position; a ResumableLoader starts there itself."""
+    """A list or an iterable is fast-forwarded to the position; a ResumableLoader starts there itself."""
 
     def make_data() -> Any:
         if kind == "list":
             return [torch.full((2,), float(index)) for index in range(5)]
+        if kind == "unsized iterable":
+            return Stream()
         return ResumableLoader(list(range(10)), batch_size=2, shuffle=True, seed=3)
 
     def process(engine: Engine, batch: Any) -> list[float]:
