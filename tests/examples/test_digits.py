@@ -1,10 +1,13 @@
-"""The digits example trains to a useful accuracy on the real scikit-learn data set, and resumes."""
+"""The digits example trains to a useful accuracy on the real scikit-learn data set, logs, plots and resumes."""
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import math
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -12,55 +15,159 @@ import termios
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ember.examples import digits
 
+QUICK = ["--epochs", "3", "--seed", "1"]
 
-def test_digits_example_learns_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    first = digits.main(["--epochs", "3", "--seed", "1", "--output-dir", str(tmp_path)])
-    assert first["accuracy"] > 0.9
-    out = capsys.readouterr().out
-    assert "epoch  3" in out and "resuming" not in out
-    assert len(list((tmp_path / "last").glob("checkpoint_*.pt"))) == 2
-    assert len(list((tmp_path / "best").glob("best_model_*_accuracy=*.pt"))) == 1
 
-    # the same command again continues the finished run: nothing left to train, same model
-    again = digits.main(["--epochs", "3", "--seed", "1", "--output-dir", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "resuming from" in out and "epoch  1" not in out
-    assert again == first
+def epoch_lines(out: str) -> dict[int, str]:
+    return {int(m.group(1)): m.group(0) for m in re.finditer(r"^epoch +(\d+)/\d+ .*$", out, re.MULTILINE)}
 
-    # asking for more epochs trains on from the checkpoint
-    more = digits.main(["--epochs", "5", "--seed", "1", "--output-dir", str(tmp_path)])
+
+def test_digits_learns_prints_each_epoch_and_writes_logs_curves_and_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = digits.main([*QUICK, "--output-dir", str(tmp_path)])
+    assert result["accuracy"] > 0.9
     out = capsys.readouterr().out
-    assert "epoch  4" in out and "epoch  1 " not in out
-    assert more["accuracy"] > 0.9
+    lines = epoch_lines(out)
+    assert sorted(lines) == [1, 2, 3]
+    assert re.fullmatch(
+        r"epoch  1/3  train loss \d\.\d{4}  validation accuracy 0\.\d{4}  loss \d\.\d{4}  lr 0\.0500  \d+\.\ds", lines[1]
+    )
+    # the lr printed is the one the epoch trained with: the cosine of 3 epochs after 2 of them
+    assert f"lr {0.05 * digits.cosine_factor(2, 3):.4f}" in lines[3]
+    assert "stopped: reached --epochs 3" in out
+    assert f"written to {tmp_path}" in out
+
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    epochs = [row for row in rows if row["event"] == "EPOCH_COMPLETED"]
+    assert [row["step"] for row in epochs] == ["1", "2", "3"]
+    # the CSV's epoch-mean training loss is the one printed
+    assert f"train loss {float(epochs[0]['train/loss']):.4f}" in lines[1]
+    validation = [row for row in rows if row["validation/accuracy"]]
+    assert [row["step"] for row in validation] == ["1", "2", "3"]
+    assert float(validation[-1]["validation/accuracy"]) == pytest.approx(result["accuracy"])
+    assert [row["step"] for row in rows if row["train/batch_loss"]][:2] == ["10", "20"]
+
+    accumulator = EventAccumulator(str(tmp_path / "tensorboard"))
+    accumulator.Reload()
+    assert [event.step for event in accumulator.Scalars("validation/accuracy")] == [1, 2, 3]
+    assert [round(event.value, 4) for event in accumulator.Scalars("lr/group_0")][0] == 0.05
+
+    from matplotlib import image
+
+    pixels = image.imread(str(tmp_path / "curves.png"))
+    assert pixels.shape[0] > 300 and pixels.std() > 0.05  # decoded, and not one flat colour
+    assert len(list((tmp_path / "checkpoints" / "last").glob("checkpoint_*.pt"))) == 2
+    assert len(list((tmp_path / "checkpoints" / "best").glob("best_*accuracy=*.pt"))) == 1
+
+
+def test_resume_continues_exactly_where_the_last_checkpoint_left_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that lost its epoch-3 checkpoint (a crash after epoch 2) resumes to the very same model."""
+    straight = digits.main([*QUICK, "--output-dir", str(tmp_path)])
+    capsys.readouterr()
+    newest = max((tmp_path / "checkpoints" / "last").glob("checkpoint_*.pt"), key=lambda p: p.stat().st_mtime)
+    newest.unlink()
+    resumed = digits.main([*QUICK, "--output-dir", str(tmp_path), "--resume"])
+    out = capsys.readouterr().out
+    assert "resuming" in out and "(epoch 2)" in out
+    assert sorted(epoch_lines(out)) == [3]
+    assert resumed == straight  # the same accuracy and loss, to the last bit
+
+
+def test_resume_with_more_epochs_rebuilds_the_cosine_schedule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digits.main([*QUICK, "--output-dir", str(tmp_path)])
+    capsys.readouterr()
+    longer = digits.main(["--epochs", "5", "--seed", "1", "--output-dir", str(tmp_path), "--resume"])
+    out = capsys.readouterr().out
+    assert "training to 5 epochs instead of 3: the cosine schedule is rebuilt for 5 epochs" in out
+    lines = epoch_lines(out)
+    assert sorted(lines) == [4, 5]
+    # epoch 4 trains at the 5-epoch cosine after 3 epochs, not at the old schedule's end (0)
+    assert f"lr {0.05 * 0.5 * (1 + math.cos(math.pi * 3 / 5)):.4f}" in lines[4]
+    assert longer["epoch"] == 5 and longer["reason"] == "reached --epochs 5"
+    # and the same command again has nothing left to do
+    again = digits.main(["--epochs", "5", "--seed", "1", "--output-dir", str(tmp_path), "--resume"])
+    assert epoch_lines(capsys.readouterr().out) == {}
+    assert again == longer
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        (["--batch-size", "64"], r"started with --batch-size 32 \(now 64\), and cannot continue"),
+        (["--lr", "0.1"], r"started with --lr 0.05 \(now 0.1\)"),
+        (["--epochs", "1"], r"--epochs 1 is less than the 2 epochs this run has trained"),
+    ],
+)
+def test_resume_refuses_options_the_saved_run_cannot_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], changed: list[str], message: str
+) -> None:
+    digits.main(["--epochs", "2", "--output-dir", str(tmp_path)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        digits.main(["--epochs", "2", "--output-dir", str(tmp_path), "--resume", *changed])
+    assert stopped.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_an_existing_run_is_not_continued_or_overwritten_without_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digits.main(["--epochs", "1", "--output-dir", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        digits.main(["--epochs", "2", "--output-dir", str(tmp_path)])
+    assert "already holds a run. Pass --resume to continue it" in capsys.readouterr().err
+
+
+def test_default_output_folder_is_a_new_timestamped_run_that_resume_finds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    digits.main(["--epochs", "1", "--amp", "bf16"])
+    (folder,) = (tmp_path / "runs").glob("digits-*")
+    assert f"written to {Path('runs') / folder.name}" in capsys.readouterr().out
+    digits.main(["--epochs", "2", "--amp", "bf16", "--resume"])
+    out = capsys.readouterr().out
+    assert f"resuming {Path('runs') / folder.name}" in out and sorted(epoch_lines(out)) == [2]
 
 
 @pytest.mark.slow
-def test_digits_example_rerun_after_early_stopping_trains_no_further(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The same command again after early stopping keeps the stopped run instead of training past the stop."""
+def test_early_stopping_says_when_and_with_which_best_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     options = ["--epochs", "40", "--patience", "1", "--seed", "1", "--output-dir", str(tmp_path)]
     first = digits.main(options)
     out = capsys.readouterr().out
-    assert "epoch 40" not in out  # stopped early
-    again = digits.main(options)
+    match = re.search(
+        r"stopped: early stopping at epoch (\d+): no better validation accuracy for 1 epochs "
+        r"\(best (0\.\d{4}) at epoch (\d+)\)",
+        out,
+    )
+    assert match is not None, out
+    stop, best, best_epoch = int(match.group(1)), float(match.group(2)), int(match.group(3))
+    assert stop < 40 and best_epoch == stop - 1
+    assert f"validation accuracy {best:.4f}" in epoch_lines(out)[best_epoch]
+    # resumed, the stopped run stays stopped
+    again = digits.main([*options, "--resume"])
     out = capsys.readouterr().out
-    assert "stopped early" in out and "train loss" not in out
+    assert epoch_lines(out) == {} and "stopped: early stopping" in out
     assert again == first
 
 
-def test_digits_example_in_a_temporary_folder(capsys: pytest.CaptureFixture[str]) -> None:
-    assert digits.main(["--epochs", "2"])["accuracy"] > 0.85
-    out = capsys.readouterr().out
-    assert "done at epoch 2" in out
-    # the folder is gone by now: the message must not send the user looking for it
-    assert "checkpoints in" not in out and "pass --output-dir to keep" in out
+def test_help_shows_the_defaults() -> None:
+    text = digits.parser().format_help()
+    for expected in ("--epochs EPOCHS", "(default: 15)", "(default: 32)", "(default: 0.05)", "runs/digits-<date>"):
+        assert expected in text
 
 
-def test_digits_progress_bar_does_not_swallow_the_epoch_lines() -> None:
+def test_digits_progress_bar_does_not_swallow_the_epoch_lines(tmp_path: Path) -> None:
     """On a terminal the bar is closed before each epoch's line is printed, so no line mixes the two."""
     controller, terminal = pty.openpty()
     # a real terminal has a width; tqdm draws nothing on a 0-column one
@@ -70,6 +177,7 @@ def test_digits_progress_bar_does_not_swallow_the_epoch_lines() -> None:
         stdin=subprocess.DEVNULL,
         stdout=terminal,
         stderr=terminal,
+        cwd=tmp_path,
     )
     os.close(terminal)
     chunks = []
@@ -85,8 +193,41 @@ def test_digits_progress_bar_does_not_swallow_the_epoch_lines() -> None:
     assert process.wait(timeout=120) == 0
     screen = b"".join(chunks).decode()
     assert "Epoch [1/2]" in screen  # the bar was drawn
-    lines = [line for line in screen.replace("\r\n", "\n").split("\n") if "validation loss" in line]
+    lines = [line for line in screen.replace("\r\n", "\n").split("\n") if "train loss" in line]
     assert len(lines) == 2
     for line in lines:
         # what a terminal shows of the line: the text after its last carriage return
         assert line.split("\r")[-1].startswith("epoch "), repr(line)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_digits_under_torchrun_is_one_job_whose_rank_0_prints_and_writes(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        "--master_port=0",
+        "-m",
+        "ember.examples.digits",
+        "--epochs",
+        "3",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = epoch_lines(result.stdout)
+    assert sorted(lines) == [1, 2, 3]  # printed once: by rank 0 only
+    assert result.stdout.count("stopped: reached --epochs 3") == 1
+    accuracy = float(re.search(r"final validation accuracy (0\.\d+)", result.stdout).group(1))  # type: ignore[union-attr]
+    assert accuracy > 0.85
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        steps = [row["step"] for row in csv.DictReader(handle) if row["event"] == "EPOCH_COMPLETED"]
+    assert steps == ["1", "2", "3"]  # one writer: no rank's rows twice
+    # each rank trained on half the data: half the iterations per epoch of a one-process run
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        iterations = max(int(row["step"]) for row in csv.DictReader(handle) if row["train/batch_loss"])
+    assert iterations < 3 * 45 / 2 + 10

@@ -1,50 +1,81 @@
 """Train a small classifier on scikit-learn's handwritten digits, end to end, with every piece of ember.
 
-Run it with ``python -m ember.examples.digits`` (or ``make demo``). The run shows:
+Run it with ``python -m ember.examples.digits`` (or ``make demo``). Each epoch prints the mean
+training loss, the validation accuracy and loss, the learning rate and the time taken; at the end
+it says why the run stopped and where everything was written. The output folder
+(``runs/digits-<date>-<time>`` by default) gets:
 
-- a trainer and an evaluator built by the supervised factories, with ember metrics;
-- validation after every epoch, a cosine learning-rate schedule, early stopping;
-- checkpoints every epoch (the last two kept, plus the best by validation accuracy), a
-  ``SIGTERM`` handler that checkpoints and exits with status 75, and automatic resume: run the
-  same command again with the same ``--output-dir`` and it continues where it stopped (a run that
-  early stopping ended stays ended);
-- a progress bar when the output is a terminal.
+- ``metrics.csv``: one row per logged event (per-epoch values and the loss every 10 iterations);
+- ``curves.png``: those curves, drawn when the run ends;
+- ``tensorboard/``: the same values for ``tensorboard --logdir``;
+- ``checkpoints/last`` (the last two epochs, for resuming) and ``checkpoints/best`` (the best model);
+- ``config.json``: the options of the run.
 
-Options: ``--epochs``, ``--batch-size``, ``--lr``, ``--seed``, ``--output-dir`` (by default a
-temporary folder, removed at the end), ``--patience``.
+Resume with ``--resume`` (the newest ``runs/digits-*`` folder, or ``--output-dir``): the run
+continues exactly where its last checkpoint left it, also after ``SIGTERM`` (the run checkpoints
+and exits with status 75). A larger ``--epochs`` trains on, with the cosine schedule rebuilt for
+the new length; a different ``--batch-size``, ``--lr``, ``--seed`` or ``--amp`` is refused, since
+the saved run cannot continue with them. A run ended by early stopping stays ended.
 
-The data (1,797 8x8 images, shipped with scikit-learn) is split 80/20 with a fixed seed.
+Under ``torchrun --nproc_per_node=2 -m ember.examples.digits`` the processes form one job: each
+trains on its share of the data (the gradients are averaged), rank 0 prints and writes.
+
+The data (1,797 8x8 images, shipped with scikit-learn) is split 80/20 with the seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
-import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from ember import distributed as idist
 from ember.data import ResumableLoader
 from ember.engine import Engine, Events, create_supervised_evaluator, create_supervised_trainer
 from ember.handlers import (
     Checkpoint,
+    CSVLogger,
+    CurvesPlotter,
     DiskSaver,
     EarlyStopping,
     LRScheduler,
     PreemptionHandler,
     ProgressBar,
     RNGStates,
+    TensorBoardLogger,
+    TimeLimit,
+    find_latest_checkpoint,
+    global_step_from_engine,
     resume_from_latest,
 )
-from ember.metrics import Accuracy, Loss
+from ember.metrics import Accuracy, Average, Loss
+
+#: Options a resumed run must keep: the saved model, optimizer and data order depend on them.
+FIXED_ON_RESUME = ("batch_size", "lr", "seed", "amp")
 
 
-def load_data(batch_size: int, seed: int) -> tuple[ResumableLoader, DataLoader[tuple[torch.Tensor, ...]]]:
-    """The digits as (train, validation) loaders; pixels scaled to [0, 1]."""
+class OptionsError(SystemExit):
+    """Options that the run cannot use; exits with status 2 and the message, as argparse does."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
+def load_data(
+    batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+) -> tuple[ResumableLoader, DataLoader[tuple[torch.Tensor, ...]]]:
+    """The digits as (train, validation) loaders; pixels scaled to [0, 1]; each rank gets its share of training."""
     try:
         from sklearn.datasets import load_digits
     except ImportError as error:  # pragma: no cover - depends on the environment
@@ -54,7 +85,7 @@ def load_data(batch_size: int, seed: int) -> tuple[ResumableLoader, DataLoader[t
     labels = torch.tensor(digits.target, dtype=torch.long)
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     split = int(0.8 * len(labels))
-    train, validation = order[:split], order[split:]
+    train, validation = order[:split][rank::world_size], order[split:]
     # A ResumableLoader's shuffle depends only on (seed, pass), so a resumed run sees the same batches.
     train_loader = ResumableLoader(TensorDataset(images[train], labels[train]), batch_size, shuffle=True, seed=seed)
     validation_loader = DataLoader(TensorDataset(images[validation], labels[validation]), batch_size=256)
@@ -65,39 +96,118 @@ def build_model() -> nn.Module:
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 10))
 
 
-def train(args: argparse.Namespace, output_dir: Path, *, keep: bool = True) -> dict[str, float]:
-    """One run (new or resumed) in ``output_dir``; returns the last validation metrics.
+def cosine_factor(epochs_done: int, total_epochs: int) -> float:
+    """The learning rate's factor after ``epochs_done`` of ``total_epochs``: from 1 down to 0 along a half cosine."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(epochs_done, total_epochs) / total_epochs))
 
-    ``keep=False`` says that ``output_dir`` is removed after the run, so the closing line does not point to it.
-    """
+
+def say(*parts: Any) -> None:
+    if idist.get_rank() == 0:
+        print(*parts, flush=True)
+
+
+def check_resumed_options(args: argparse.Namespace, config_path: Path) -> int | None:
+    """Compare the options with the saved run's; refuse those it cannot continue with. Returns the saved epochs."""
+    if not config_path.exists():
+        return None
+    saved = json.loads(config_path.read_text())
+    changed = [name for name in FIXED_ON_RESUME if saved.get(name) != getattr(args, name)]
+    if changed:
+        shown = ", ".join(
+            f"--{name.replace('_', '-')} {saved.get(name)} (now {getattr(args, name)})" for name in changed
+        )
+        raise OptionsError(
+            f"The run in {config_path.parent} was started with {shown}, and cannot continue with other values: "
+            "its model, optimizer and data order depend on them. Resume with the saved values, or start a new run "
+            "with another --output-dir."
+        )
+    return int(saved["epochs"])
+
+
+def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
+    """One run (new or resumed) in ``output_dir``; returns the final validation metrics and why the run stopped."""
+    rank, world_size = idist.get_rank(), idist.get_world_size()
+    config_path = output_dir / "config.json"
+    saved_epochs = check_resumed_options(args, config_path) if args.resume else None
+
     torch.manual_seed(args.seed)
-    train_loader, validation_loader = load_data(args.batch_size, args.seed)
+    train_loader, validation_loader = load_data(args.batch_size, args.seed, rank, world_size)
     model = build_model()
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    trained: nn.Module = model
+    if world_size > 1:
+        trained = nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(trained.parameters(), lr=args.lr, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
-    trainer = create_supervised_trainer(model, optimizer, loss_fn)
-    evaluator = create_supervised_evaluator(model, metrics={"accuracy": Accuracy(), "loss": Loss(loss_fn)})
+    amp_dtype = torch.bfloat16 if args.amp == "bf16" else None
+    trainer = create_supervised_trainer(trained, optimizer, loss_fn, amp_dtype=amp_dtype)
 
-    if sys.stdout.isatty():
+    def build_evaluator() -> Engine:
+        metrics = {"accuracy": Accuracy(), "loss": Loss(loss_fn)}
+        return create_supervised_evaluator(model, metrics=metrics, amp_dtype=amp_dtype)
+
+    evaluator = build_evaluator()
+    # the epoch's mean training loss (the output of each iteration is that batch's loss)
+    Average().attach(trainer, "loss")
+
+    if sys.stdout.isatty() and rank == 0:
         # attached first, so each epoch's bar is closed before the epoch's line below is printed
         ProgressBar(persist=False).attach(trainer)
 
-    scheduler = LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs), optimizer)
-    scheduler.attach(trainer, Events.EPOCH_COMPLETED)
+    # a closed-form cosine: the schedule depends only on (epochs done, args.epochs), so a resumed
+    # run with a new --epochs follows the cosine of the new length from where it is
+    cosine = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: cosine_factor(epoch, args.epochs))
+    scheduler = LRScheduler(cosine, optimizer)
 
-    @trainer.on(Events.EPOCH_COMPLETED)
-    def validate(engine: Engine) -> None:
-        metrics = evaluator.run(validation_loader).metrics
-        print(
-            f"epoch {engine.state.epoch:2d}  train loss {engine.state.output:.4f}  "
-            f"validation loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.3f}  "
-            f"lr {optimizer.param_groups[0]['lr']:.4f}"
-        )
+    trainer.state.best_epoch = 0  # type: ignore[attr-defined]  # saved with the trainer's state, below
+    trainer.state_dict_user_keys.append("best_epoch")
+    started = [0.0]
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda: started.__setitem__(0, time.perf_counter()))
 
     def validation_accuracy(engine: Engine) -> float:
         return float(evaluator.state.metrics["accuracy"])
 
-    early_stopping = EarlyStopping(args.patience, validation_accuracy, trainer).attach(evaluator)
+    early_stopping = EarlyStopping(args.patience, validation_accuracy, trainer)
+
+    @trainer.on(Events.EPOCH_COMPLETED)
+    def validate(engine: Engine) -> None:
+        lr = optimizer.param_groups[0]["lr"]
+        metrics = evaluator.run(validation_loader).metrics  # early stopping sees the score here
+        if early_stopping.patience.improved:
+            engine.state.best_epoch = engine.state.epoch  # type: ignore[attr-defined]
+        say(
+            f"epoch {engine.state.epoch:2d}/{engine.state.max_epochs}  "
+            f"train loss {engine.state.metrics['loss']:.4f}  "
+            f"validation accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  "
+            f"lr {lr:.4f}  {time.perf_counter() - started[0]:.1f}s"
+        )
+
+    early_stopping.attach(evaluator)
+    # after validate, so that the epoch's line shows the learning rate the epoch trained with
+    scheduler.attach(trainer, Events.EPOCH_COMPLETED)
+    if args.time_limit:
+        TimeLimit(args.time_limit).attach(trainer)
+
+    # logs: TensorBoard and CSV get the same values; rank 0 writes, other ranks attach nothing
+    tensorboard = TensorBoardLogger(log_dir=output_dir / "tensorboard")
+    csv_logger = CSVLogger(output_dir / "metrics.csv")
+    for logger in (tensorboard, csv_logger):
+        logger.attach_output_handler(
+            trainer,
+            Events.ITERATION_COMPLETED(every=10),
+            tag="train",
+            output_transform=lambda loss: {"batch_loss": loss},
+        )
+        logger.attach_output_handler(trainer, Events.EPOCH_COMPLETED, tag="train", metric_names=["loss"])
+        logger.attach_output_handler(
+            evaluator,
+            Events.COMPLETED,
+            tag="validation",
+            metric_names=["accuracy", "loss"],
+            global_step_transform=global_step_from_engine(trainer),
+        )
+        logger.attach_opt_params_handler(trainer, Events.EPOCH_STARTED, optimizer)
+    plotter = CurvesPlotter(csv_logger, output_dir / "curves.png", title=f"digits ({output_dir.name})")
+    plotter.attach(trainer)
 
     to_save = {
         "model": model,
@@ -108,47 +218,160 @@ def train(args: argparse.Namespace, output_dir: Path, *, keep: bool = True) -> d
         "early_stopping": early_stopping,
         "rng": RNGStates(),
     }
-    last = Checkpoint(to_save, DiskSaver(output_dir / "last", require_empty=False), n_saved=2)
+    last = Checkpoint(to_save, DiskSaver(output_dir / "checkpoints" / "last", require_empty=False), n_saved=2)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, last)
     best = Checkpoint(
         {"model": model},
-        DiskSaver(output_dir / "best", require_empty=False),
+        DiskSaver(output_dir / "checkpoints" / "best", require_empty=False),
         filename_prefix="best",
         score_function=validation_accuracy,
         score_name="accuracy",
     )
     trainer.add_event_handler(Events.EPOCH_COMPLETED, best)
-    PreemptionHandler(last).attach(trainer)
+    preemption = PreemptionHandler(last)
+    preemption.attach(trainer)
 
-    resumed_from = resume_from_latest(to_save, output_dir / "last")
-    # the engine's state does not say that early stopping ended the run; the stopper's own state does
+    if args.resume:
+        resumed_from = resume_from_latest(to_save, output_dir / "checkpoints" / "last")
+        if resumed_from is None:
+            raise OptionsError(f"--resume: {output_dir} holds no checkpoint to resume from. Run without --resume.")
+        say(f"resuming {output_dir} from {resumed_from.name} (epoch {trainer.state.epoch})")
+        if args.epochs < trainer.state.epoch:
+            raise OptionsError(
+                f"--epochs {args.epochs} is less than the {trainer.state.epoch} epochs this run has trained. "
+                f"Pass --epochs {trainer.state.epoch} or more."
+            )
+        if saved_epochs is not None and saved_epochs != args.epochs:
+            # the LambdaLR reads args.epochs; set the lr of the coming epoch on the new cosine now
+            for group, base_lr in zip(optimizer.param_groups, cosine.base_lrs):
+                group["lr"] = base_lr * cosine_factor(trainer.state.epoch, args.epochs)
+            say(
+                f"training to {args.epochs} epochs instead of {saved_epochs}: the cosine schedule is rebuilt for "
+                f"{args.epochs} epochs (lr now {optimizer.param_groups[0]['lr']:.4f})"
+            )
+    elif find_latest_checkpoint(output_dir / "checkpoints" / "last") is not None:
+        raise OptionsError(
+            f"{output_dir} already holds a run. Pass --resume to continue it, or another --output-dir to start anew."
+        )
+    if rank == 0:
+        config_path.write_text(json.dumps({name: getattr(args, name) for name in (*FIXED_ON_RESUME, "epochs")}))
+
     stopped_early = early_stopping.patience.counter >= early_stopping.patience.patience
-    if resumed_from is not None:
-        print(f"resuming from {resumed_from} (epoch {trainer.state.epoch}, iteration {trainer.state.iteration})")
+    reason = ""
+    try:
+        if not stopped_early:
+            trainer.run(train_loader, max_epochs=args.epochs)
+            stopped_early = early_stopping.patience.counter >= early_stopping.patience.patience
+    except SystemExit:
+        if preemption.preempted:
+            say(f"stopped: preempted at epoch {trainer.state.epoch}, iteration {trainer.state.iteration}")
+            say(f"checkpoint written to {output_dir / 'checkpoints' / 'last'}; continue with --resume")
+        raise
+    finally:
+        tensorboard.close()
+        csv_logger.close()
     if stopped_early:
-        print("this run had stopped early: nothing left to train")
+        best_epoch = trainer.state.best_epoch  # type: ignore[attr-defined]
+        reason = (
+            f"early stopping at epoch {trainer.state.epoch}: no better validation accuracy for {args.patience} "
+            f"epochs (best {early_stopping.patience.best_score:.4f} at epoch {best_epoch})"
+        )
+    elif trainer.state.epoch >= args.epochs:
+        reason = f"reached --epochs {args.epochs}"
+    elif args.time_limit:
+        reason = f"time limit of {args.time_limit:g}s reached at epoch {trainer.state.epoch}"
     else:
-        trainer.run(train_loader, max_epochs=args.epochs)
-    final = evaluator.run(validation_loader).metrics
-    where = f"checkpoints in {output_dir}" if keep else "pass --output-dir to keep the checkpoints"
-    print(f"done at epoch {trainer.state.epoch}: validation accuracy {final['accuracy']:.3f}; {where}")
-    return {name: float(value) for name, value in final.items()}
+        reason = f"ended at epoch {trainer.state.epoch}"
+    # a fresh evaluator: the loggers are closed, and the final check is not an epoch's validation
+    final = build_evaluator().run(validation_loader).metrics
+    say(f"stopped: {reason}")
+    say(f"final validation accuracy {final['accuracy']:.4f}, loss {final['loss']:.4f}")
+    say(f"written to {output_dir}:")
+    say("  metrics.csv          the logged values (pandas.read_csv)")
+    say("  curves.png           loss, accuracy and learning rate curves")
+    say(f"  tensorboard/         tensorboard --logdir {output_dir / 'tensorboard'}")
+    say("  checkpoints/last     the last two epochs (python -m ember.examples.digits --resume ...)")
+    say("  checkpoints/best     the model with the best validation accuracy")
+    return {
+        "accuracy": float(final["accuracy"]),
+        "loss": float(final["loss"]),
+        "epoch": trainer.state.epoch,
+        "reason": reason,
+    }
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    """Parse the options, train, and return the final validation metrics."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--patience", type=int, default=4, help="epochs without a better validation accuracy")
-    parser.add_argument("--output-dir", type=Path, default=None, help="keep checkpoints here (resumes if present)")
-    args = parser.parse_args(argv)
-    if args.output_dir is not None:
-        return train(args, args.output_dir)
-    with tempfile.TemporaryDirectory(prefix="ember-digits-") as folder:
-        return train(args, Path(folder), keep=False)
+def newest_run(root: Path) -> Path:
+    runs = sorted(root.glob("digits-*"), key=lambda path: path.stat().st_mtime)
+    if not runs:
+        raise OptionsError(
+            f"--resume: there is no run in {root}/ to resume. Pass --output-dir, or run without --resume."
+        )
+    return runs[-1]
+
+
+def parser() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(
+        prog="python -m ember.examples.digits",
+        description=__doc__,
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32),
+    )
+    options.add_argument("--epochs", type=int, default=15, help="epochs to train (default: %(default)s)")
+    options.add_argument("--batch-size", type=int, default=32, help="training batch size (default: %(default)s)")
+    options.add_argument("--lr", type=float, default=0.05, help="initial learning rate (default: %(default)s)")
+    options.add_argument("--seed", type=int, default=0, help="seed for the split, the model and the order (default: 0)")
+    options.add_argument(
+        "--patience", type=int, default=4, help="epochs without a better validation accuracy (default: %(default)s)"
+    )
+    options.add_argument(
+        "--time-limit", type=float, default=None, help="stop after this many seconds (default: no limit)"
+    )
+    options.add_argument(
+        "--amp", choices=["off", "bf16"], default="off", help="bfloat16 autocast of the forward pass (default: off)"
+    )
+    options.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="where logs and checkpoints go (default: runs/digits-<date>-<time>)",
+    )
+    options.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --output-dir (default: the newest runs/digits-* folder)",
+    )
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse the options, train (under torchrun: as one job of all processes), and return the final results."""
+    options = parser()
+    args = options.parse_args(argv)
+    # a model this small trains fastest on one thread: more threads only add hand-over costs
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for name in ("epochs", "batch_size", "patience"):
+        if getattr(args, name) < 1:
+            options.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}.")
+    if args.lr <= 0:
+        options.error(f"--lr must be positive, got {args.lr}.")
+    launched = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not idist.is_distributed()
+    if launched:
+        idist.initialize("gloo")
+    try:
+        output_dir = args.output_dir
+        if output_dir is None:
+            output_dir = (
+                newest_run(Path("runs")) if args.resume else Path("runs") / time.strftime("digits-%Y%m%d-%H%M%S")
+            )
+            output_dir = idist.broadcast_object(output_dir)  # one folder for the whole job
+        return train(args, output_dir)
+    except OptionsError as error:
+        options.error(error.message)
+        raise  # pragma: no cover - options.error exits
+    finally:
+        torch.set_num_threads(threads)
+        if launched:
+            idist.finalize()
 
 
 if __name__ == "__main__":
