@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ember import Events, distributed
-from ember.handlers import Checkpoint, CorruptCheckpointError
+from ember.handlers import Checkpoint, CorruptCheckpointError, PreemptionHandler
 from ember.handlers.sharded_checkpoint import (
     ShardedSaver,
     dcp_to_torch_save,
@@ -140,6 +140,25 @@ def test_conversion_to_one_file_loads_into_a_plain_model(workers: Any, tmp_path:
         (tmp_path / "checkpoint_2" / "ember-checkpoint.json").unlink()
         dcp_to_torch_save(tmp_path / "checkpoint_2", tmp_path / "broken.pt")
     assert not (tmp_path / "broken.pt").exists()
+
+
+@pytest.mark.parametrize("async_save", [False, True])
+def test_preemption_writes_a_complete_sharded_checkpoint(workers: Any, tmp_path: Path, async_save: bool) -> None:
+    """A real SIGTERM mid-run: PreemptionHandler writes through the ShardedSaver, complete when run() returns."""
+    objects = workers._training_objects(1, None, False, None)
+    checkpoint = Checkpoint(objects["to_save"], ShardedSaver(tmp_path, async_save=async_save))
+    handler = PreemptionHandler(checkpoint, exit_code=None)
+    handler.attach(objects["trainer"])
+    objects["trainer"].add_event_handler(
+        Events.ITERATION_COMPLETED(once=3), lambda engine: os.kill(os.getpid(), signal.SIGTERM)
+    )
+    objects["trainer"].run(workers.batches(0, 1), max_epochs=2)
+    assert handler.preempted
+    assert find_latest_sharded_checkpoint(tmp_path) == tmp_path / "checkpoint_3"
+    fresh = workers._training_objects(1, None, False, None)
+    load_sharded_checkpoint(fresh["to_save"], tmp_path / "checkpoint_3")
+    assert fresh["trainer"].state.iteration == 3
+    assert torch.equal(fresh["model"][0].weight, objects["model"][0].weight)
 
 
 # --------------------------------------------------------------------------- two gloo ranks
