@@ -291,3 +291,15 @@ def test_ignite_state_dicts_load_and_resume(
     engine.run(range(3))
     assert [i for i, _ in seen] == expected_iterations
     assert [b for _, b in seen] == expected_batches
+
+
+def test_ignite_dict_without_the_user_keys_warns_and_keeps_them() -> None:
+    """A trainer checkpoint written by pytorch-ignite lacks ember's extra user keys: loading warns, keeps them."""
+    engine = Engine(noop)
+    engine.state.optimizer_step = 0
+    engine.state_dict_user_keys.append("optimizer_step")
+    with pytest.warns(UserWarning, match=r"has no \['optimizer_step'\]; engine.state keeps .*optimizer_step=0"):
+        engine.load_state_dict({"epoch_length": 3, "iteration": 4, "max_epochs": 2})
+    assert engine.state.iteration == 4
+    with pytest.raises(ValueError, match=r"misses \['optimizer_step'\]"):  # ember's own format must be complete
+        engine.load_state_dict({"epoch_length": 3, "iteration": 4, "epoch": 2, "max_epochs": 2, "max_iters": None})

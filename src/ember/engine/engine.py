@@ -802,7 +802,19 @@ class Engine:
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
         has_iteration, has_epoch = "iteration" in state_dict, "epoch" in state_dict
-        missing = [key for key in ("epoch_length", *self.state_dict_user_keys) if key not in state_dict]
+        user_keys = [key for key in self.state_dict_user_keys if key in state_dict]
+        if has_iteration != has_epoch and len(user_keys) < len(self.state_dict_user_keys):
+            # pytorch-ignite's dict of an engine without these keys (a checkpoint of ignite's trainer)
+            absent = [key for key in self.state_dict_user_keys if key not in state_dict]
+            warnings.warn(
+                f"The state dict (pytorch-ignite's format) has no {absent}; engine.state keeps its current "
+                f"values of them ({', '.join(f'{k}={getattr(self.state, k, None)!r}' for k in absent)}).",
+                UserWarning,
+                stacklevel=2,
+            )
+        else:
+            user_keys = list(self.state_dict_user_keys)
+        missing = [key for key in ("epoch_length", *user_keys) if key not in state_dict]
         if not (has_iteration or has_epoch):
             missing.insert(0, "iteration or epoch")
         if not ("max_epochs" in state_dict or "max_iters" in state_dict):
@@ -865,7 +877,7 @@ class Engine:
         state = self.state
         state.iteration, state.epoch, state.epoch_length = iteration, epoch, epoch_length
         state.max_epochs, state.max_iters = max_epochs, max_iters
-        for key in self.state_dict_user_keys:
+        for key in user_keys:
             setattr(state, key, state_dict[key])
         in_epoch = epoch > 0 and not completed and not terminated
         self._next = _Next.BATCH if in_epoch else _Next.EPOCH
