@@ -212,8 +212,9 @@ def gradient_sync(model: nn.Module, enabled: bool) -> None:
 
     For gradient accumulation: switch it off for the micro-batches whose gradients are only
     accumulated, and on again before the last one, whose backward reduces the sum once. On a
-    sharded model this is ``set_requires_gradient_sync``; on a plain (unsharded) model there is
-    nothing to reduce and it does nothing.
+    sharded model this is ``set_requires_gradient_sync``. A model that :func:`shard_model` did not
+    shard is left alone (one process has nothing to reduce; a ``DistributedDataParallel`` model
+    skips its reduction inside its own ``no_sync()`` context instead).
 
     >>> gradient_sync(nn.Linear(1, 1), False)
     """
