@@ -30,15 +30,17 @@ import math
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import nn
-from typing_extensions import TypedDict, Unpack
 
 from ember.engine.engine import Engine
 from ember.engine.events import EventEnum, Events
 from ember.utils import apply_to_tensors
+
+if TYPE_CHECKING:  # only annotations use it (typing.Unpack is Python 3.11+); nothing is imported at run time
+    from typing_extensions import Unpack
 
 __all__ = [
     "EvaluationOptions",
