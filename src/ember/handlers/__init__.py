@@ -6,6 +6,7 @@ directly with an engine, which is how the tests exercise them.
 
 # One import line per handler module; keep them sorted.
 from ember.handlers.checkpoint import (
+    BaseSaveHandler,
     Checkpoint,
     CorruptCheckpointError,
     DiskSaver,
@@ -59,6 +60,7 @@ from ember.handlers.time_limit import TimeLimit
 from ember.handlers.timing import ThroughputMonitor, Timer, batch_size_of
 
 __all__: list[str] = [
+    "BaseSaveHandler",
     "Checkpoint",
     "CorruptCheckpointError",
     "DiskSaver",
