@@ -325,9 +325,10 @@ class _SeededPasses:
         return len(self.dataloader)  # type: ignore[arg-type]  # a TypeError for data without a length
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        data = self.__dict__.get("dataloader")  # not self.dataloader: that would recurse before __init__ ran
+        if name.startswith("_") or data is None:
             raise AttributeError(name)
-        return getattr(self.dataloader, name)
+        return getattr(data, name)
 
     def __iter__(self) -> Iterator[Any]:
         return self._start(0)
