@@ -8,7 +8,8 @@ Each update is one batch of 256 x 100 logits with 256 labels (CPU, or ``--device
 - ``torchmetrics``: ``MulticlassAccuracy(average="micro")`` / ``MulticlassConfusionMatrix`` with their
   default ``validate_args=True``, and again with ``validate_args=False`` (its fastest setting).
 
-Each figure is the best of several repetitions (the least disturbed run). The last column is the
+Each figure is the best of several repetitions (the least disturbed run); the rows take turns within
+each repetition, so a change in the machine's load affects them alike. The last column is the
 rate relative to torchmetrics with its defaults, measured in the same run; the script also checks
 that both libraries computed the same values.
 
@@ -29,19 +30,24 @@ from ember.metrics import Accuracy, ConfusionMatrix
 BATCH, CLASSES = 256, 100
 
 
-def best_rate(
-    update: Callable[[torch.Tensor, torch.Tensor], Any], batches: list[Any], repeats: int, sync: Any
-) -> float:
-    """The best updates-per-second over ``repeats`` passes over ``batches``."""
-    best = float("inf")
+def best_rates(
+    updates: dict[Any, Callable[[torch.Tensor, torch.Tensor], Any]], batches: list[Any], repeats: int, sync: Any
+) -> dict[Any, float]:
+    """The best updates-per-second of each update function over ``repeats`` passes over ``batches``.
+
+    The functions take turns within each repetition, so that a change in the machine's load
+    (other processes) hits every row alike instead of whichever row was running at the time.
+    """
+    best = dict.fromkeys(updates, float("inf"))
     for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        for logits, labels in batches:
-            update(logits, labels)
-        sync()
-        best = min(best, time.perf_counter() - start)
-    return len(batches) / best
+        for key, update in updates.items():
+            sync()
+            start = time.perf_counter()
+            for logits, labels in batches:
+                update(logits, labels)
+            sync()
+            best[key] = min(best[key], time.perf_counter() - start)
+    return {key: len(batches) / seconds for key, seconds in best.items()}
 
 
 def main() -> None:
@@ -94,7 +100,7 @@ def main() -> None:
         ("ConfusionMatrix", "torchmetrics", tm["confusion"].update),
         ("ConfusionMatrix", "torchmetrics (validate_args=False)", tm["confusion_fast"].update),
     ]
-    rates = {(metric, name): best_rate(update, batches, options.repeats, sync) for metric, name, update in rows}
+    rates = best_rates({(metric, name): update for metric, name, update in rows}, batches, options.repeats, sync)
 
     # Both libraries saw the same batches the same number of times: their values must agree.
     tm_accuracy = float(tm["accuracy"].compute())
