@@ -233,6 +233,15 @@ def test_the_failing_rank_is_reported_every_time(workers: Any) -> None:
 
 @pytest.mark.distributed
 @pytest.mark.slow
+def test_a_status_the_ranks_exit_with_becomes_the_launcher_status(workers: Any) -> None:
+    """PreemptionHandler exits every rank with 75: the process that spawned them exits with 75 too."""
+    with pytest.raises(SystemExit) as caught:
+        run_two(workers.exits_with, 75)
+    assert caught.value.code == 75
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_mismatched_collective_is_an_error_not_a_hang(workers: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tensors of different sizes in one all_reduce: a clear error with torch's checks on, a timeout without."""
     monkeypatch.setenv("TORCH_DISTRIBUTED_DEBUG", "DETAIL")

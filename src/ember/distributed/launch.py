@@ -8,6 +8,7 @@ from torchrun's (or SLURM's) environment, and local processes are started by Pyt
 from __future__ import annotations
 
 import datetime
+import logging
 import multiprocessing.connection
 import os
 import pickle
@@ -28,6 +29,8 @@ from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedExc
 from ember.distributed.process import _forget_placement, get_local_rank, is_distributed, sync
 
 __all__ = ["Parallel", "RankRaisedError", "finalize", "initialize", "spawn"]
+
+logger = logging.getLogger(__name__)
 
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 _KNOWN_BACKENDS = ("gloo", "nccl", "mpi", "ucc")
@@ -241,12 +244,15 @@ def _run_rank(local_rank: int, job: _Job, reports: Any) -> None:
 
 
 def _stop_processes(processes: Sequence[Any], grace: float = 5.0) -> None:
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
+    """Give the processes ``grace`` seconds to exit by themselves, then terminate, then kill them."""
     deadline = time.monotonic() + grace
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(2.0)
         if process.is_alive():
             process.kill()
             process.join()
@@ -274,9 +280,9 @@ def _launch(job: _Job, start_method: str) -> list[Any]:
                 if kind == "ok":
                     values[rank - first_rank] = pickle.loads(rest[0])
                 elif kind == "exit":
-                    failure = ProcessExitedException(
-                        f"Rank {rank} (pid {pid}) called sys.exit({rest[0]!r}).", rank, pid, rest[0]
-                    )
+                    # e.g. PreemptionHandler's status 75 on every rank: this process exits with it too
+                    logger.warning("Rank %d (pid %d) exited with status %r; stopping the job.", rank, pid, rest[0])
+                    failure = SystemExit(rest[0])
                 else:
                     failure = RankRaisedError(rank, pid, *rest)
             if failure is None:
@@ -285,7 +291,9 @@ def _launch(job: _Job, start_method: str) -> list[Any]:
                         failure = _exit_without_report(first_rank + local_rank, process)
                         break
     finally:
-        _stop_processes(processes, grace=0.0 if failure is not None else 5.0)
+        # the others get time to end by themselves unless a rank failed (then they would only fail next)
+        failed = failure is not None and not isinstance(failure, SystemExit)
+        _stop_processes(processes, grace=0.0 if failed else 30.0)
     if failure is not None:
         raise failure
     return [values[local_rank] for local_rank in range(len(processes))]
@@ -344,7 +352,9 @@ def spawn(*positional: Any, **options: Any) -> list[Any]:
     leaves the group. The call returns when all are done, with their return values in local-rank
     order (they must be picklable). If a process raises, the others are stopped at once and a
     :class:`RankRaisedError` names that rank and carries its exception type, message and traceback;
-    a process that dies without a word (killed, aborted) gives a ``ProcessExitedException``.
+    a process that dies without a word (killed, aborted) gives a ``ProcessExitedException``, and
+    one that calls ``sys.exit(status)`` with a non-zero status (as :class:`~ember.handlers.PreemptionHandler`
+    does) makes this process exit with that status too, once the others have ended.
 
     ``start_method="spawn"`` (the default) starts fresh interpreters, so ``function`` must be
     importable: defined at the top level of a module (in a notebook, put it in a ``.py`` file next
