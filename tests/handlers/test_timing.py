@@ -268,6 +268,8 @@ def test_throughput_attach_errors() -> None:
     monitor = ThroughputMonitor().attach(engine)
     with pytest.raises(RuntimeError, match=r"This ThroughputMonitor is already attached"):
         monitor.attach(engine)
+    with pytest.raises(TypeError, match=r"batch_size has parameters \(engine, batch\) but will be called as"):
+        ThroughputMonitor(batch_size=lambda engine, batch: 1)
 
 
 @pytest.mark.distributed

@@ -31,9 +31,8 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
+from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, ReduceLROnPlateau
 from torch.optim.lr_scheduler import LRScheduler as TorchLRScheduler
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from ember.engine import Engine, Events
 from ember.handlers._attach import check_attach, check_callable

@@ -16,7 +16,7 @@ import torch
 
 from ember import distributed
 from ember.engine import Engine, Events, EventsList, FilteredEvent
-from ember.handlers._attach import check_attach, is_attached
+from ember.handlers._attach import check_attach, check_callable, is_attached
 from ember.utils import iter_tensors
 
 __all__ = ["ThroughputMonitor", "Timer", "batch_size_of"]
@@ -294,6 +294,8 @@ class ThroughputMonitor:
                 f"batch_size must be a function batch -> number of samples, got {batch_size!r} "
                 f"({type(batch_size).__name__})."
             )
+        if batch_size is not None:
+            check_callable(batch_size, "batch_size", "batch_size(batch)", "lambda batch: len(batch['ids'])")
         self._batch_size = batch_size or batch_size_of
         self._engine: weakref.ref[Engine] | None = None
         #: samples of all processes in the last published epoch (``None`` before the first one)
