@@ -462,11 +462,41 @@ def test_only_rank_zero_writes_under_a_process_group(tmp_path: Path, monkeypatch
 
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     workers = importlib.import_module("checkpoint_rank_workers")
-    results = distributed.spawn(workers.save_on_every_rank, nprocs=2, args=(str(tmp_path),))
+    results = distributed.spawn(workers.save_on_every_rank, nprocs=2, args=(str(tmp_path),), timeout=120)
+    name = "checkpoint_1_score=3.0000.pt"
     for rank, result in enumerate(results):
-        assert result == {"rank": rank, "files": ["checkpoint_1_score=3.0000.pt"], "state_dict_calls": 3}
-    weight = load_checkpoint(tmp_path / "checkpoint_1_score=3.0000.pt")["model"]["weight"]
+        # every rank knows the kept file: rank 0 tells the others after each save
+        assert result == {"rank": rank, "files": [name], "state_dict_calls": 3, "last": name}
+    weight = load_checkpoint(tmp_path / name)["model"]["weight"]
     assert torch.equal(weight, torch.ones(2, 2))
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_a_ddp_run_is_written_once_and_resumes_on_nodes_with_their_own_disks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2 gloo ranks with a DistributedDataParallel model: rank 0 writes one file without the module. prefix;
+    resuming where only rank 0's disk holds it puts both ranks at its position, and they end as an uninterrupted
+    run does. Checkpoint.load_objects with a path only rank 0 has loads rank 0's weights everywhere."""
+    import importlib
+
+    from ember import distributed
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    workers = importlib.import_module("checkpoint_rank_workers")
+    results = distributed.spawn(workers.ddp_save_then_resume_on_own_disks, nprocs=2, args=(str(tmp_path),), timeout=180)
+    assert results[0]["written"] == ["checkpoint_4.pt"] and results[1]["written"] == []
+    assert sorted(path.name for path in (tmp_path / "node0").iterdir()) == ["checkpoint_4.pt"]
+    saved = torch.load(tmp_path / "node0" / "checkpoint_4.pt")
+    assert sorted(saved["model"]) == ["bias", "weight"]  # no "module." prefix: it loads into a plain model
+    torch.nn.Linear(2, 1).load_state_dict(saved["model"])
+    for result in results:
+        assert result["resumed"] == "checkpoint_4.pt" and result["position"] == (4, 2)
+        assert torch.equal(result["resumed_weights"], result["reference_weights"])
+        assert result["loaded_from_rank_0"] == [7.0, 7.0]
+    assert torch.equal(results[0]["resumed_weights"], results[1]["resumed_weights"])
+    assert not (tmp_path / "node1").exists() or list((tmp_path / "node1").iterdir()) == []
 
 
 class BreaksOnSecondSave:
