@@ -93,6 +93,9 @@ def test_an_unfinished_save_is_never_picked(workers: Any, tmp_path: Path) -> Non
         load_sharded_checkpoint(fresh["to_save"], tmp_path / "checkpoint_7")
     with pytest.raises(FileNotFoundError, match="No sharded checkpoint folder at"):
         load_sharded_checkpoint(fresh["to_save"], tmp_path / "checkpoint_99")
+    # the next run's first save clears what unfinished saves left, and keeps every named folder
+    ShardedSaver(tmp_path, require_empty=False)({"model": fresh["model"]}, "model_11.pt")
+    assert sorted(os.listdir(tmp_path)) == [f"checkpoint_{step}" for step in (1, 2, 5, 6, 7)] + ["model_11"]
 
 
 def test_loading_into_a_model_lacking_a_key_names_it(workers: Any, tmp_path: Path) -> None:

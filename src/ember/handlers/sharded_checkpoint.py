@@ -460,6 +460,7 @@ class ShardedSaver:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []  # the save in flight, then the deletions it allows
         self._group: Any = None  # a process group of the background saves' own, created at the first one
+        self._cleared = False
 
     # -- saving
 
@@ -501,6 +502,8 @@ class ShardedSaver:
         temporary = self.dirname / f".{stem}{TEMP_SUFFIX}"
         final = self.dirname / stem
         if rank == 0:
+            if not self._cleared:
+                self._clear_unfinished()
             # left by a save of this name that did not finish: never a checkpoint, safe to clear
             shutil.rmtree(temporary, ignore_errors=True)
             temporary.mkdir()
@@ -537,6 +540,18 @@ class ShardedSaver:
             finish()
 
         self._submit(complete, f"writing checkpoint {str(final)!r}")
+
+    def _clear_unfinished(self) -> None:
+        """Delete the hidden folders of saves and deletions that an earlier, killed process left (rank 0, once).
+
+        Before this saver's first save nothing of its own is in flight, and one run writes a folder at a
+        time (``require_empty``), so every such folder is debris: often as large as a whole checkpoint.
+        """
+        self._cleared = True
+        for entry in self.dirname.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and entry.is_dir():
+                logger.info("Removing %s, left by a sharded save or deletion that did not finish.", entry)
+                shutil.rmtree(entry, ignore_errors=True)
 
     def _barrier(self) -> None:
         """A barrier on the group of the thread running it: the background saves' own group, or the default one."""
