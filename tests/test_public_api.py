@@ -133,6 +133,8 @@ EXPECTED = {
         "BatchWise",
         "ConfusionMatrix",
         "DiceCoefficient",
+        "EpochMetric",
+        "EpochMetricWarning",
         "EpochWise",
         "Fbeta",
         "GeometricAverage",

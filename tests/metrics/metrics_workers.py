@@ -14,6 +14,7 @@ from ember.metrics import (
     Accuracy,
     Average,
     ConfusionMatrix,
+    EpochMetric,
     Fbeta,
     Loss,
     MeanAbsoluteError,
@@ -113,7 +114,13 @@ def class_count_metrics() -> dict[str, Metric]:
         "f1": Fbeta(1.0),
         "f1_weighted": Fbeta(1.0, average="weighted"),
         "binary_precision": Precision(),
+        "epoch_top1": EpochMetric(top1_fraction),
     }
+
+
+def top1_fraction(y_preds: torch.Tensor, ys: torch.Tensor) -> float:
+    """An EpochMetric function: the fraction of rows whose arg-max is the label."""
+    return float((y_preds.argmax(dim=1) == ys).double().mean())
 
 
 def feed_class_counts(rows: slice) -> dict[str, Any]:

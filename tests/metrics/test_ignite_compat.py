@@ -28,6 +28,8 @@ from ember.metrics import (
     BatchFiltered,
     ConfusionMatrix,
     DiceCoefficient,
+    EpochMetric,
+    EpochMetricWarning,
     Fbeta,
     GeometricAverage,
     IoU,
@@ -465,6 +467,7 @@ MODULES = {
     "mean_absolute_error": ["MeanAbsoluteError"],
     "root_mean_squared_error": ["RootMeanSquaredError"],
     "metrics_lambda": ["MetricsLambda"],
+    "epoch_metric": ["EpochMetric", "EpochMetricWarning"],
     "metric": ["Metric", "EpochWise", "RunningEpochWise", "BatchWise", "RunningBatchWise", "BatchFiltered"],
 }
 
@@ -556,3 +559,55 @@ def test_a_metric_written_from_ignites_docs_attaches_and_detaches() -> None:
 def test_sync_all_reduce_rejects_an_unknown_operation() -> None:
     with pytest.raises(ValueError, match=r"sync_all_reduce got '_total:MEAN', whose operation 'MEAN' is not one of"):
         sync_all_reduce("_total:MEAN")
+
+
+# -- EpochMetric ---------------------------------------------------------------------------------------------------
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_epoch_metric_applies_its_function_to_the_whole_epoch(data: st.DataObject) -> None:
+    size = data.draw(st.integers(2, 40))
+    generator = torch.Generator().manual_seed(data.draw(st.integers(0, 2**31)))
+    scores = torch.rand(size, generator=generator)
+    labels = torch.cat([torch.tensor([0, 1]), torch.randint(0, 2, (size - 2,), generator=generator)])
+    auc = EpochMetric(lambda y_preds, ys: skm.roc_auc_score(ys.numpy(), y_preds.numpy()), check_compute_fn=False)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, size - 1), max_size=4))))
+    batches = list(zip(scores.tensor_split(cuts), labels.tensor_split(cuts)))
+    assert feed(auc, *batches) == pytest.approx(skm.roc_auc_score(labels.numpy(), scores.numpy()))
+
+
+def test_epoch_metric_reads_n_by_1_as_n_and_checks_shapes() -> None:
+    collected = EpochMetric(lambda y_preds, ys: (y_preds.shape, ys.shape))
+    assert feed(collected, (torch.rand(3, 1), torch.ones(3, 1)), (torch.rand(2), torch.ones(2))) == (
+        torch.Size([5]),
+        torch.Size([5]),
+    )
+    with pytest.raises(
+        ValueError, match=r"EpochMetric expects y_pred of shape \(N,\) or \(N, C\), got shape \(2, 3, 4\)"
+    ):
+        EpochMetric(len).update((torch.rand(2, 3, 4), torch.ones(2)))
+    with pytest.raises(NotComputableError, match="EpochMetric must have at least one update"):
+        EpochMetric(len).compute()
+
+
+def test_epoch_metric_warns_when_its_function_fails_on_the_first_batch() -> None:
+    def needs_two_classes(y_preds: torch.Tensor, ys: torch.Tensor) -> float:
+        if len(ys.unique()) < 2:
+            raise ValueError("only one class present")
+        return float(skm.roc_auc_score(ys.numpy(), y_preds.numpy()))
+
+    auc = EpochMetric(needs_two_classes)
+    with pytest.warns(EpochMetricWarning, match="compute_fn failed on the first batch with ValueError: only one class"):
+        auc.update((torch.tensor([0.2, 0.4]), torch.tensor([1, 1])))
+    auc.update((torch.tensor([0.3]), torch.tensor([0])))
+    assert auc.compute() == skm.roc_auc_score([1, 1, 0], [0.2, 0.4, 0.3])
+
+
+def test_epoch_metric_attached_resets_each_epoch() -> None:
+    engine = Engine(lambda engine, batch: batch)
+    EpochMetric(lambda y_preds, ys: len(ys)).attach(engine, "rows")
+    seen: list[int] = []
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: seen.append(engine.state.metrics["rows"]))
+    engine.run([(torch.rand(2), torch.ones(2)), (torch.rand(3), torch.ones(3))], max_epochs=2)
+    assert seen == [5, 5]

@@ -32,6 +32,7 @@ from ember.metrics.classification import (
     cmRecall,
     mIoU,
 )
+from ember.metrics.epoch_metric import EpochMetric, EpochMetricWarning
 from ember.metrics.interop import TorchmetricsMetric, as_metric, attach, is_torchmetrics_metric
 from ember.metrics.metric import (
     BatchFiltered,
@@ -53,6 +54,8 @@ __all__ = [
     "BatchWise",
     "ConfusionMatrix",
     "DiceCoefficient",
+    "EpochMetric",
+    "EpochMetricWarning",
     "EpochWise",
     "Fbeta",
     "GeometricAverage",
