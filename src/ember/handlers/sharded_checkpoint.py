@@ -21,7 +21,6 @@ written by N ranks resumes on M ranks (also M = 1, an unsharded model).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -30,7 +29,7 @@ import re
 import secrets
 import shutil
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,12 +59,14 @@ _EXTENSION = ".pt"
 _STEP_IN_NAME = re.compile(r"_(\d+)(?:_[^=]+=[^_]+)?$")
 
 
-@contextlib.contextmanager
-def _quiet_single_process() -> Iterator[None]:
-    """Silence DCP's warning that it works in one process: without a process group, that is what ember asks of it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"torch\.distributed is disabled, unavailable or uninitialized")
-        yield
+def _hush_single_process_notice() -> None:
+    """Hide DCP's notice that, without a process group, it saves or loads in one process: ember asks exactly that.
+
+    DCP gives it on every such call, and for an asynchronous save from its own background thread,
+    which a ``catch_warnings`` block around the call cannot reach; so a filter for that one message
+    is put in place (``filterwarnings`` keeps a single copy of it however often it is added).
+    """
+    warnings.filterwarnings("ignore", message=r"torch\.distributed is disabled, unavailable or uninitialized")
 
 
 def _objects_file(rank: int) -> str:
@@ -315,13 +316,14 @@ def load_sharded_checkpoint(
         saved_keys = set(FileSystemReader(str(path)).read_metadata().state_dict_metadata)
         for key in modules:
             _check_model_keys(path, key, template[key], saved_keys, strict)
-        with _quiet_single_process():
-            load(
-                template,
-                checkpoint_id=str(path),
-                planner=DefaultLoadPlanner(allow_partial_load=not strict),
-                no_dist=not distributed.is_distributed(),
-            )
+        if not distributed.is_distributed():
+            _hush_single_process_notice()
+        load(
+            template,
+            checkpoint_id=str(path),
+            planner=DefaultLoadPlanner(allow_partial_load=not strict),
+            no_dist=not distributed.is_distributed(),
+        )
         options = StateDictOptions(strict=strict)
         for key, module in modules.items():
             set_model_state_dict(module, template[key], options=options)
@@ -521,9 +523,10 @@ class ShardedSaver:
         from torch.distributed.checkpoint.state_dict_saver import async_save, save
 
         no_dist = not distributed.is_distributed()
+        if no_dist:
+            _hush_single_process_notice()
         if not self.async_save:
-            with _quiet_single_process():
-                save(sharded, checkpoint_id=str(temporary), no_dist=no_dist)
+            save(sharded, checkpoint_id=str(temporary), no_dist=no_dist)
             finish()
             return
         if self._group is None and not no_dist:
@@ -531,8 +534,7 @@ class ShardedSaver:
 
             # background saves talk on a group of their own, so their messages never interleave with training's
             self._group = dist.new_group(backend="gloo")
-        with _quiet_single_process():
-            written = async_save(sharded, checkpoint_id=str(temporary), process_group=self._group, no_dist=no_dist)
+        written = async_save(sharded, checkpoint_id=str(temporary), process_group=self._group, no_dist=no_dist)
 
         def complete() -> None:
             future: Any = written
