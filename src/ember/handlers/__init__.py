@@ -54,6 +54,14 @@ from ember.handlers.param_scheduler import (
 from ember.handlers.preemption import PREEMPTED_EXIT_CODE, PreemptionHandler
 from ember.handlers.profiler import BasicTimeProfiler, HandlersProfiler, HandlersTimeProfiler, HandlerTime, Profile
 from ember.handlers.progress import ProgressBar
+from ember.handlers.sharded_checkpoint import (
+    ShardedSaver,
+    dcp_to_torch_save,
+    find_latest_sharded_checkpoint,
+    load_sharded_checkpoint,
+    resume_from_latest_sharded,
+    verify_sharded_checkpoint,
+)
 from ember.handlers.stores import EpochOutputStore
 from ember.handlers.terminate_on_nan import TerminateOnNan, find_non_finite
 from ember.handlers.time_limit import TimeLimit
@@ -67,6 +75,12 @@ __all__: list[str] = [
     "ModelCheckpoint",
     "RNGStates",
     "SaveHandler",
+    "ShardedSaver",
+    "dcp_to_torch_save",
+    "find_latest_sharded_checkpoint",
+    "load_sharded_checkpoint",
+    "resume_from_latest_sharded",
+    "verify_sharded_checkpoint",
     "find_latest_checkpoint",
     "load_checkpoint",
     "resume_from_latest",
