@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -331,38 +327,3 @@ def test_reset_forgets_the_scores_and_reset_engine_resets_on_each_training_run()
     # score, then 2 without gain): it stops at epoch 6. Without the reset it would stop after 2, at epoch 5.
     assert trainer.run([0], max_epochs=10).epoch == 6
     assert stopper.best_score == 1.0
-
-
-@pytest.mark.distributed
-def test_two_ranks_reach_one_decision_when_only_one_rank_would_stop() -> None:
-    """A real 2-process gloo group, a collective every iteration; only one rank's score is flat.
-
-    Both ranks use rank 0's score: flat on rank 0 -> both stop after epoch 3 (patience 2); flat on
-    rank 1 only -> neither stops and both run all 8 epochs. A rank stopping alone would hang the other.
-    """
-    worker = Path(__file__).with_name("handler_rank_workers.py")
-    done = subprocess.run(
-        [sys.executable, str(worker), "early_stopping"], capture_output=True, text=True, timeout=180, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    per_rank = json.loads(done.stdout.strip().splitlines()[-1])
-    for rank_results in per_rank:
-        flat_on_zero, flat_on_one = rank_results
-        assert flat_on_zero == {
-            "flat_rank": 0,
-            "epoch": 3,
-            "iteration": 9,
-            "stopped": True,
-            "best_score": 1.0,
-            "counter": 2,
-            "scored": 3,
-        }
-        assert flat_on_one == {
-            "flat_rank": 1,
-            "epoch": 8,
-            "iteration": 24,
-            "stopped": False,
-            "best_score": 8.0,
-            "counter": 0,
-            "scored": 8,
-        }

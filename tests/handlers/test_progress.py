@@ -10,13 +10,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from ember import distributed
 from ember.engine import Engine, Events
 from ember.handlers import ProgressBar
 
@@ -305,23 +303,6 @@ def test_attach_errors() -> None:
         bar.attach(engine)
     with pytest.raises(RuntimeError, match=r"already attached"):
         bar.attach(Engine())
-
-
-def draw_on_each_rank(local_rank: int, folder: str) -> int:
-    path = Path(folder) / f"rank{local_rank}.txt"
-    with path.open("w") as stream:
-        engine = Engine()
-        ProgressBar(file=stream, force=True).attach(engine)
-        engine.run(range(5))
-    return distributed.get_rank()
-
-
-@pytest.mark.distributed
-def test_only_rank_zero_draws(tmp_path: Path) -> None:
-    ranks = distributed.spawn(draw_on_each_rank, nprocs=2, args=(str(tmp_path),), start_method="fork")
-    assert ranks == [0, 1]
-    assert "5/5" in last_draw((tmp_path / "rank0.txt").read_text(), "Epoch")
-    assert (tmp_path / "rank1.txt").read_text() == ""
 
 
 def test_without_tqdm_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

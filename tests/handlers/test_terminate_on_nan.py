@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import torch
 
-from ember import distributed
 from ember.engine import Engine, Events
 from ember.handlers import TerminateOnNan, find_non_finite
 
@@ -155,20 +154,3 @@ def test_one_handler_may_watch_two_engines() -> None:
 def test_bad_arguments_are_refused(call: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         call()
-
-
-def nan_on_rank_one(local_rank: int) -> tuple[int, int]:
-    """Rank 1's third output is NaN; each iteration all-reduces, as DDP training would."""
-
-    def step(engine: Engine, batch: Any) -> float:
-        distributed.all_reduce(torch.ones(1))  # a collective every iteration: a rank left behind would hang
-        return NAN if (distributed.get_rank() == 1 and engine.state.iteration == 3) else 0.5
-
-    trainer = Engine(step)
-    TerminateOnNan().attach(trainer)
-    return distributed.get_rank(), trainer.run(range(10)).iteration
-
-
-@pytest.mark.distributed
-def test_under_torch_distributed_every_rank_stops_at_the_same_iteration() -> None:
-    assert distributed.spawn(nan_on_rank_one, nprocs=2, start_method="fork") == [(0, 3), (1, 3)]

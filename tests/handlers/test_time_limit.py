@@ -7,9 +7,7 @@ import time
 from typing import Any
 
 import pytest
-import torch
 
-from ember import distributed
 from ember.engine import Engine, Events
 from ember.handlers import TimeLimit
 
@@ -156,20 +154,3 @@ def test_attaching_twice_to_the_same_engine_is_refused() -> None:
 def test_bad_arguments_are_refused(call: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         call()
-
-
-def limit_on_rank_zero_only(local_rank: int) -> tuple[int, int]:
-    """Rank 0's fake clock runs out after 3 iterations, rank 1's never does; each iteration all-reduces."""
-
-    def step(engine: Engine, batch: Any) -> None:
-        distributed.all_reduce(torch.ones(1))  # a collective every iteration: a rank left behind would hang
-
-    trainer = Engine(step)
-    tick = 1.0 if distributed.get_rank() == 0 else 0.0
-    TimeLimit(3, clock=FakeClock(tick=tick)).attach(trainer)
-    return distributed.get_rank(), trainer.run(range(10)).iteration
-
-
-@pytest.mark.distributed
-def test_under_torch_distributed_every_rank_stops_at_the_same_iteration() -> None:
-    assert distributed.spawn(limit_on_rank_zero_only, nprocs=2, start_method="fork") == [(0, 3), (1, 3)]
