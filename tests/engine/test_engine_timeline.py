@@ -357,3 +357,18 @@ def test_interrupt_when_the_data_runs_out_resumes_with_the_new_pass() -> None:
         "COMPLETED 1 3",
     ]
     assert batches == [0, 1, 0]
+
+
+def test_interrupt_when_the_data_runs_out_resumes_with_the_new_pass_of_the_same_data() -> None:
+    """The same data object given again: the resumed run opens the new pass (the stopped source is left)."""
+    batches: list[int] = []
+    data = [0, 1]
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(
+        Events.DATALOADER_STOP_ITERATION, lambda e: e.interrupt() if e.state.iteration == 2 else None
+    )
+    engine.run(data, epoch_length=3, max_epochs=2)
+    assert batches == [0, 1]
+    engine.run(data)
+    assert batches == [0, 1, 0, 1, 0, 1]
+    assert (engine.state.epoch, engine.state.iteration) == (2, 6)

@@ -936,6 +936,7 @@ class Engine:
                     "data is empty: iterating over it yielded no batch. Pass data with at least one batch."
                 )
             state.epoch_length = state.iteration - self._epoch_start_iteration
+            self._batches = None  # this source ends the epoch here; the next epoch opens a new pass
             if self._stop:
                 self._raise_stop()
             return True
@@ -950,9 +951,11 @@ class Engine:
             raise _StopSignal(_Stop.RUN)
         if self._stop:
             # a stop asked for by a DATALOADER_STOP_ITERATION handler acts before the next batch; a
-            # resumed run fetches it from a new pass without firing GET_BATCH_STARTED again
+            # resumed run fetches it from a new pass (the stop ends this source) without firing
+            # GET_BATCH_STARTED again
             if self._stop is _Stop.INTERRUPT:
                 self._next = _Next.FETCH
+            self._batches = None
             self._raise_stop()
         return False
 
@@ -1197,6 +1200,8 @@ class Engine:
         for slot in range(4):
             self._refresh_due(slot)
         run_start = time.perf_counter()
+        if self._next is not _Next.EPOCH:  # resuming within an epoch: time the rest of it
+            self._epoch_start_time = run_start
         try:
             try:
                 if fire_started:
