@@ -233,7 +233,7 @@ BAD_INPUTS = [
     (Fbeta(task="multiclass", num_classes=3), (torch.tensor([0, 1]), torch.tensor([0, 3])), ValueError,
      r"Fbeta got labels y up to 3, but has 3 classes"),
     (Precision(), (torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1])), ValueError,
-     r"Precision reads y_pred \(3,\) and y \(3,\) as binary inputs .* so y_pred must hold only 0 and 1, but it holds "
+     r"Precision reads y_pred \(3,\) and y \(3,\) as binary inputs, so y_pred must hold only 0 and 1, but it holds "
      "values from 0 to 2. For class labels pass task='multiclass'"),
     (ConfusionMatrix(3), (torch.randn(4, 4), torch.zeros(4).long()), ValueError,
      r"ConfusionMatrix expects 3 classes, but y_pred of shape \(4, 4\) has 4"),

@@ -297,6 +297,7 @@ def test_confusion_matrix_average_and_its_scores_match_sklearn(data: st.DataObje
     )
     predicted, every = scores.argmax(1).numpy(), list(range(classes))
     for average, normalize in (("samples", "all"), ("recall", "true"), ("precision", "pred")):
+        # With one label per sample, ignite's "samples" (divided by N) is scikit-learn's "all".
         expected = skm.confusion_matrix(labels, predicted, labels=every, normalize=normalize)
         close(feed(ConfusionMatrix(classes, average=average), (scores, labels)), expected)
     cm = ConfusionMatrix(classes)
@@ -312,6 +313,14 @@ def test_confusion_matrix_average_and_its_scores_match_sklearn(data: st.DataObje
         feed(cmRecall(cm, average=False), (scores, labels)),
         skm.recall_score(labels, predicted, average=None, **options),
     )
+
+
+def test_confusion_matrix_samples_average_divides_by_the_number_of_samples() -> None:
+    """ignite's average="samples" for segmentation: counts over pixels divided by the number of images N."""
+    scores = torch.randn(4, 3, 5, 5)
+    labels = torch.randint(0, 3, (4, 5, 5))
+    expected = skm.confusion_matrix(labels.reshape(-1), scores.argmax(1).reshape(-1), labels=[0, 1, 2]) / 4
+    close(feed(ConfusionMatrix(3, average="samples"), (scores[:1], labels[:1]), (scores[1:], labels[1:])), expected)
 
 
 def test_confusion_matrix_spellings_are_checked() -> None:

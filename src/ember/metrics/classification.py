@@ -735,7 +735,7 @@ def _fbeta_from_values(beta: float, average: bool, precision: torch.Tensor, reca
 for _cls in (Precision, Recall):
     _cls.__doc__ = (_cls.__doc__ or "").replace("    {args}", _COUNTS_ARGS.rstrip("\n"))
 
-_NORMALIZE_OF_AVERAGE = {None: None, "samples": "all", "recall": "true", "precision": "pred"}
+_NORMALIZE_OF_AVERAGE = {None: None, "recall": "true", "precision": "pred"}
 
 
 class ConfusionMatrix(_ClassificationMetric):
@@ -744,8 +744,9 @@ class ConfusionMatrix(_ClassificationMetric):
     Args:
         num_classes: the number of classes C (2 for binary inputs).
         average: ignite's normalisation: None (counts), ``"samples"`` (divided by the number of
-            samples), ``"recall"`` (each row divided by its sum), ``"precision"`` (each column
-            divided by its sum).
+            samples N, the first dimension of ``y``: for segmentation maps ``(N, H, W)`` the
+            images, not the pixels), ``"recall"`` (each row divided by its sum), ``"precision"``
+            (each column divided by its sum).
         output_transform, device, skip_unrolling: see :class:`~ember.metrics.Metric`.
         normalize: ember's (and scikit-learn's) spelling of the same: None, ``"all"``, ``"true"``
             (rows sum to 1) or ``"pred"`` (columns sum to 1). An all-zero row or column stays 0.
@@ -782,7 +783,7 @@ class ConfusionMatrix(_ClassificationMetric):
         if num_classes is None:
             raise TypeError("ConfusionMatrix needs num_classes, the number of classes C, got None.")
         super().__init__(task, num_classes, threshold, False, output_transform, device, skip_unrolling)
-        if average not in _NORMALIZE_OF_AVERAGE:
+        if average not in (*_NORMALIZE_OF_AVERAGE, "samples"):
             raise ValueError(
                 f"ConfusionMatrix average must be None, 'samples', 'recall' or 'precision', got average={average!r}."
             )
@@ -790,15 +791,17 @@ class ConfusionMatrix(_ClassificationMetric):
             raise ValueError(
                 f"ConfusionMatrix normalize must be None, 'true', 'pred' or 'all', got normalize={normalize!r}."
             )
-        if average is not None and normalize is not None and _NORMALIZE_OF_AVERAGE[average] != normalize:
+        if average is not None and normalize is not None and _NORMALIZE_OF_AVERAGE.get(average) != normalize:
             raise ValueError(
-                f"ConfusionMatrix got average={average!r} and normalize={normalize!r}, which disagree. Pass one of "
-                f"them: average={average!r} is normalize={_NORMALIZE_OF_AVERAGE[average]!r}."
+                f"ConfusionMatrix got average={average!r} and normalize={normalize!r}, which disagree. Pass only "
+                "one of them (ignite's average='recall' is normalize='true', 'precision' is normalize='pred')."
             )
-        self.normalize = normalize or _NORMALIZE_OF_AVERAGE[average]
+        self.normalize = normalize or _NORMALIZE_OF_AVERAGE.get(average)
         self.average = average
         self.add_state("matrix", torch.zeros(num_classes, num_classes, dtype=torch.int64), reduction="sum")
+        self.add_state("examples", torch.tensor(0), reduction="sum")
         self.matrix: torch.Tensor
+        self.examples: torch.Tensor
 
     def update(self, output: Any) -> None:
         """Add one batch's (true, predicted) pairs to the matrix."""
@@ -822,10 +825,20 @@ class ConfusionMatrix(_ClassificationMetric):
                 "y_pred. Pass num_classes that covers every label."
             )
         self.matrix += counts.reshape(classes, classes)
+        self.examples += y.shape[0] if y.dim() else 1
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the matrix (and example count) saved by :meth:`state_dict`."""
+        if isinstance(state_dict, Mapping) and "examples" not in state_dict and "matrix" in state_dict:
+            # Saved before the example count existed: count each row of the matrix as one example.
+            state_dict = {**state_dict, "examples": torch.as_tensor(state_dict["matrix"]).sum()}
+        super().load_state_dict(state_dict)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The matrix (rows: true class, columns: predicted class), normalised per ``normalize``."""
         matrix = state["matrix"]
+        if self.average == "samples":
+            return matrix.double() / state["examples"].clamp(min=1)
         if self.normalize is None:
             return matrix
         counts = matrix.double()
