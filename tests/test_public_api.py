@@ -85,6 +85,7 @@ EXPECTED = {
         "read_history",
         "BaseSaveHandler",
         "Checkpoint",
+        "CheckpointEvents",
         "CorruptCheckpointError",
         "DiskSaver",
         "EarlyStopping",
@@ -232,6 +233,7 @@ EXPECTED = {
     "ember.handlers.checkpoint": [
         "BaseSaveHandler",
         "Checkpoint",
+        "CheckpointEvents",
         "CorruptCheckpointError",
         "DiskSaver",
         "ModelCheckpoint",

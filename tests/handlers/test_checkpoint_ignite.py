@@ -444,3 +444,29 @@ def test_a_damaged_ignite_file_is_detected(tmp_path: Path) -> None:
     (tmp_path / "checkpoint_6.pt").write_bytes(bytes(data))
     with pytest.raises(CorruptCheckpointError, match=r"corrupted: the CRC-32 of its record 'archive/data/0'"):
         verify_checkpoint(tmp_path / "checkpoint_6.pt")
+
+
+def test_saved_checkpoint_fires_after_each_write(tmp_path: Path) -> None:
+    trainer = idle_trainer()
+    scores = iter([0.5, 0.2, 0.9])
+    checkpoint = Checkpoint({"model": torch.nn.Linear(1, 1)}, tmp_path, score_function=lambda engine: next(scores))
+    checkpoint.attach(trainer, Events.EPOCH_COMPLETED)  # registers Checkpoint.SAVED_CHECKPOINT on the trainer
+    saved_at: list[int] = []
+    trainer.add_event_handler(Checkpoint.SAVED_CHECKPOINT, lambda engine: saved_at.append(engine.state.epoch))
+    trainer.run([0], max_epochs=3)
+    assert saved_at == [1, 3]  # the second epoch's score did not make the cut: nothing written, nothing fired
+
+
+def test_reload_objects_finds_the_file_by_its_components(tmp_path: Path) -> None:
+    model = torch.nn.Linear(1, 1)
+    trainer = idle_trainer()
+    handler = ModelCheckpoint(tmp_path, "run", n_saved=None)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, handler, {"model": model})
+    trainer.run([0, 0], max_epochs=2)
+    fresh = torch.nn.Linear(1, 1)
+    handler.reload_objects({"model": fresh}, global_step=2)
+    assert torch.equal(fresh.weight, model.weight)
+    with pytest.raises(FileNotFoundError, match=r"run_model_3\.pt"):
+        handler.reload_objects({"model": fresh}, global_step=3)
+    with pytest.raises(TypeError, match="reload_objects needs a DiskSaver"):
+        Checkpoint({"model": model}, lambda checkpoint, filename: None).reload_objects({"model": fresh}, global_step=2)

@@ -8,6 +8,7 @@ directly with an engine, which is how the tests exercise them.
 from ember.handlers.checkpoint import (
     BaseSaveHandler,
     Checkpoint,
+    CheckpointEvents,
     CorruptCheckpointError,
     DiskSaver,
     ModelCheckpoint,
@@ -70,6 +71,7 @@ from ember.handlers.timing import ThroughputMonitor, Timer, batch_size_of
 __all__: list[str] = [
     "BaseSaveHandler",
     "Checkpoint",
+    "CheckpointEvents",
     "CorruptCheckpointError",
     "DiskSaver",
     "ModelCheckpoint",

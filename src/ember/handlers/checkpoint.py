@@ -46,12 +46,13 @@ import torch
 
 from ember import distributed
 from ember._atomic import TEMP_SUFFIX, remove_stale_temporaries, write_atomic
-from ember.engine import Engine, Events
+from ember.engine import Engine, EventEnum, Events
 from ember.utils import apply_to_tensors
 
 __all__ = [
     "BaseSaveHandler",
     "Checkpoint",
+    "CheckpointEvents",
     "CorruptCheckpointError",
     "DiskSaver",
     "ModelCheckpoint",
@@ -885,6 +886,12 @@ def _check_signature(function: Any, name: str, parameters: str, count: int) -> N
         ) from None
 
 
+class CheckpointEvents(EventEnum):
+    """The event a :class:`Checkpoint` fires on its engine after each checkpoint it writes."""
+
+    SAVED_CHECKPOINT = "saved_checkpoint"
+
+
 class _Saved(NamedTuple):
     priority: float
     filename: str
@@ -921,6 +928,11 @@ class Checkpoint:
             replaces it (by default it must score higher).
         save_on_rank: under ``torch.distributed``, the rank that writes.
 
+    After each checkpoint written, ``Checkpoint.SAVED_CHECKPOINT`` fires on the engine (on every
+    rank). The handler registers that event on the engine when it is attached with :meth:`attach`
+    or first called; register it yourself (``engine.register_events(*CheckpointEvents)``) to add
+    handlers for it before that.
+
     File names are ignite's: ``{filename_prefix}_{name}_{global_step}_{score_name}={score}.pt``,
     where ``name`` is the single key of ``to_save`` or ``"checkpoint"``; the prefix part is left
     out without a prefix; the step is the engine's iteration when there is neither a score nor a
@@ -949,6 +961,8 @@ class Checkpoint:
     ...     sorted(path.name for path in Path(folder).iterdir())
     ['checkpoint_6.pt', 'checkpoint_8.pt']
     """
+
+    SAVED_CHECKPOINT = CheckpointEvents.SAVED_CHECKPOINT
 
     def __init__(
         self,
@@ -1178,6 +1192,7 @@ class Checkpoint:
 
     def attach(self, engine: Engine, event: Any = Events.EPOCH_COMPLETED) -> None:
         """Save on ``event`` (any event, filtered or not)."""
+        self._wire(engine)
         engine.add_event_handler(event, self, event)
 
     def _score(self, engine: Engine) -> float | int:
@@ -1219,38 +1234,45 @@ class Checkpoint:
         state = dict(self.to_save) if collective else _state_dicts(self.to_save)
         position = (filename, id(engine), engine.state.iteration, engine.state.epoch)
         if distributed.get_world_size() == 1 or collective:
-            self._keep(state, filename, priority, position)
+            if self._keep(state, filename, priority, position):
+                engine.fire_event(CheckpointEvents.SAVED_CHECKPOINT)
             return
         failure: BaseException | None = None
+        written = False
         if distributed.get_rank() == self.save_on_rank:
             try:
-                self._keep(state, filename, priority, position)
+                written = self._keep(state, filename, priority, position)
             except BaseException as error:  # the other ranks wait in the broadcast below: tell them, then raise
                 failure = error
-        kept: Any = distributed.broadcast_object(
-            [tuple(saved) for saved in self._saved] if failure is None else f"{type(failure).__name__}: {failure}",
+        outcome: Any = distributed.broadcast_object(
+            (written, [tuple(saved) for saved in self._saved])
+            if failure is None
+            else f"{type(failure).__name__}: {failure}",
             src=self.save_on_rank,
         )
         if failure is not None:
             raise failure
-        if isinstance(kept, str):
-            raise RuntimeError(f"Rank {self.save_on_rank} failed to write checkpoint {filename!r}: {kept}")
+        if isinstance(outcome, str):
+            raise RuntimeError(f"Rank {self.save_on_rank} failed to write checkpoint {filename!r}: {outcome}")
+        written, kept = outcome
         self._saved = [_Saved(float(priority), str(name)) for priority, name in kept]
         self._last_written = position
+        if written:
+            engine.fire_event(CheckpointEvents.SAVED_CHECKPOINT)
 
-    def _keep(self, state: dict[str, Any], filename: str, priority: float, position: tuple[str, int, int, int]) -> None:
-        """Write ``state`` as ``filename`` if ``priority`` makes the cut, then remove what drops out."""
+    def _keep(self, state: dict[str, Any], filename: str, priority: float, position: tuple[str, int, int, int]) -> bool:
+        """Write ``state`` as ``filename`` if ``priority`` makes the cut, then drop the surplus; True if written."""
         if not self._adopted:
             self._adopt_existing()
         if position == self._last_written:
-            return  # this very state is saved already (e.g. a periodic save and COMPLETED at one iteration)
+            return False  # this very state is saved already (e.g. a periodic save and COMPLETED at one iteration)
         # A kept file of that name is replaced by this save (the same step reached again, e.g. by a second
         # run, or a damaged file an earlier process left), so it does not count against the new one.
         others = [saved for saved in self._saved if saved.filename != filename]
         if self.n_saved is not None and len(others) >= self.n_saved:
             worst = others[0].priority
             if not (priority >= worst if self.greater_or_equal else priority > worst):
-                return
+                return False
         kept = sorted([*others, _Saved(priority, filename)], key=lambda saved: saved.priority)
         dropped: list[_Saved] = []
         while self.n_saved is not None and len(kept) > self.n_saved:
@@ -1274,12 +1296,15 @@ class Checkpoint:
         if callable(remove):
             for saved in dropped:
                 remove(saved.filename)
+        return True
 
     def _wire(self, engine: Engine) -> None:
         """On first use with ``engine``: forget the last write when a run starts; wait for async writes at the end."""
         if engine in self._wired:
             return
         self._wired.add(engine)
+        if not engine.has_registered_events(CheckpointEvents.SAVED_CHECKPOINT):
+            engine.register_events(*CheckpointEvents)
         engine.add_event_handler(Events.STARTED, self._new_run)
         if callable(getattr(self.save_handler, "wait", None)):
             for event in (Events.COMPLETED, Events.INTERRUPT):
@@ -1297,6 +1322,54 @@ class Checkpoint:
 
     def _wait_on_failure(self, engine: Engine, exception: BaseException) -> None:
         self.wait()
+
+    def reload_objects(
+        self, to_load: Mapping[str, Any], load_kwargs: Mapping[str, Any] | None = None, **filename_components: Any
+    ) -> None:
+        """Load the checkpoint of this handler's folder named by ``filename_components`` into ``to_load``.
+
+        The file name is built as a save would build it, from ``global_step``, ``score`` and
+        ``name`` (by default this handler's name); ``load_kwargs`` go to :meth:`load_objects`
+        (``strict=False`` ...). Only for a :class:`DiskSaver`, whose folder is known.
+
+        >>> import tempfile, torch
+        >>> from ember import Engine
+        >>> model = torch.nn.Linear(1, 1)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     checkpoint = Checkpoint({"model": model}, folder, n_saved=None)
+        ...     checkpoint(Engine(lambda engine, batch: None))  # writes model_0.pt
+        ...     checkpoint.reload_objects({"model": torch.nn.Linear(1, 1)}, global_step=0)
+        """
+        if not isinstance(self.save_handler, DiskSaver):
+            raise TypeError(
+                f"reload_objects needs a DiskSaver as save_handler, to know the folder; this one is a "
+                f"{type(self.save_handler).__name__}. Load with Checkpoint.load_objects(to_load, path) instead."
+            )
+        unknown = sorted(set(filename_components) - {"global_step", "score", "name"})
+        if unknown:
+            raise TypeError(
+                f"reload_objects got unknown file name components {unknown}: pass global_step=, score= or name=."
+            )
+        global_step = filename_components.get("global_step")
+        score = filename_components.get("score")
+        if self.filename_pattern is None:
+            pattern = self.setup_filename_pattern(
+                with_prefix=bool(self.filename_prefix),
+                with_score=score is not None,
+                with_score_name=score is not None and self.score_name is not None,
+                with_global_step=global_step is not None or score is None,
+            )
+        else:
+            pattern = self.filename_pattern
+        filename = pattern.format(
+            filename_prefix=self.filename_prefix,
+            name=filename_components.get("name", self._name() if self.to_save else "checkpoint"),
+            global_step=global_step,
+            score_name=self.score_name,
+            score=score,
+            ext=self.ext,
+        )
+        self.load_objects(to_load, self.save_handler.dirname / filename, **dict(load_kwargs or {}))
 
     # -- state
 
