@@ -150,6 +150,35 @@ def test_parallel_without_backend_runs_here_and_with_one_forms_a_group_of_one() 
     assert not idist.is_distributed()
 
 
+def test_a_task_started_by_srun_joins_with_slurm_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under srun (SLURM_* set, torchrun's variables not), initialize derives the group from SLURM's variables."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)  # restored to absent afterwards, whatever initialize sets
+    slurm = {
+        "SLURM_JOB_ID": "4321",
+        "SLURM_PROCID": "0",
+        "SLURM_NTASKS": "1",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+        "SLURM_NNODES": "1",
+        "SLURM_TASKS_PER_NODE": "1",
+        "SLURM_JOB_NODELIST": "localhost",
+        "MASTER_PORT": str(idist.launch._free_port()),
+    }
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)
+    assert idist.Parallel(backend="gloo").mode == "join"
+    idist.initialize("gloo", timeout=TIMEOUT)
+    try:
+        assert (os.environ["MASTER_ADDR"], os.environ["RANK"], os.environ["WORLD_SIZE"]) == ("localhost", "0", "1")
+        assert (idist.get_rank(), idist.get_world_size(), idist.get_local_rank()) == (0, 1, 0)
+        assert (idist.get_nproc_per_node(), idist.get_nnodes(), idist.get_node_rank()) == (1, 1, 0)
+        assert idist.backend() == "gloo" and idist.model_name() == "native-dist"
+    finally:
+        idist.finalize()
+
+
 def test_slurm_node_list_first_host() -> None:
     from ember.distributed.launch import _slurm_first_host
 
