@@ -245,7 +245,9 @@ class ResumableLoader:
             ``pin_memory`` ...), except ``sampler``, ``batch_sampler`` and ``generator``.
 
     Put it in ``to_save`` next to the engine: its state is the number of passes started, and the
-    engine's ``iter_from(position)`` call picks the position in the pass.
+    engine's ``iter_from(position)`` call picks the position in the pass. Under ``torch.distributed``
+    each rank's loader yields that rank's shard of every pass (its sampler is rank-aware), and
+    ``len`` counts this rank's batches.
 
     What a dataset must do for exact resume: ``__getitem__`` must give the same sample for the same
     index. Random augmentation must draw from a generator seeded from the index (and pass) rather
