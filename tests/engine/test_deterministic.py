@@ -176,6 +176,25 @@ def test_other_data_resumes_exactly_too(kind: str) -> None:
     assert resumed == full[7:]
 
 
+def test_data_given_to_set_data_is_made_reproducible_too() -> None:
+    replacement = [torch.full((2,), 10.0 + index) for index in range(3)]
+
+    def run() -> tuple[list[Any], Any]:
+        engine = DeterministicEngine(lambda engine, batch: (batch + torch.rand(2)).tolist())
+        seen: list[Any] = []
+        engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.set_data(replacement))
+        engine.run([torch.zeros(2)] * 4, max_epochs=2)
+        return seen, engine.state.dataloader
+
+    manual_seed(0)
+    first, dataloader = run()
+    manual_seed(0)
+    second, _ = run()
+    assert first == second and [int(x) for x, _ in first] == [0, 0, 10, 11, 12, 10, 11, 12]
+    assert dataloader.dataloader is replacement  # wrapped: each of its passes starts from its seed
+
+
 def test_the_same_seed_gives_the_same_run_and_another_seed_another() -> None:
     def outputs(seed: int) -> list[Any]:
         manual_seed(seed)

@@ -177,8 +177,8 @@ class DeterministicEngine(Engine):
 
     What stays your part: a ``DataLoader`` with workers gives each worker its own generator, so random
     augmentation in the workers repeats exactly only if it is seeded from the sample index (see
-    :class:`ember.data.ResumableLoader`); data replaced during the run (``set_data``, assigning
-    ``state.dataloader``) is used as it is.
+    :class:`ember.data.ResumableLoader`); data that a handler assigns to ``state.dataloader`` is
+    used as it is (:meth:`set_data` makes its data reproducible).
 
     >>> from torch import nn
     >>> from torch.utils.data import DataLoader
@@ -223,11 +223,20 @@ class DeterministicEngine(Engine):
                 "(a DataLoader, a list of batches, ...), or use Engine for a process function that makes its own "
                 "batches."
             )
-        if data is not None and not isinstance(data, _SeededPasses):
-            if data is not self._source or self._passes is None:
-                self._source, self._passes = data, _SeededPasses(self, data)
-            data = self._passes
-        return super().run(data, *args, **kwargs)
+        return super().run(self._seeded(data) if data is not None else None, *args, **kwargs)
+
+    def set_data(self, data: Iterable[Any]) -> None:
+        """Take the next batches from ``data``, as :meth:`Engine.set_data <ember.engine.Engine.set_data>`
+        does, made reproducible like the data given to :meth:`run`."""
+        super().set_data(self._seeded(data) if isinstance(data, Iterable) else data)
+
+    def _seeded(self, data: Iterable[Any]) -> Iterable[Any]:
+        """``data`` wrapped so that each pass starts from its seed; the same wrapper for the same data."""
+        if isinstance(data, _SeededPasses):
+            return data
+        if data is not self._source or self._passes is None:
+            self._source, self._passes = data, _SeededPasses(self, data)
+        return self._passes
 
     def state_dict(self) -> dict[str, Any]:
         """:meth:`Engine.state_dict <ember.engine.Engine.state_dict>` plus ``seed`` and ``rng_states``.
