@@ -245,9 +245,10 @@ class ResumableLoader:
             ``pin_memory`` ...), except ``sampler``, ``batch_sampler`` and ``generator``.
 
     Put it in ``to_save`` next to the engine: its state is the number of passes started, and the
-    engine's ``iter_from(position)`` call picks the position in the pass. Under ``torch.distributed``
-    each rank's loader yields that rank's shard of every pass (its sampler is rank-aware), and
-    ``len`` counts this rank's batches.
+    engine's ``iter_from(position)`` call picks the position in the pass. It yields the whole
+    dataset in every process; under ``torch.distributed``, give each rank its share with
+    :func:`ember.distributed.auto_dataloader` (a :class:`ResumableDataLoader` sharded by rank), or
+    pass each rank its own part of the dataset.
 
     What a dataset must do for exact resume: ``__getitem__`` must give the same sample for the same
     index. Random augmentation must draw from a generator seeded from the index (and pass) rather
@@ -289,7 +290,8 @@ class ResumableLoader:
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.seed = seed
-        self.sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)
+        # one shard: the whole dataset in every process, whatever the process group
+        self.sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, num_replicas=1, rank=0)
         self._generator = torch.Generator()
         self.loader: DataLoader[Any] = DataLoader(
             dataset,
