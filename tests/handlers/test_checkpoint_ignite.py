@@ -306,6 +306,7 @@ def test_a_wrapped_model_is_saved_without_the_module_prefix(tmp_path: Path, wrap
     assert torch.equal(wrapped_again.module.weight, model.weight)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4:UserWarning")  # torch's, on the load below
 def test_disk_saver_passes_torch_save_keywords_and_writes_in_place_when_not_atomic(tmp_path: Path) -> None:
     saver = DiskSaver(tmp_path, False, True, True, pickle_protocol=4)  # ignite's positional order
     assert saver.atomic is False
