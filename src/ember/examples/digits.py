@@ -133,9 +133,8 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     train_loader, validation_loader = load_data(args.batch_size, args.seed, rank, world_size)
     model = build_model()
-    trained: nn.Module = model
-    if world_size > 1:
-        trained = nn.parallel.DistributedDataParallel(model)
+    # wrapped for several processes (DDP averages the gradients); checkpoints hold the unwrapped model
+    trained = idist.auto_model(model)
     optimizer = torch.optim.SGD(trained.parameters(), lr=args.lr, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     amp_dtype = torch.bfloat16 if args.amp == "bf16" else None
