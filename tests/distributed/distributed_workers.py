@@ -83,7 +83,16 @@ def collectives(local_rank: int, offset: int) -> dict[str, Any]:
         "one_rank_only": only_on_one(),
         "one_rank_first": first,
         "ddp_kwargs_without_gpu": type(idist.auto_model(torch.nn.Linear(2, 1))).__name__,
+        "sync_bn_on_cpu": sync_bn_on_cpu(),
     }
+
+
+def sync_bn_on_cpu() -> str:
+    try:
+        idist.auto_model(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3)), sync_bn=True)
+    except ValueError as error:
+        return str(error)
+    return "no error"
 
 
 def fails_on_rank(local_rank: int, failing: int) -> None:

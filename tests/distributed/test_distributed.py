@@ -240,6 +240,7 @@ def test_two_process_collectives_match_ignite(workers: Any) -> None:
         assert result["one_rank_only"] == ("ran" if rank == 1 else None)
         assert result["one_rank_first"] == [f"rank {rank} done"]
         assert result["ddp_kwargs_without_gpu"] == "DistributedDataParallel"
+        assert "sync_bn=True on CPU processes" in result["sync_bn_on_cpu"]
         assert "match in every dimension but the first, got shapes [[2, 2], [2, 3]]" in result["mismatched_gather"]
 
 

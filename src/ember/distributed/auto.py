@@ -73,6 +73,11 @@ def _data_parallel(model: torch.nn.Module, sync_bn: bool = False, **ddp_kwargs: 
             )
         return model
     if sync_bn:
+        if device().type != "cuda":
+            raise ValueError(
+                "auto_model got sync_bn=True on CPU processes, but PyTorch's SyncBatchNorm works only on CUDA GPUs. "
+                "Leave sync_bn False on CPU (each rank then normalises with its own batch statistics)."
+            )
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
     if device().type == "cuda":
         ddp_kwargs.setdefault("device_ids", [get_local_rank()])
