@@ -424,6 +424,22 @@ def test_running_average_epoch_bound_restarts_each_epoch() -> None:
     assert run_running_average() == expected
 
 
+def test_running_average_of_a_source_per_epoch_follows_the_epoch_values() -> None:
+    """ignite's usage=RunningEpochWise() with src: the average moves once per epoch, to src's epoch value."""
+    engine = Engine(lambda engine, batch: batch)
+    running = RunningAverage(Accuracy(), alpha=0.5)
+    running.attach(engine, "running", usage=ember.metrics.RunningEpochWise())
+    seen: list[float] = []
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: seen.append(engine.state.metrics["running"]))
+    scores = torch.tensor([[1.0, 0.0]])
+    hits = [1, 0, 0, 0]  # batch accuracies: epoch values 1/2 and 0, then 1/2 again
+    data = [(scores, torch.tensor([1 - hit])) for hit in hits]
+    engine.run(data, max_epochs=3, epoch_length=2)
+    assert seen == pytest.approx([0.5, 0.5 * 0.5 + 0.5 * 0.0, 0.25 * 0.5 + 0.5 * 0.5])
+    running.detach(engine, usage="running_epoch_wise")
+    assert not running.is_attached(engine, usage="running_epoch_wise")
+
+
 # -- usages as ignite names them ------------------------------------------------------------------------------
 
 USAGES = [

@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from ember.metrics.metric import Metric, _describe_value
+from ember.engine import Engine, Events
+from ember.metrics.metric import EpochWise, Metric, MetricUsage, _describe_value
 
 __all__ = ["Average", "GeometricAverage", "Loss", "RunningAverage", "VariableAccumulation"]
 
@@ -336,11 +337,57 @@ class RunningAverage(Metric):
             self.src.reset()
             self.src.update(output)
             output = self.src.compute()
+        self._move_towards(output)
+
+    def _move_towards(self, output: Any) -> None:
         value = _as_float64("RunningAverage", output, self.device)
         if self._updates == 0:
             self.average = value.clone()
         else:
             self.average = self.average * self.alpha + value * (1.0 - self.alpha)
+
+    def _epoch_source(self, usage: MetricUsage) -> Metric | None:
+        """``src`` if it is read once per epoch (ignite's ``running_epoch_wise`` with a source), else None."""
+        return self.src if usage.iteration_completed == Events.EPOCH_COMPLETED else None
+
+    def epoch_completed(self, engine: Engine) -> None:
+        """Handler (``running_epoch_wise`` usage with ``src``): move towards src's value over the epoch."""
+        if self.src is None:
+            raise RuntimeError("RunningAverage.epoch_completed averages a source metric; this one has no src.")
+        self._move_towards(self.src.compute())
+        self._updates += 1
+
+    def attach_updates(self, engine: Engine, usage: MetricUsage) -> None:
+        """Register the handlers of ``usage``; with ``src`` and ``"running_epoch_wise"``, src's epoch-wise ones.
+
+        With that usage, as in ignite, the source metric accumulates over each epoch (reset at
+        ``EPOCH_STARTED``, updated every iteration) and the average moves once per epoch towards
+        its value; otherwise the average moves towards the source's value on each update's batch.
+        """
+        source = self._epoch_source(usage)
+        if source is None:
+            super().attach_updates(engine, usage)
+            return
+        source.attach_updates(engine, EpochWise())
+        reset = self._reset_handler(usage)
+        if not engine.has_event_handler(reset, usage.started):
+            engine.add_event_handler(usage.started, reset)
+        if not engine.has_event_handler(self.epoch_completed, Events.EPOCH_COMPLETED):
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self.epoch_completed)
+
+    def detach_updates(self, engine: Engine, usage: MetricUsage) -> None:
+        """Remove what :meth:`attach_updates` registered for ``usage``."""
+        source = self._epoch_source(usage)
+        if source is None:
+            super().detach_updates(engine, usage)
+            return
+        source.detach_updates(engine, EpochWise())
+        for event, handler in (
+            (usage.started, self._reset_handler(usage)),
+            (Events.EPOCH_COMPLETED, self.epoch_completed),
+        ):
+            if engine.has_event_handler(handler, event):
+                engine.remove_event_handler(handler, event)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float | torch.Tensor:
         """The current average: a float for scalar values, a tensor otherwise."""
