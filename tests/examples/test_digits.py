@@ -8,6 +8,7 @@ import math
 import os
 import pty
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -240,3 +241,40 @@ def test_digits_under_torchrun_is_one_job_whose_rank_0_prints_and_writes(tmp_pat
     with open(tmp_path / "metrics.csv", newline="") as handle:
         iterations = max(int(row["step"]) for row in csv.DictReader(handle) if row["train/batch_loss"])
     assert iterations <= 4 * 23
+
+
+def test_a_time_limit_stops_the_run_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = digits.main(["--epochs", "5", "--time-limit", "0.001", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert result["reason"] == "time limit of 0.001s reached at epoch 1"
+    assert "stopped: time limit of 0.001s reached at epoch 1" in out
+    assert epoch_lines(out) == {}  # stopped within the first epoch
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_says_preempted_and_resume_goes_on(tmp_path: Path) -> None:
+    """A real SIGTERM in the middle of the run: status 75, the reason printed, and --resume finishes the run."""
+    command = [sys.executable, "-u", "-m", "ember.examples.digits", "--epochs", "40", "--patience", "40"]
+    process = subprocess.Popen(
+        [*command, "--output-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    printed = []
+    for line in process.stdout:  # wait until the run is well under way
+        printed.append(line)
+        if line.startswith("epoch  2/"):
+            process.send_signal(signal.SIGTERM)
+            break
+    rest, errors = process.communicate(timeout=120)
+    out = "".join(printed) + rest
+    assert process.returncode == 75, errors[-2000:]
+    assert re.search(r"stopped: preempted at epoch \d+, iteration \d+", out)
+    assert "continue with --resume" in out
+    resumed = subprocess.run(
+        [*command, "--epochs", "4", "--output-dir", str(tmp_path), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout and "stopped: reached --epochs 4" in resumed.stdout
