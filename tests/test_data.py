@@ -244,6 +244,19 @@ def test_shards_are_disjoint_equal_and_cover_the_pass(
         assert sorted(index for shard in shards for index in shard) == list(range(length))
 
 
+@given(length=st.integers(0, 40), replicas=st.integers(1, 4), seed=st.integers(0, 2**31))
+@settings(max_examples=40, deadline=None)
+def test_uneven_shards_hold_every_sample_exactly_once(length: int, replicas: int, seed: int) -> None:
+    shards = [
+        list(ResumableSampler(length, seed=seed, num_replicas=replicas, rank=r, even=False)) for r in range(replicas)
+    ]
+    assert sorted(index for shard in shards for index in shard) == list(range(length))
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert [len(shard) for shard in shards] == [
+        len(ResumableSampler(length, num_replicas=replicas, rank=r, even=False)) for r in range(replicas)
+    ]
+
+
 def test_each_rank_starts_its_shard_anywhere() -> None:
     sampler = ResumableSampler(23, seed=4, num_replicas=3, rank=2)
     sampler.set_epoch(5)

@@ -46,6 +46,10 @@ class ResumableSampler(Sampler[int]):
         drop_last: with a length that the ranks cannot share evenly, drop the last samples of the
             pass instead of repeating its first ones (every rank must yield as many indices, or
             the ranks would run different numbers of iterations and block each other).
+        even: give every rank as many indices (by repeating or dropping, see ``drop_last``). With
+            ``even=False`` the shards differ by up to one index and hold every sample exactly
+            once: for evaluation, where ember's metrics combine uneven shards exactly; never for
+            training under DDP, where a rank with one batch more would wait for the others.
 
     Each pass orders all samples once; rank ``r`` takes every ``num_replicas``-th index from
     position ``r`` on, so the shards are disjoint and together cover the pass (with up to
@@ -74,6 +78,7 @@ class ResumableSampler(Sampler[int]):
         num_replicas: int | None = None,
         rank: int | None = None,
         drop_last: bool = False,
+        even: bool = True,
     ) -> None:
         if isinstance(length, bool) or not isinstance(length, int):
             raise TypeError(f"length must be an integer (len(dataset)), got {length!r} ({type(length).__name__}).")
@@ -94,8 +99,12 @@ class ResumableSampler(Sampler[int]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.drop_last = drop_last
+        self.even = even
         #: the number of indices this rank yields in a whole pass
-        self.num_samples = length // num_replicas if drop_last else -(-length // num_replicas)
+        if not even:
+            self.num_samples = len(range(rank, length, num_replicas))
+        else:
+            self.num_samples = length // num_replicas if drop_last else -(-length // num_replicas)
         self.pass_index = 0
         self.start = 0
         self._pass_chosen = False
@@ -133,6 +142,8 @@ class ResumableSampler(Sampler[int]):
     def shard(self, pass_index: int) -> torch.Tensor:
         """This rank's indices of pass ``pass_index``, in order."""
         order = self.order(pass_index)
+        if not self.even:
+            return order[self.rank :: self.num_replicas]
         total = self.num_samples * self.num_replicas
         if total > self.length and self.length:
             order = order.repeat(-(-total // self.length))

@@ -158,7 +158,22 @@ def train(local_rank: int, size: int, global_batch: int, epochs: int) -> dict[st
         "weights": weights(raw_model),
         "per_epoch": per_epoch,
         "loader": [type(loader).__name__, loader.batch_size, len(loader)],
+        "evaluation": evaluate(raw_model, size=21),
     }
+
+
+def evaluate(model: torch.nn.Module, size: int) -> dict[str, float]:
+    """Metrics over `size` samples, sharded unevenly (every sample once) when there are several ranks."""
+    from ember.engine import create_supervised_evaluator
+    from ember.metrics import Loss, MeanAbsoluteError, MeanSquaredError
+
+    data = LoggedData(size)
+    data.y = data.y + torch.linspace(-1, 1, size, dtype=torch.float64).unsqueeze(1)  # a model with errors to measure
+    loader = idist.auto_dataloader(data, batch_size=4, shuffle=False, even_shards=False)
+    metrics = {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "loss": Loss(torch.nn.functional.mse_loss)}
+    evaluator = create_supervised_evaluator(model, metrics=metrics)
+    state = evaluator.run(loader)
+    return {name: float(value) for name, value in state.metrics.items()} | {"loaded": len(data.loaded)}
 
 
 def train_with_resume(local_rank: int, size: int, global_batch: int, epochs: int, stop_at: int) -> dict[str, Any]:

@@ -187,12 +187,18 @@ def auto_dataloader(dataset: Dataset[Any], **kwargs: Any) -> DataLoader[Any]:
     sampler you pass is wrapped in :class:`DistributedProxySampler` (torch's ``DistributedSampler``
     is kept as it is). ``pin_memory`` defaults to True when the device is a GPU.
 
+    ember's own options: ``seed`` (the data order's seed), and ``even_shards=False`` for an
+    evaluation loader: the shards then differ by up to one sample and hold every sample once, so
+    metrics equal the single-process values (with the default, the first samples repeat so that
+    all ranks run as many iterations, which training under DDP needs).
+
     >>> loader = auto_dataloader(list(range(10)), batch_size=4, shuffle=True, seed=1)
     >>> sorted(index for batch in loader for index in batch.tolist())
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
     options = dict(kwargs)
     seed = options.pop("seed", 0)
+    even_shards = options.pop("even_shards", True)
     world_size = get_world_size()
     if "sampler" in options and options.get("shuffle"):
         raise ValueError(
@@ -249,5 +255,5 @@ def auto_dataloader(dataset: Dataset[Any], **kwargs: Any) -> DataLoader[Any]:
         )
     # as ignite: shuffled by default under torch.distributed (like DistributedSampler), as given otherwise
     shuffle = bool(options.pop("shuffle", world_size > 1))
-    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)
+    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, even=even_shards)
     return ResumableDataLoader(dataset, sampler, **options)
