@@ -28,6 +28,7 @@ import importlib
 import inspect
 import math
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -394,7 +395,7 @@ def _restore_modes(modes: list[tuple[nn.Module, bool]] | None) -> None:
         module.training = training
 
 
-class _Step:
+class _Step(ABC):
     """What both steps share: the weak link to the one engine they serve, and the model's modes."""
 
     _kind = "supervised"
@@ -435,8 +436,9 @@ class _Step:
         self._wire(engine)
         self._engine = weakref.ref(engine)
 
+    @abstractmethod
     def _wire(self, engine: Engine) -> None:
-        raise NotImplementedError  # each step adds its own handlers
+        """Add this kind of step's handlers to ``engine``."""
 
     def _attach_on_first_call(self, engine: Engine) -> None:
         """``Engine(step)`` without ``attach``: wire now, in the middle of the run's first iteration."""
