@@ -116,12 +116,18 @@ class _ClassificationMetric(Metric):
         self.threshold = threshold
         self._is_multilabel = task == "multilabel"
 
-    def _check_classes(self, classes: int, what: str) -> None:
-        """Fix the number of classes on first sight; a later change is an error."""
+    def _check_classes(self, classes: int, what: str, tensor: torch.Tensor | None = None) -> None:
+        """Fix the number of classes on first sight; a later change is an error.
+
+        ``what`` names the input that has ``classes`` (with ``tensor``'s shape in the message); the
+        message is only built on error, since this runs on every update.
+        """
         if self.num_classes is None:
             self.num_classes = classes
             self._on_num_classes(classes)
         elif classes != self.num_classes:
+            if tensor is not None:
+                what = f"{what} of shape {_shape(tensor)}"
             raise ValueError(
                 f"{type(self).__name__} expects {self.num_classes} classes, but {what} has {classes}. The number of "
                 "classes cannot change between updates; pass num_classes to fix it, or reset with a new metric."
@@ -141,11 +147,11 @@ class _ClassificationMetric(Metric):
         return y.long()
 
     def _predicted_zero_one(
-        self, y_pred: torch.Tensor, y: torch.Tensor, kind: str, given_shape: tuple[int, ...]
+        self, y_pred: torch.Tensor, y: torch.Tensor, kind: str, given: torch.Tensor
     ) -> torch.Tensor:
         """Binary or multilabel ``y_pred`` as 0/1 (thresholded if a threshold is set); checks y too.
 
-        ``given_shape`` is y_pred's shape as the user passed it (before a class dimension of 1 was dropped).
+        ``given`` is y_pred as the user passed it (before a class dimension of 1 was dropped).
         """
         name = type(self).__name__
         flags = []
@@ -161,7 +167,7 @@ class _ClassificationMetric(Metric):
             if pred_flag is not None:
                 flags.append(pred_flag)
         if flags and bool(torch.stack(flags).any()):  # the one device read of the check
-            reading = f"{name} reads y_pred {given_shape} and y {_shape(y)} as {kind} inputs" + (
+            reading = f"{name} reads y_pred {_shape(given)} and y {_shape(y)} as {kind} inputs" + (
                 " (task='multilabel')" if kind == "multilabel" else ""
             )
             if y_flag is not None and bool(y_flag):
@@ -196,7 +202,7 @@ class _ClassificationMetric(Metric):
         y_pred, y = self._unpack_pair(output)
         name = type(self).__name__
         task = self.task
-        given_shape = _shape(y_pred)
+        given = y_pred
         if y_pred.dim() == y.dim() + 1 and y_pred.shape[1] == 1 and task in (None, "binary"):
             # One score column per sample is a binary prediction (as ignite reads it), not one class.
             y_pred = y_pred.squeeze(1)
@@ -208,8 +214,8 @@ class _ClassificationMetric(Metric):
                     f"{name} with task='multilabel' expects y_pred and y of the same shape (N, C, ...), got y_pred "
                     f"{_shape(y_pred)} and y {_shape(y)}. Give one 0/1 column per label in both."
                 )
-            self._check_classes(y.shape[1], f"y of shape {_shape(y)}")
-            return "multilabel", self._predicted_zero_one(y_pred, y, "multilabel", given_shape), y.long()
+            self._check_classes(y.shape[1], "y", y)
+            return "multilabel", self._predicted_zero_one(y_pred, y, "multilabel", given), y.long()
         if y_pred.dim() == y.dim() + 1:
             if task == "binary":
                 raise ValueError(
@@ -222,7 +228,7 @@ class _ClassificationMetric(Metric):
                     f"{name} got multiclass scores y_pred {_shape(y_pred)} with labels y {_shape(y)}; expected y of "
                     f"shape {(y_pred.shape[0], *y_pred.shape[2:])} (y_pred without its class dimension 1)."
                 )
-            self._check_classes(y_pred.shape[1], f"y_pred of shape {_shape(y_pred)}")
+            self._check_classes(y_pred.shape[1], "y_pred", y_pred)
             return "multiclass", y_pred.argmax(dim=1), y
         if y_pred.shape == y.shape:
             if task == "multiclass":
@@ -232,7 +238,7 @@ class _ClassificationMetric(Metric):
                         f"labels, got {y_pred.dtype}. Pass scores of shape (N, C, ...) or labels as integers."
                     )
                 return "multiclass", y_pred, y
-            return "binary", self._predicted_zero_one(y_pred, y, "binary", given_shape), y.long()
+            return "binary", self._predicted_zero_one(y_pred, y, "binary", given), y.long()
         raise ValueError(
             f"{name} got y_pred of shape {_shape(y_pred)} and y of shape {_shape(y)}, which do not fit. "
             "Expected y_pred of y's shape (binary or labels) or with one more dimension 1 of class scores, "
@@ -825,7 +831,8 @@ class ConfusionMatrix(_ClassificationMetric):
                 "y_pred. Pass num_classes that covers every label."
             )
         self.matrix += counts.reshape(classes, classes)
-        self.examples += y.shape[0] if y.dim() else 1
+        if self.average == "samples":  # only that average needs the count: no extra operation otherwise
+            self.examples += y.shape[0] if y.dim() else 1
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the matrix (and example count) saved by :meth:`state_dict`."""
