@@ -319,7 +319,7 @@ class Engine:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.state = State()
         self.state_dict_user_keys: list[str] = []
-        self._event_counters: dict[Any, str] = dict(BUILTIN_EVENT_COUNTERS)
+        self._event_counters: dict[Any, str] = self.state.event_to_attr  # one mapping, shared with the state
         self._allowed_events: set[Any] = set(Events)
         self._dispatch: dict[Any, _Dispatch] = {}
         self._per_iteration = [_EMPTY_DISPATCH] * 4

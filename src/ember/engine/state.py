@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ember.engine.events import BUILTIN_EVENT_COUNTERS
+
 __all__ = ["State"]
 
 
@@ -28,6 +30,8 @@ class State:
         seed: a seed for the run's random number generators, for handlers that use one.
         times: seconds taken by the last epoch (``"EPOCH_COMPLETED"``) and by the whole run
             (``"COMPLETED"``), or ``None`` while not yet measured.
+        event_to_attr: which attribute counts each event (``iteration`` for iteration events,
+            ``epoch`` for epoch events, and the counters of custom events registered on the engine).
 
     >>> State(iteration=5).iteration
     5
@@ -45,13 +49,36 @@ class State:
         self.dataloader: Iterable[Any] | None = None
         self.seed: int | None = None
         self.times: dict[str, float | None] = {"EPOCH_COMPLETED": None, "COMPLETED": None}
+        self.event_to_attr: dict[Any, str] = dict(BUILTIN_EVENT_COUNTERS)
         for name, value in kwargs.items():
             setattr(self, name, value)
+
+    def get_event_attrib_value(self, event_name: Any) -> int:
+        """The current count of ``event_name``'s counter (e.g. ``state.iteration`` for ``ITERATION_COMPLETED``).
+
+        A filtered event counts as its base event. Loggers use it as the step of an event.
+
+        Raises:
+            ValueError: the event has no counter (``EXCEPTION_RAISED``, or a custom event registered
+                without ``event_to_attr``).
+
+        >>> from ember.engine import Events
+        >>> State(iteration=7, epoch=2).get_event_attrib_value(Events.ITERATION_COMPLETED(every=7))
+        7
+        """
+        event = getattr(event_name, "event", event_name)  # a FilteredEvent counts as its base event
+        attribute = self.event_to_attr.get(event)
+        if attribute is None:
+            raise ValueError(
+                f"{event_name!r} has no counter on this state. Built-in iteration and epoch events have one; "
+                "register a custom event with event_to_attr={event: 'attribute'} to give it one."
+            )
+        return int(getattr(self, attribute))
 
     def __repr__(self) -> str:
         fields = ", ".join(
             f"{name}={value!r}" if name != "batch" and name != "output" else f"{name}=<{type(value).__name__}>"
             for name, value in vars(self).items()
-            if name != "dataloader"
+            if name not in ("dataloader", "event_to_attr")
         )
         return f"State({fields})"
