@@ -22,7 +22,6 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from ember.engine.events import (
-    BUILTIN_EVENT_COUNTERS,
     NEVER,
     AnyEvent,
     EventEnum,
