@@ -2,8 +2,9 @@
 
 Runs a no-op process function over 200,000 items (one epoch) in one process and prints the
 microseconds per iteration that the engine adds, for: no handlers; 5 handlers on
-ITERATION_COMPLETED(every=100); 5 plain ITERATION_COMPLETED handlers; and, when they are installed,
-ember's ProgressBar and the same three cases for pytorch-ignite, side by side.
+ITERATION_COMPLETED(every=100); 5 plain ITERATION_COMPLETED handlers; ember's ProgressBar (when tqdm is
+installed); a CSVLogger on ITERATION_COMPLETED(every=100); and, when it is installed, the same three
+first cases for pytorch-ignite, side by side.
 
 Each figure is the best of several repetitions (the least disturbed run), minus the best bare loop
 measured in the same process.
@@ -16,8 +17,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -61,6 +64,13 @@ def engine_case(module: Any, data: list[int], case: str) -> Callable[[], object]
         from ember.handlers import ProgressBar
 
         ProgressBar(file=io.StringIO(), force=True).attach(engine)
+    elif case == "csv_logger":
+        from ember.handlers import CSVLogger
+
+        logger = CSVLogger(Path(tempfile.mkdtemp()) / "metrics.csv")
+        logger.attach_output_handler(
+            engine, events.ITERATION_COMPLETED(every=100), tag="train", output_transform=lambda output: 0.5
+        )
     return lambda: engine.run(data, max_epochs=1)
 
 
@@ -69,7 +79,9 @@ CASES = {
     "every100": "5 x ITERATION_COMPLETED(every=100)",
     "plain": "5 x ITERATION_COMPLETED",
     "progress_bar": "ProgressBar attached",
+    "csv_logger": "CSVLogger on ITERATION_COMPLETED(every=100)",
 }
+EMBER_ONLY = {"progress_bar", "csv_logger"}
 
 
 def main() -> None:
@@ -96,7 +108,7 @@ def main() -> None:
     for case, label in CASES.items():
         row = f"{label:40s}"
         for name, module in modules.items():
-            if case == "progress_bar" and (name != "ember" or not have_progress_bar):
+            if case in EMBER_ONLY and (name != "ember" or (case == "progress_bar" and not have_progress_bar)):
                 row += f"{'-':>18s}"
                 continue
             seconds = best_seconds(engine_case(module, data, case), args.repeats)
