@@ -10,6 +10,10 @@
    resumed batch, and, for comparison, the same with a plain DataLoader, which the engine has to
    fast-forward by fetching and discarding batches.
 
+Under 1, the newest synchronous file is also read back: the time verify_checkpoint takes to check it
+(SHA-256 of every byte) beside the time torch.load takes to read it, so the price of the integrity
+check shows as a ratio.
+
     python benchmarks/checkpoint.py [--iterations N] [--every K] [--folder DIR]
 """
 
@@ -28,7 +32,7 @@ import torch
 
 from ember import Engine, Events
 from ember.data import ResumableLoader
-from ember.handlers import Checkpoint, DiskSaver
+from ember.handlers import Checkpoint, DiskSaver, find_latest_checkpoint, verify_checkpoint
 
 
 def training_run(
@@ -62,6 +66,12 @@ def training_run(
     start = time.perf_counter()
     trainer.run(epoch_length=iterations, max_epochs=1)  # returns only once the last save is durable
     return time.perf_counter() - start, held, waited
+
+
+def timed(work: Any) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
 
 
 def time_to_first_batch(data: Iterable[Any], position: int, epoch_length: int) -> float:
@@ -106,6 +116,14 @@ def main() -> None:
                 f"min {min(held) * 1e3:.1f}, max {max(held) * 1e3:.1f}), of which waiting for the previous write "
                 f"{statistics.median(waited) * 1e3:.1f} ms (median)"
             )
+        latest = find_latest_checkpoint(Path(root) / "synchronous")
+        assert latest is not None
+        verify = min(timed(lambda: verify_checkpoint(latest)) for _ in range(3))
+        load = min(timed(lambda: torch.load(latest)) for _ in range(3))
+        print(
+            f"   reading the newest file back: verify_checkpoint {verify * 1e3:.1f} ms, torch.load "
+            f"{load * 1e3:.1f} ms (verify / load = {verify / load:.2f}; best of 3, from the page cache)"
+        )
 
     epoch_length = 10_000
     print(f"2. Resume within a {epoch_length:,}-batch epoch (time from run() to the first resumed batch):")
