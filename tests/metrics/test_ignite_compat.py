@@ -636,3 +636,36 @@ def test_epoch_metric_attached_resets_each_epoch() -> None:
     engine.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: seen.append(engine.state.metrics["rows"]))
     engine.run([(torch.rand(2), torch.ones(2)), (torch.rand(3), torch.ones(3))], max_epochs=2)
     assert seen == [5, 5]
+
+
+class MinMax(Metric):
+    """A metric whose value is a dict, to show where each result mode stores it."""
+
+    def __init__(self, metrics_result_mode: str = "both") -> None:
+        super().__init__(metrics_result_mode=metrics_result_mode)
+        self.add_state("low", torch.tensor(float("inf")), reduction="min")
+        self.add_state("high", torch.tensor(float("-inf")), reduction="max")
+
+    def update(self, output: Any) -> None:
+        self.low = torch.minimum(self.low, torch.as_tensor(output).min())
+        self.high = torch.maximum(self.high, torch.as_tensor(output).max())
+
+    def compute_from(self, state: Any) -> dict[str, float]:
+        return {"low": float(state["low"]), "high": float(state["high"])}
+
+
+@pytest.mark.parametrize(
+    ("mode", "keys"),
+    [("both", {"low", "high", "range"}), ("flatten", {"low", "high"}), ("named", {"range"})],
+)
+def test_metrics_result_mode_says_where_a_dict_value_goes(mode: str, keys: set[str]) -> None:
+    engine = Engine(lambda engine, batch: batch)
+    MinMax(metrics_result_mode=mode).attach(engine, "range")
+    metrics = engine.run([3.0, -1.0, 2.0]).metrics
+    assert set(metrics) == keys
+    assert metrics.get("low", metrics.get("range", {}).get("low")) == -1.0
+
+
+def test_metrics_result_mode_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"MinMax metrics_result_mode must be one of \['flatten', 'named', 'both'\]"):
+        MinMax(metrics_result_mode="nested")

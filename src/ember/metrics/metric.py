@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("sum", "mean", "min", "max")
+_RESULT_MODES = ("flatten", "named", "both")
 _FunctionT = TypeVar("_FunctionT", bound=Callable[..., Any])
 
 
@@ -291,6 +292,9 @@ class Metric(ABC):
         output_transform: picks what the metric sees from ``engine.state.output`` when attached
             (identity by default; ``update`` called by hand receives its argument unchanged).
         device: where the state lives and the updates run; inputs are moved there.
+        metrics_result_mode: where :meth:`completed` stores a value that is a dict: ``"both"``
+            (default: each item under its own key, and the dict under the metric's name),
+            ``"flatten"`` (the items only) or ``"named"`` (the dict only), as ignite's.
         skip_unrolling: as ignite's: when False (default), an attached metric whose output is a pair
             of lists ``([y_pred_1, ...], [y_1, ...])`` (per-sample tensors of varying sizes) is
             updated once per sample; True passes such an output to ``update`` unchanged (for a
@@ -332,7 +336,14 @@ class Metric(ABC):
         output_transform: Callable[[Any], Any] | None = None,
         device: str | torch.device = "cpu",
         skip_unrolling: bool = False,
+        metrics_result_mode: str = "both",
     ) -> None:
+        if metrics_result_mode not in _RESULT_MODES:
+            raise ValueError(
+                f"{type(self).__name__} metrics_result_mode must be one of {list(_RESULT_MODES)}, got "
+                f"{metrics_result_mode!r}. 'both' stores a dict value's items and the dict itself."
+            )
+        self._metrics_result_mode = metrics_result_mode
         if output_transform is not None and not callable(output_transform):
             raise TypeError(
                 f"{type(self).__name__} output_transform must be callable, got {type(output_transform).__name__}. "
@@ -354,6 +365,15 @@ class Metric(ABC):
         self._reductions: dict[str, str] = {}
         self._updates = 0
         self.reset()
+
+    @property
+    def _output_transform(self) -> Callable[[Any], Any]:
+        """ignite's name for :attr:`output_transform`."""
+        return self.output_transform
+
+    @_output_transform.setter
+    def _output_transform(self, function: Callable[[Any], Any]) -> None:
+        self.output_transform = function
 
     @property
     def _device(self) -> torch.device:
@@ -569,14 +589,18 @@ class Metric(ABC):
     def completed(self, engine: Engine, name: str) -> None:
         """Handler: store ``compute()`` in ``engine.state.metrics[name]``.
 
-        A 0-dimensional tensor is stored as a Python number (as ignite does). A metric whose value
-        is a mapping also stores each of its items under its own key.
+        A 0-dimensional tensor is stored as a Python number (as ignite does). A value that is a
+        mapping is stored per ``metrics_result_mode``: by default under ``name`` and, item by item,
+        under its own keys.
         """
         value = self.compute()
         if isinstance(value, torch.Tensor) and value.dim() == 0:
             value = value.item()
         if isinstance(value, Mapping):
-            engine.state.metrics.update(value)
+            if self._metrics_result_mode != "named":
+                engine.state.metrics.update(value)
+            if self._metrics_result_mode == "flatten":
+                return
         engine.state.metrics[name] = value
 
     def _resolve_usage(self, usage: str | MetricUsage | None) -> MetricUsage:
