@@ -308,9 +308,16 @@ def _step_of(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:  # removed since the folder was listed (a writer dropping an old checkpoint)
+        return -1
+
+
 def _find_latest(dirname: Path, filename_prefix: str) -> tuple[Path, _Verified] | None:
     files = _checkpoint_files(dirname, filename_prefix)
-    files.sort(key=lambda path: (_step_of(path), path.stat().st_mtime_ns), reverse=True)
+    files.sort(key=lambda path: (_step_of(path), _modified(path)), reverse=True)
     for path in files:
         try:
             verified = _verify(path)
