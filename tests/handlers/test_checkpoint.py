@@ -193,19 +193,23 @@ def test_damaged_files_are_detected_and_skipped(tmp_path: Path, damage: Any, mes
     newest.write_bytes(damage(newest.read_bytes()))
     with pytest.raises(CorruptCheckpointError, match=rf"checkpoint_3\.pt.*{message}"):
         load_checkpoint(newest)
-    assert find_latest_checkpoint(tmp_path) == tmp_path / "checkpoint_2.pt"
+    with pytest.warns(UserWarning, match="Skipping checkpoint"):
+        assert find_latest_checkpoint(tmp_path) == tmp_path / "checkpoint_2.pt"
     model = torch.nn.Module()
     model.register_buffer("w", torch.zeros(1000))
-    assert resume_from_latest({"model": model}, tmp_path) == tmp_path / "checkpoint_2.pt"
+    with pytest.warns(UserWarning, match="Skipping checkpoint"):
+        assert resume_from_latest({"model": model}, tmp_path) == tmp_path / "checkpoint_2.pt"
     assert torch.equal(model.w, torch.full((1000,), 2.0))
 
 
 def test_no_valid_checkpoint_means_start_fresh(tmp_path: Path) -> None:
     (tmp_path / "checkpoint_9.pt").write_bytes(b"EMBERCKPT\x01 garbage")
     (tmp_path / ".checkpoint_10.pt.abc.partial").write_bytes(b"half")
-    assert find_latest_checkpoint(tmp_path) is None
+    with pytest.warns(UserWarning, match="Skipping checkpoint"):
+        assert find_latest_checkpoint(tmp_path) is None
     trainer = idle_trainer()
-    assert resume_from_latest({"trainer": trainer}, tmp_path) is None
+    with pytest.warns(UserWarning, match="Skipping checkpoint"):
+        assert resume_from_latest({"trainer": trainer}, tmp_path) is None
     assert trainer.state.iteration == 0
 
 
@@ -282,7 +286,8 @@ def test_a_resumed_run_rewrites_a_damaged_newer_file_of_the_earlier_process(tmp_
     second = idle_trainer()
     checkpoint = Checkpoint({"trainer": second}, DiskSaver(tmp_path, require_empty=False), n_saved=2)
     second.add_event_handler(Events.ITERATION_COMPLETED(every=3), checkpoint)
-    assert resume_from_latest({"trainer": second}, tmp_path) == tmp_path / "trainer_3.pt"
+    with pytest.warns(UserWarning, match="Skipping checkpoint"):
+        assert resume_from_latest({"trainer": second}, tmp_path) == tmp_path / "trainer_3.pt"
     second.add_event_handler(Events.ITERATION_COMPLETED(once=7), lambda engine: engine.terminate())
     second.run(range(7), max_epochs=2)
     assert names(tmp_path) == ["trainer_3.pt", "trainer_6.pt"]
