@@ -160,7 +160,9 @@ def test_should_terminate_can_be_read_and_set() -> None:
 
     engine.run(range(5), max_epochs=2)
     assert engine.state.iteration == 3
-    assert engine.should_terminate is False  # consumed by the stop
+    assert engine.should_terminate is True  # as in ignite, it stays set until the next run()
+    engine.run(range(5), max_epochs=2)
+    assert engine.should_terminate is False
 
 
 def test_should_terminate_single_epoch_can_be_set() -> None:

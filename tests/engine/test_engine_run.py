@@ -385,8 +385,8 @@ def test_handler_wrapper_sees_every_call_and_can_be_removed() -> None:
         engine.set_handler_wrapper(3)  # type: ignore[arg-type]
 
 
-def test_a_terminated_run_resumed_from_its_checkpoint_runs_nothing_more() -> None:
-    """Early stopping's terminate() is part of the run: resuming its last checkpoint must not train on."""
+def test_a_terminated_run_resumed_from_its_checkpoint_continues_with_the_next_epoch() -> None:
+    """As the engine that saved it would (and as pytorch-ignite does): ignite's Ctrl+C idiom saves on terminate()."""
 
     def build() -> tuple[Engine, list[dict[str, Any]], list[int]]:
         engine = Engine(lambda engine, batch: None)
@@ -404,7 +404,7 @@ def test_a_terminated_run_resumed_from_its_checkpoint_runs_nothing_more() -> Non
     second, _, batches = build()
     second.load_state_dict(saved[-1])
     state = second.run(range(3), max_epochs=5)
-    assert batches == [] and (state.epoch, state.iteration) == (2, 6)
+    assert batches == [0, 1, 2] * 3 and (state.epoch, state.iteration) == (5, 15)
 
     third, _, batches = build()
     third.load_state_dict(saved[0])  # before the stop: resumes normally

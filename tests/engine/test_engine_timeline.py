@@ -89,7 +89,7 @@ def test_terminate_from_process_function_still_fires_iteration_completed() -> No
 
 
 def test_terminate_epoch() -> None:
-    """terminate_epoch(): TERMINATE_SINGLE_EPOCH, EPOCH_COMPLETED, then the next epoch from the next batch."""
+    """terminate_epoch(): TERMINATE_SINGLE_EPOCH, EPOCH_COMPLETED, then the next epoch on a new pass (as in ignite)."""
     batches: list[int] = []
     engine = Engine(lambda engine, batch: batches.append(batch))
     engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.terminate_epoch())
@@ -99,14 +99,27 @@ def test_terminate_epoch() -> None:
         ["STARTED 0 0", "EPOCH_STARTED 1 0"]
         + iteration_rows(1, 1, 2)
         + ["TERMINATE_SINGLE_EPOCH 1 2", "EPOCH_COMPLETED 1 2", "EPOCH_STARTED 2 2"]
-        + iteration_rows(2, 3, 3)
-        + ["GET_BATCH_STARTED 2 3", "DATALOADER_STOP_ITERATION 2 3"]  # the pass ends: a new one begins
-        + iteration_rows(2, 4, 5)[1:]
+        + iteration_rows(2, 3, 5)
         + ["EPOCH_COMPLETED 2 5", "COMPLETED 2 5"]
     )
     assert rows == expected
-    # epoch 2 continued the same pass (batch 2), then started a new pass over the data
-    assert batches == [0, 1, 2, 0, 1]
+    assert batches == [0, 1, 0, 1, 2]  # the cut-short pass is left; epoch 2 starts a new one
+
+
+def test_terminate_epoch_then_a_checkpoint_resumes_on_the_same_batch() -> None:
+    """After terminate_epoch the passes no longer line up with the iterations; the state dict keeps the position."""
+    saved: list[dict[str, Any]] = []
+    batches: list[int] = []
+    engine = Engine(lambda engine, batch: batches.append(batch))
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.terminate_epoch())
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda e: saved.append(e.state_dict()))
+    engine.run(range(3), max_epochs=3)
+    assert saved[0]["data_position"] == 2
+    resumed_batches: list[int] = []
+    resumed = Engine(lambda engine, batch: resumed_batches.append(batch))
+    resumed.load_state_dict(saved[0])
+    resumed.run(range(3))
+    assert resumed_batches == batches[4:]
 
 
 @pytest.mark.parametrize("event", [Events.STARTED, Events.EPOCH_STARTED])

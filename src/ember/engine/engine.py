@@ -73,8 +73,7 @@ class _Phase(enum.Enum):
     TERMINATED = "terminated"  # terminate(): run() continues with the next epoch
     FINISHED = "finished"  # reached its end: run() starts anew, or continues to a larger limit
     FAILED = "failed"  # an exception ended it: run() continues from where it stopped
-    LOADED = "loaded"  # load_state_dict(): run() resumes from the saved position
-    LOADED_ENDED = "loaded_ended"  # a loaded run that terminate() had ended: run() needs a larger limit
+    LOADED = "loaded"  # load_state_dict(): run() resumes from the saved position (nothing if that run was complete)
 
 
 class _Next(enum.Enum):
@@ -690,13 +689,13 @@ class Engine:
 
     @property
     def should_terminate(self) -> bool | str:
-        """Whether :meth:`terminate` was asked for (``"skip_completed"`` for its quiet form).
+        """Whether :meth:`terminate` was asked for (``"skip_completed"`` for its quiet form), or ended the last run.
 
         Setting it to ``True`` asks for the stop as :meth:`terminate` does; ``False`` withdraws it.
         """
         if self._stop is _Stop.RUN_SKIP_COMPLETED:
             return "skip_completed"
-        return self._stop is _Stop.RUN
+        return self._stop is _Stop.RUN or self._phase is _Phase.TERMINATED
 
     @should_terminate.setter
     def should_terminate(self, value: bool | str) -> None:
@@ -760,8 +759,11 @@ class Engine:
 
         Keys: ``iteration``, ``epoch``, ``epoch_length``, ``max_epochs``, ``max_iters`` (one of the
         two is ``None``), ``epoch_completed`` (whether ``epoch`` had ended when saved),
-        ``terminated`` (whether ``terminate()`` had ended, or was about to end, the run) and each
-        user key. :meth:`load_state_dict` also reads pytorch-ignite's smaller dict.
+        ``terminated`` (whether ``terminate()`` had ended, or was about to end, the run),
+        ``data_position`` (how many batches into its pass over the data the next batch is),
+        ``epoch_start_iteration`` (the iteration the current epoch started after) and each user key.
+        The last two make a resume exact also after ``terminate_epoch()`` or ``set_data()``.
+        :meth:`load_state_dict` also reads pytorch-ignite's smaller dict.
         """
         state = self.state
         saved: dict[str, Any] = {
@@ -772,6 +774,8 @@ class Engine:
             "max_iters": state.max_iters,
             "epoch_completed": self._next is _Next.EPOCH,
             "terminated": self._phase is _Phase.TERMINATED or self._stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED),
+            "data_position": self._resume_position(),
+            "epoch_start_iteration": self._epoch_start_iteration,
         }
         for key in self.state_dict_user_keys:
             if not hasattr(state, key):
@@ -787,9 +791,11 @@ class Engine:
 
         Also accepts pytorch-ignite's format: ``epoch_length``, exactly one of ``iteration`` and
         ``epoch``, exactly one of ``max_epochs`` and ``max_iters``, and the user keys; the missing
-        counter is derived from ``epoch_length``. A loaded run that had finished, or that
-        ``terminate()`` had ended, runs nothing on ``run()`` unless a larger ``max_epochs`` /
-        ``max_iters`` is passed (set ``engine.state.max_epochs = None`` to start afresh).
+        counter is derived from ``epoch_length``. The loaded engine behaves as the one that saved
+        it: a run that ``terminate()`` had ended continues with the next epoch on ``run()`` (ignite's
+        Ctrl+C-then-resume idiom). A loaded run that had reached its end runs nothing on ``run()``
+        and logs a warning, unless a larger ``max_epochs`` / ``max_iters`` is passed (set
+        ``engine.state.max_epochs = None`` to start afresh; pytorch-ignite would start afresh).
 
         Raises:
             ValueError: a key is missing or a value is out of range.
@@ -870,6 +876,10 @@ class Engine:
             )
         completed = state_dict.get("epoch_completed", default_completed)
         terminated = state_dict.get("terminated", False)
+        position, epoch_start = state_dict.get("data_position"), state_dict.get("epoch_start_iteration")
+        for name, value in (("data_position", position), ("epoch_start_iteration", epoch_start)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"state_dict[{name!r}] must be an integer >= 0, got {value!r}.")
         for name, flag in (("epoch_completed", completed), ("terminated", terminated)):
             if not isinstance(flag, bool):
                 raise TypeError(f"state_dict[{name!r}] must be a bool, got {flag!r}.")
@@ -880,9 +890,16 @@ class Engine:
             setattr(state, key, state_dict[key])
         in_epoch = epoch > 0 and not completed and not terminated
         self._next = _Next.BATCH if in_epoch else _Next.EPOCH
-        self._epoch_start_iteration = (epoch - 1) * epoch_length if in_epoch and epoch_length else iteration
+        if not in_epoch:
+            self._epoch_start_iteration = iteration
+        elif epoch_start is not None:
+            self._epoch_start_iteration = epoch_start
+        else:
+            self._epoch_start_iteration = (epoch - 1) * epoch_length if epoch_length else 0
         self._batches = None
-        self._phase = _Phase.LOADED_ENDED if terminated else _Phase.LOADED
+        self._pass_start_iteration = iteration - position if position is not None else 0
+        # a run that terminate() ended continues with the next epoch, as the engine that saved it would
+        self._phase = _Phase.TERMINATED if terminated else _Phase.LOADED
 
     # ------------------------------------------------------------------ data
 
@@ -935,7 +952,7 @@ class Engine:
                     "data is empty: iterating over it yielded no batch. Pass data with at least one batch."
                 )
             state.epoch_length = state.iteration - self._epoch_start_iteration
-            self._batches = None  # this source ends the epoch here; the next epoch opens a new pass
+            self._new_pass_next()  # this source ends the epoch here; the next epoch opens a new pass
             if self._stop:
                 self._raise_stop()
             return True
@@ -979,8 +996,14 @@ class Engine:
 
     def _resume_position(self) -> int:
         """How many batches into its pass over the data the next batch is."""
-        length = self._pass_length or self.state.epoch_length
-        return self.state.iteration % length if length else 0
+        position = self.state.iteration - self._pass_start_iteration
+        length = self._pass_length
+        return position % length if length else position
+
+    def _new_pass_next(self) -> None:
+        """Leave the current pass: the next batch comes from a new pass over the data."""
+        self._batches = None
+        self._pass_start_iteration = self.state.iteration
 
     # ------------------------------------------------------------------ running
 
@@ -1083,12 +1106,11 @@ class Engine:
             raised = (state.max_epochs or 0, state.max_iters or 0) > old_limits
             if phase in (_Phase.FINISHED, _Phase.FAILED) and self._is_done():
                 phase = _Phase.FRESH
-            elif (phase is _Phase.LOADED_ENDED or (phase is _Phase.LOADED and self._is_done())) and not raised:
-                why = "had been ended by terminate()" if phase is _Phase.LOADED_ENDED else "is already complete"
-                self.logger.info(
-                    "The loaded run %s (iteration %d, epoch %d); nothing to run. Pass a larger max_epochs or "
-                    "max_iters to train for longer, or set engine.state.max_epochs = None to start a new run.",
-                    why,
+            elif phase is _Phase.LOADED and self._is_done() and not raised:
+                self.logger.warning(
+                    "The loaded run is already complete (iteration %d, epoch %d); nothing to run. Pass a larger "
+                    "max_epochs or max_iters to train for longer, or set engine.state.max_epochs = None to start "
+                    "a new run.",
                     state.iteration,
                     state.epoch,
                 )
@@ -1107,7 +1129,7 @@ class Engine:
         )
         if phase is _Phase.TERMINATED:  # the cut-short pass is left: the next epoch starts a new one
             self._next = _Next.EPOCH
-            self._batches = _batch_source(weakref.ref(self), self._switch, 0)
+            self._new_pass_next()
         return self._run_loop(fire_started=phase is not _Phase.INTERRUPTED)
 
     def _check_new_limits(self, max_epochs: int | None, max_iters: int | None) -> None:
@@ -1214,13 +1236,13 @@ class Engine:
                     return state
                 self._phase = _Phase.TERMINATED
                 self._next = _Next.EPOCH
-                self._batches = None
+                self._new_pass_next()
                 self._fire(Events.TERMINATE)
                 if signal.kind is _Stop.RUN_SKIP_COMPLETED:
                     return state
             else:
                 self._phase = _Phase.FINISHED
-                self._batches = None
+                self._new_pass_next()  # a run continued to a larger limit starts a new pass, as in ignite
             state.times["COMPLETED"] = time.perf_counter() - run_start
             self._fire(Events.COMPLETED)
             state.times["COMPLETED"] = elapsed = time.perf_counter() - run_start
@@ -1255,6 +1277,7 @@ class Engine:
             if signal.kind not in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
                 raise
             skip_completed = signal.kind is _Stop.EPOCH_SKIP_COMPLETED
+            self._new_pass_next()  # as in pytorch-ignite, the next epoch starts a new pass over the data
             self._fire(Events.TERMINATE_SINGLE_EPOCH, state.iteration - self._epoch_start_iteration)
         self._next = _Next.EPOCH
         state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
@@ -1300,7 +1323,7 @@ class Engine:
                 return
             if it >= due[_GET_BATCH_STARTED]:
                 fire(_GET_BATCH_STARTED, it)
-        self._batches = None  # the source returned: the epoch's length was just learned, the epoch ends here
+        self._new_pass_next()  # the source returned: the epoch's length was just learned, the epoch ends here
 
     def _epoch_end_iteration(self) -> int:
         state = self.state
