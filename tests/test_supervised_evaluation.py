@@ -341,7 +341,7 @@ def test_a_step_attaches_itself_to_the_engine_that_first_calls_it() -> None:
     model.forward_modes.clear()
     model.train()
     evaluator = Engine(supervised_evaluation_step(model))
-    y_pred, y = evaluator.run(make_data()).output
+    y_pred, _ = evaluator.run(make_data()).output
     assert y_pred.shape == (4, 3) and model.forward_modes == [False] * 3 and model.training
 
 
