@@ -305,3 +305,23 @@ def test_ignite_dict_without_the_user_keys_warns_and_keeps_them() -> None:
     assert engine.state.iteration == 4
     with pytest.raises(ValueError, match=r"misses \['optimizer_step'\]"):  # ember's own format must be complete
         engine.load_state_dict({"epoch_length": 3, "iteration": 4, "epoch": 2, "max_epochs": 2, "max_iters": None})
+
+
+def test_ignite_names_importable_from_the_events_module() -> None:
+    from ember.engine import RemovableEventHandle as handle_class
+    from ember.engine.events import RemovableEventHandle
+    from ember.engine.events import State as EventsState
+
+    assert EventsState is State and RemovableEventHandle is handle_class
+
+
+def test_the_0_1_import_path_of_the_factories_warns_and_still_works() -> None:
+    import importlib
+    import sys
+
+    import ember.supervised
+
+    sys.modules.pop("ember.engine.supervised", None)
+    with pytest.warns(DeprecationWarning, match="ember.engine.supervised is deprecated"):
+        module = importlib.import_module("ember.engine.supervised")
+    assert module.create_supervised_trainer is ember.supervised.create_supervised_trainer

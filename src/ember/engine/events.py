@@ -337,3 +337,20 @@ class EventsList:
     def __repr__(self) -> str:
         names = [f"{type(e).__name__}.{e.name}" if isinstance(e, EventEnum) else repr(e) for e in self._events]
         return f"EventsList([{', '.join(names)}])"
+
+
+def __getattr__(name: str) -> Any:
+    """``State`` and ``RemovableEventHandle``, which pytorch-ignite code imports from ``ignite.engine.events``.
+
+    They live in :mod:`ember.engine.state` and :mod:`ember.engine.engine`, which import this module,
+    so they are looked up on first access (PEP 562).
+    """
+    if name == "State":
+        from ember.engine.state import State
+
+        return State
+    if name == "RemovableEventHandle":
+        from ember.engine.engine import RemovableEventHandle
+
+        return RemovableEventHandle
+    raise AttributeError(f"module 'ember.engine.events' has no attribute {name!r}")
