@@ -385,3 +385,15 @@ def test_interrupt_when_the_data_runs_out_resumes_with_the_new_pass_of_the_same_
     engine.run(data)
     assert batches == [0, 1, 0, 1, 0, 1]
     assert (engine.state.epoch, engine.state.iteration) == (2, 6)
+
+
+def test_terminate_epoch_that_slips_into_epoch_started_still_ends_only_the_epoch() -> None:
+    """A handler of a custom event fired from EPOCH_STARTED may ask for terminate_epoch(): the epoch ends, the run goes on."""
+    engine = Engine(lambda engine, batch: None)
+    engine.register_events("setup_done")
+    engine.add_event_handler("setup_done", lambda e: e.terminate_epoch() if e.state.epoch == 1 else None)
+    engine.add_event_handler(Events.EPOCH_STARTED, lambda e: e.fire_event("setup_done"))
+    rows = record(engine)
+    engine.run(range(2), max_epochs=2)
+    assert rows[:4] == ["STARTED 0 0", "EPOCH_STARTED 1 0", "TERMINATE_SINGLE_EPOCH 1 0", "EPOCH_COMPLETED 1 0"]
+    assert rows[-1] == "COMPLETED 2 2"

@@ -36,7 +36,7 @@ __all__ = ["Engine", "RemovableEventHandle", "RemovableWrapperHandle"]
 
 ProcessFunction = Callable[["Engine", Any], Any]
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
-#: ``wrapper(event, handler, call) -> call``: see :meth:`Engine.set_handler_wrapper`.
+#: ``wrapper(event, handler, call) -> call``: see :meth:`Engine.add_handler_wrapper`.
 HandlerWrapper = Callable[[Any, Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
 
 # Slots of the events fired on every iteration, in the engine's ``_due`` list.
@@ -96,7 +96,7 @@ class _Entry:
     """One registration of a handler on an event.
 
     ``bound`` calls the handler as it was registered; ``call`` is what firing invokes: ``bound``
-    itself, or ``bound`` routed through the engine's handler wrapper (see ``set_handler_wrapper``).
+    itself, or ``bound`` routed through the engine's handler wrappers (see ``add_handler_wrapper``).
     """
 
     __slots__ = ("bound", "call", "filter", "handler")
@@ -1264,14 +1264,14 @@ class Engine:
     def _run_epoch(self) -> None:
         """Run (the rest of) one epoch: EPOCH_STARTED, its iterations, EPOCH_COMPLETED."""
         state = self.state
-        if self._next is _Next.EPOCH:
-            state.epoch += 1
-            self._epoch_start_iteration = state.iteration
-            self._epoch_start_time = time.perf_counter()
-            self._next = _Next.BATCH
-            self._fire_and_check(Events.EPOCH_STARTED)
         skip_completed = False
         try:
+            if self._next is _Next.EPOCH:
+                state.epoch += 1
+                self._epoch_start_iteration = state.iteration
+                self._epoch_start_time = time.perf_counter()
+                self._next = _Next.BATCH
+                self._fire_and_check(Events.EPOCH_STARTED)
             self._run_iterations()
         except _StopSignal as signal:
             if signal.kind not in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
