@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# `pytest tests/differential --hypothesis-profile=long`: the differential suite's long run (many more
+# sequences, a new seed each time); its tests read the profile's name and keep their fixed-seed counts otherwise.
+settings.register_profile(
+    "long",
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
