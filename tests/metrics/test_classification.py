@@ -119,11 +119,12 @@ def test_class_scores_multiclass_match_sklearn(
 def test_class_scores_binary_match_sklearn(
     metric_class: Any, reference: Any, options: dict[str, Any], data: st.DataObject, draws: Any
 ) -> None:
-    """average=None is sklearn's average='binary'; the averages cover both classes, as sklearn's do."""
+    """average=False is sklearn's average='binary' (so is None for Fbeta, as ignite's); None gives both classes
+    (sklearn's average=None); the averages cover both classes, as sklearn's do."""
     probabilities, labels, cuts = binary_data(data, draws)
-    average = data.draw(st.sampled_from(AVERAGES), label="average")
+    average = data.draw(st.sampled_from([False, *AVERAGES]), label="average")
     predicted = (probabilities >= 0.5).long().numpy()
-    if average is None:
+    if average is False or (average is None and metric_class is Fbeta):
         expected = reference(labels.numpy(), predicted, average="binary", zero_division=0, **options)
     else:
         expected = reference(labels.numpy(), predicted, labels=[0, 1], average=average, zero_division=0, **options)

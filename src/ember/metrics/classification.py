@@ -313,7 +313,7 @@ class _ClassCounts(_ClassificationMetric):
     def __init__(
         self,
         output_transform: Callable[[Any], Any] | None = None,
-        average: str | bool | None = None,
+        average: str | bool | None = False,
         is_multilabel: bool = False,
         device: str | torch.device = "cpu",
         skip_unrolling: bool = False,
@@ -514,9 +514,9 @@ class _ClassCounts(_ClassificationMetric):
         if average == "micro":
             return float(self._micro(counts))
         per_class = self._per_class(counts)
-        if average is None:
-            return float(per_class[1]) if self._binary else per_class
-        if average is False:  # ignite's per-class values: a 0-dimensional tensor for binary inputs
+        if average is None:  # every class's value, both classes for binary inputs (scikit-learn's labels)
+            return per_class
+        if average is False:  # the default: the positive class's value, a 0-dimensional tensor, for binary inputs
             return per_class[1] if self._binary else per_class
         if average == "macro":
             return float(per_class.mean())
@@ -532,9 +532,10 @@ def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
 _COUNTS_ARGS = """
     Args:
         output_transform, device, skip_unrolling: see :class:`~ember.metrics.Metric`.
-        average: None (the positive class's value as a float for binary inputs, one value per
-            class as a float64 tensor otherwise); ignite's ``False`` (the same values, always as a
-            tensor: 0-dimensional for binary inputs); ``"micro"`` (from counts summed over
+        average: ``False`` (the default, as ignite's: one value per class as a float64 tensor; for
+            binary inputs the positive class's value as a 0-dimensional tensor, stored as a float
+            in ``engine.state.metrics``); None (one value per class, for binary inputs too: a
+            tensor of 2, classes 0 and 1, as scikit-learn's ``average=None``); ``"micro"`` (from counts summed over
             classes); ``"macro"`` or ignite's ``True`` (mean over all classes, both classes for
             binary inputs); ``"weighted"`` (mean weighted by each class's support); ``"samples"``
             (multilabel only: the mean over samples of each sample's value over its labels).
@@ -554,8 +555,12 @@ class Precision(_ClassCounts):
     {args}
     >>> precision = Precision()
     >>> precision.update((torch.tensor([1, 1, 1, 0]), torch.tensor([1, 0, 1, 1])))
-    >>> round(precision.compute(), 4)
+    >>> round(float(precision.compute()), 4)
     0.6667
+    >>> both = Precision(average=None)  # classes 0 and 1
+    >>> both.update((torch.tensor([1, 1, 1, 0]), torch.tensor([1, 0, 1, 1])))
+    >>> both.compute()
+    tensor([0.0000, 0.6667], dtype=torch.float64)
     """
 
     def _per_class(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -569,7 +574,7 @@ class Recall(_ClassCounts):
     {args}
     >>> recall = Recall()
     >>> recall.update((torch.tensor([1, 1, 1, 0]), torch.tensor([1, 0, 1, 1])))
-    >>> round(recall.compute(), 4)
+    >>> round(float(recall.compute()), 4)
     0.6667
     """
 
@@ -592,7 +597,8 @@ class Fbeta(_ClassCounts):
     - ``True`` (the default, as ignite's): the mean over classes of the per-class F-beta; for
       binary inputs the positive class's F-beta;
     - ``False``: the per-class values as a tensor (0-dimensional for binary inputs);
-    - None, ``"micro"``, ``"macro"``, ``"weighted"``, ``"samples"``: as for :class:`Precision`.
+    - None: as ``False`` (ignite reads every falsy ``average`` so);
+    - ``"micro"``, ``"macro"``, ``"weighted"``, ``"samples"``: as for :class:`Precision`.
 
     ignite's form ``Fbeta(beta, average, precision=Precision(average=False),
     recall=Recall(average=False))`` computes the score from those two metrics' per-class values
@@ -725,6 +731,10 @@ class Fbeta(_ClassCounts):
             counts = {name: state[name].double() for name in _COUNT_STATES}
             per_class = self._per_class(counts)
             return float(per_class[1]) if self._binary else float(per_class.mean())
+        if self.average is None and self._binary:
+            # ignite's Fbeta reads every falsy average as False: the positive class's value, not both classes.
+            counts = {name: state[name].double() for name in _COUNT_STATES}
+            return self._per_class(counts)[1]
         return super().compute_from(state)
 
     def _per_class(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
