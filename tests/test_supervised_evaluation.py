@@ -50,21 +50,14 @@ class ModeRecorder(nn.Module):
 
 
 @pytest.mark.parametrize("start_in_train_mode", [True, False])
-def test_evaluator_runs_in_eval_mode_and_leaves_the_mode_it_found(start_in_train_mode: bool) -> None:
+def test_evaluator_runs_in_eval_mode_and_leaves_the_model_in_it(start_in_train_mode: bool) -> None:
+    """As ignite's evaluator: no mode is put back, so inference code after it runs without dropout."""
     model = ModeRecorder()
     model.train(start_in_train_mode)
     evaluator = create_supervised_evaluator(model)
     evaluator.run(make_data())
     assert model.forward_modes == [False, False, False]
-    assert model.training is start_in_train_mode and model.norm.training is start_in_train_mode
-
-
-def test_evaluator_keeps_a_submodule_that_was_deliberately_in_eval_mode() -> None:
-    model = ModeRecorder()
-    model.train()
-    model.norm.eval()  # a frozen BatchNorm inside a model that trains
-    create_supervised_evaluator(model).run(make_data())
-    assert model.training and not model.norm.training
+    assert not model.training and not model.norm.training
 
 
 def test_a_submodule_put_in_train_mode_at_epoch_started_stays_so_from_the_first_batch() -> None:
@@ -79,7 +72,7 @@ def test_a_submodule_put_in_train_mode_at_epoch_started_stays_so_from_the_first_
     assert model.forward_modes == [False] * 3 and norm_modes == [True] * 3
 
 
-def test_evaluator_restores_the_mode_when_the_run_fails() -> None:
+def test_evaluator_leaves_eval_mode_when_the_run_fails() -> None:
     model = ModeRecorder()
     model.train()
 
@@ -88,7 +81,7 @@ def test_evaluator_restores_the_mode_when_the_run_fails() -> None:
 
     with pytest.raises(LookupError, match="no such output"):
         create_supervised_evaluator(model, output_transform=failing_output).run(make_data())
-    assert model.forward_modes == [False] and model.training and model.norm.training
+    assert model.forward_modes == [False] and not model.training and not model.norm.training
 
 
 @pytest.mark.parametrize(("inference_mode", "is_inference"), [(True, True), (False, False)])
@@ -188,7 +181,7 @@ def test_evaluation_step_in_a_process_function_of_ones_own() -> None:
     step.attach(evaluator)
     output = evaluator.run(make_data()).output
     assert output["predicted"].shape == (4,) and output["size"] == 4
-    assert model.training and model.forward_modes == [False] * 3
+    assert not model.training and model.forward_modes == [False] * 3
 
 
 # ---------------------------------------------------------------------------------------------- prepare_batch
@@ -337,12 +330,11 @@ def test_a_step_attaches_itself_to_the_engine_that_first_calls_it() -> None:
     trainer = Engine(supervised_training_step(model, torch.optim.SGD(model.parameters(), lr=0.1), LOSS))
     trainer.run(make_data(), max_epochs=2)
     assert trainer.state.optimizer_step == 6 and model.forward_modes == [True] * 6
-    assert not model.training  # the mode it had before the run is back
+    assert model.training  # left in train mode, as by ignite's trainer
     model.forward_modes.clear()
-    model.train()
     evaluator = Engine(supervised_evaluation_step(model))
     y_pred, _ = evaluator.run(make_data()).output
-    assert y_pred.shape == (4, 3) and model.forward_modes == [False] * 3 and model.training
+    assert y_pred.shape == (4, 3) and model.forward_modes == [False] * 3 and not model.training
 
 
 def test_a_step_serves_one_engine() -> None:

@@ -405,7 +405,8 @@ class ModeRecorder(nn.Module):
         return self.norm(self.linear(x))
 
 
-def test_trainer_trains_in_train_mode_with_an_evaluator_in_between_and_restores_the_mode() -> None:
+def test_trainer_trains_in_train_mode_with_an_evaluator_in_between() -> None:
+    """As in ignite, the evaluator leaves eval mode behind and the trainer's next iteration trains again."""
     model = ModeRecorder()
     model.eval()
     model.mode_calls = {True: 0, False: 0}
@@ -419,9 +420,9 @@ def test_trainer_trains_in_train_mode_with_an_evaluator_in_between_and_restores_
     trainer_modes = [mode for index, mode in enumerate(model.forward_modes) if index % 4 in (0, 1)]
     evaluator_modes = [mode for index, mode in enumerate(model.forward_modes) if index % 4 in (2, 3)]
     assert trainer_modes == [True] * 12 and evaluator_modes == [False] * 12
-    # train() once for the whole run, eval() once per evaluation run; restoring sets flags, calls neither
-    assert model.mode_calls == {True: 1, False: 6}
-    assert not model.training and not model.norm.training  # the trainer put back the mode it found
+    # train() at STARTED and after each of the 5 evaluations followed by training; eval() once per evaluation
+    assert model.mode_calls == {True: 6, False: 6}
+    assert not model.training and not model.norm.training  # the evaluation after the last iteration ran last
 
 
 def test_a_submodule_put_in_eval_mode_at_epoch_started_stays_so_from_the_first_batch() -> None:
@@ -436,7 +437,8 @@ def test_a_submodule_put_in_eval_mode_at_epoch_started_stays_so_from_the_first_b
     assert model.forward_modes == [True] * 4 and norm_modes == [False] * 4
 
 
-def test_trainer_restores_the_mode_when_the_run_fails() -> None:
+def test_trainer_leaves_the_model_in_train_mode_when_the_run_ends_or_fails() -> None:
+    """ignite restores no mode: the model is left as the last step set it."""
     model = ModeRecorder()
     model.eval()
 
@@ -447,7 +449,12 @@ def test_trainer_restores_the_mode_when_the_run_fails() -> None:
     with pytest.raises(ArithmeticError, match="boom"):
         trainer.run(make_data(2))
     assert model.forward_modes == [True]
-    assert not model.training and not model.norm.training
+    assert model.training and model.norm.training
+    model.eval()
+    create_supervised_trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss()).run(
+        make_data(2)
+    )
+    assert model.training and model.norm.training
 
 
 def test_training_step_in_a_process_function_of_ones_own() -> None:

@@ -7,7 +7,7 @@ and are declared once, in :class:`TrainingOptions` and :class:`EvaluationOptions
 
 A *step* is a process function ``step(engine, batch) -> output``: ``Engine(supervised_training_step(...))``
 is a complete trainer. On its first call (or earlier, with ``step.attach(engine)``) a step adds the few
-handlers it needs to its engine: switching the model's mode once per run, stepping a partial gradient
+handlers it needs to its engine: switching the model's mode when the run starts, stepping a partial gradient
 accumulation at the end of an epoch, counting optimizer steps. A step refers to its engine weakly, so
 an engine built from a step is freed as soon as the last reference to it goes, like any other engine.
 
@@ -383,20 +383,8 @@ def _check_common(
     )
 
 
-def _record_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
-    """The train/eval flag of the model and of each of its submodules, to put back later exactly."""
-    return [(module, module.training) for module in model.modules()]
-
-
-def _restore_modes(modes: list[tuple[nn.Module, bool]] | None) -> None:
-    # Setting each flag, rather than calling train(mode) on the root, keeps submodules that were
-    # deliberately in another mode (a frozen BatchNorm) as they were.
-    for module, training in modes or ():
-        module.training = training
-
-
 class _Step(ABC):
-    """What both steps share: the weak link to the one engine they serve, and the model's modes."""
+    """What both steps share: the weak link to the one engine they serve."""
 
     _kind = "supervised"
 
@@ -411,7 +399,6 @@ class _Step(ABC):
         self.amp_dtype = common.amp_dtype
         # Weak, so that engine -> step (its process function and handlers) is no reference cycle.
         self._engine: weakref.ref[Engine] | None = None
-        self._modes: list[tuple[nn.Module, bool]] | None = None
 
     def attach(self, engine: Engine) -> None:
         """Wire this step to ``engine``, the engine whose process function calls it.
@@ -443,13 +430,6 @@ class _Step(ABC):
     def _attach_on_first_call(self, engine: Engine) -> None:
         """``Engine(step)`` without ``attach``: wire now, in the middle of the run's first iteration."""
         self.attach(engine)
-        self._modes = _record_modes(self.model)  # STARTED has passed: the modes the model had before this run
-
-    def _restore_modes(self) -> None:
-        _restore_modes(self._modes)
-
-    def _failed(self, engine: Engine, exception: BaseException) -> None:
-        self._restore_modes()
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -560,10 +540,10 @@ class TrainingStep(_Step):
 
         Registers :class:`TrainerEvents` with the counter ``engine.state.optimizer_step`` (also saved
         by ``engine.state_dict()``), puts the grad scaler in ``engine.state.scaler`` (ignite's name)
-        and ``engine.state.grad_scaler``, and adds handlers that: record the modes of the model's
-        modules and switch it to train mode at ``STARTED``, and restore the modes at ``COMPLETED``,
-        ``INTERRUPT`` and ``EXCEPTION_RAISED``; step a partial accumulation at ``EPOCH_COMPLETED``
-        and ``COMPLETED`` (see :meth:`finish_accumulation`).
+        and ``engine.state.grad_scaler``, and adds handlers that: switch the model to train mode at
+        ``STARTED``; step a partial accumulation at ``EPOCH_COMPLETED`` and ``COMPLETED`` (see
+        :meth:`finish_accumulation`). As in pytorch-ignite, the model is left in train mode when
+        the run ends.
 
         A step attaches itself to the engine that first calls it; call this before ``run`` to add
         handlers to :class:`TrainerEvents` before the first iteration. Attaching again to the same
@@ -587,9 +567,7 @@ class TrainingStep(_Step):
             engine.state_dict_user_keys.append("optimizer_step")
         engine.add_event_handler(Events.STARTED, self._started)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self.finish_accumulation)
-        engine.add_event_handler(Events.COMPLETED, self._completed)
-        engine.add_event_handler(Events.INTERRUPT, self._restore_modes)
-        engine.add_event_handler(Events.EXCEPTION_RAISED, self._failed)
+        engine.add_event_handler(Events.COMPLETED, self.finish_accumulation)
 
     def __call__(self, engine: Engine, batch: Any) -> Any:
         """Run the model on ``batch``, backpropagate, and step the optimizer when the accumulation is full.
@@ -601,7 +579,9 @@ class TrainingStep(_Step):
         if attached is None or attached() is not engine:
             self._attach_on_first_call(engine)
         model = self.model
-        if not model.training:  # one flag read per iteration; train() itself runs once per run
+        # One flag read per iteration: train() runs at STARTED and again after an evaluator in a
+        # handler left the model in eval mode (ignite calls train() on every iteration).
+        if not model.training:
             model.train()
         if self.pending == 0:
             self.optimizer.zero_grad()
@@ -698,14 +678,9 @@ class TrainingStep(_Step):
         state: Any = engine.state
         if state.iteration == 0:  # a new run; a resumed one keeps its loaded counter
             state.optimizer_step = 0
-        self._modes = _record_modes(self.model)
         # Switched here, before EPOCH_STARTED, so handlers see train mode from the start and a
         # submodule they put in eval mode (a frozen BatchNorm) stays so from the first batch on.
         self.model.train()
-
-    def _completed(self, engine: Engine) -> None:
-        self.finish_accumulation(engine)
-        self._restore_modes()
 
 
 def supervised_training_step(
@@ -865,7 +840,7 @@ def create_supervised_trainer(
         An :class:`~ember.engine.Engine`. Its ``state.output`` is the batch's loss as a float by
         default; ``state.optimizer_step`` counts optimizer steps (filter on
         ``TrainerEvents.OPTIMIZER_STEP_COMPLETED``); ``state.scaler`` holds the grad scaler (or
-        ``None``). The model is in train mode during the run and its modes are restored when the run ends.
+        ``None``). The model is in train mode during the run and stays so after it, as in pytorch-ignite.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, ``optimizer`` not an ``Optimizer``, a callable
@@ -936,11 +911,11 @@ class EvaluationStep(_Step):
         self.inference_mode = inference_mode
 
     def attach(self, engine: Engine) -> None:
-        """Wire this step to ``engine``: record the model's modes and switch it to eval mode at ``STARTED``.
+        """Wire this step to ``engine``: switch the model to eval mode at ``STARTED``.
 
-        The modes of the model and of each submodule are put back at ``COMPLETED``, ``INTERRUPT``
-        and ``EXCEPTION_RAISED``, so a trainer that runs this evaluator finds its model in train mode.
-        A step attaches itself to the engine that first calls it; attaching again to the same engine
+        As in pytorch-ignite, the model stays in eval mode after the run; a trainer that runs this
+        evaluator from one of its handlers switches the model back to train mode at its next
+        iteration. A step attaches itself to the engine that first calls it; attaching again to the same engine
         does nothing.
 
         Raises:
@@ -951,9 +926,6 @@ class EvaluationStep(_Step):
 
     def _wire(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._started)
-        engine.add_event_handler(Events.COMPLETED, self._restore_modes)
-        engine.add_event_handler(Events.INTERRUPT, self._restore_modes)
-        engine.add_event_handler(Events.EXCEPTION_RAISED, self._failed)
 
     def __call__(self, engine: Engine, batch: Any) -> Any:
         """Run the model on ``batch`` without gradients and return ``output_transform(x, y, y_pred)``."""
@@ -961,7 +933,7 @@ class EvaluationStep(_Step):
         if attached is None or attached() is not engine:
             self._attach_on_first_call(engine)
         model = self.model
-        if model.training:  # one flag read per iteration; eval() itself runs once per run
+        if model.training:  # one flag read per iteration; eval() runs at STARTED, and here after a trainer's step
             model.eval()
         # Inference mode also skips autograd's version counting; no_grad is the fallback for
         # outputs that must later take part in autograd.
@@ -979,7 +951,6 @@ class EvaluationStep(_Step):
         return y_pred if self.model_transform is None else self.model_transform(y_pred)
 
     def _started(self, engine: Engine) -> None:
-        self._modes = _record_modes(self.model)
         # Switched here, before EPOCH_STARTED, so a submodule that a handler puts back in train
         # mode (dropout for Monte Carlo sampling) stays so from the first batch on.
         self.model.eval()
@@ -1118,8 +1089,8 @@ def create_supervised_evaluator(
         **options: :class:`EvaluationOptions`.
 
     Returns:
-        An :class:`~ember.engine.Engine`. The model is in eval mode during the run, and the mode of
-        each of its modules is restored when the run ends.
+        An :class:`~ember.engine.Engine`. The model is in eval mode during the run and stays so
+        after it, as in pytorch-ignite: call ``model.train()`` to train it outside a trainer.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, ``metrics`` is not a mapping of names to
@@ -1131,8 +1102,8 @@ def create_supervised_evaluator(
     >>> model = nn.Linear(3, 2)
     >>> evaluator = create_supervised_evaluator(model)
     >>> y_pred, y = evaluator.run([(torch.randn(4, 3), torch.zeros(4))]).output
-    >>> y_pred.shape, y_pred.requires_grad, model.training
-    (torch.Size([4, 2]), False, True)
+    >>> y_pred.shape, y_pred.requires_grad, model.training  # left in eval mode, as by ignite
+    (torch.Size([4, 2]), False, False)
     """
     step = _check_evaluation(
         "create_supervised_evaluator",
