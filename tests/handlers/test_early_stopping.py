@@ -147,7 +147,7 @@ def test_state_dict_round_trip_continues_the_count() -> None:
         evaluator.state.metrics["acc"] = score
         first(evaluator)
     saved = first.state_dict()
-    assert saved == {"best_score": 0.9, "counter": 2}
+    assert saved == {"counter": 2, "best_score": 0.9, "threshold_mode": "abs"}  # ignite's keys
 
     resumed = EarlyStopping(3, lambda engine: engine.state.metrics["acc"], trainer)
     resumed.load_state_dict(saved)
@@ -163,7 +163,7 @@ def test_state_dict_keeps_the_best_weights_with_restore_best() -> None:
     stopper = EarlyStopping(2, lambda engine: 1.0, trainer, restore_best=model)
     stopper(Engine())
     saved = stopper.state_dict()
-    assert set(saved) == {"best_score", "counter", "best_weights"}
+    assert set(saved) == {"best_score", "counter", "threshold_mode", "best_weights"}
     other = torch.nn.Linear(2, 1)
     restored = EarlyStopping(2, lambda engine: 1.0, Engine(lambda engine, batch: batch), restore_best=other)
     restored.load_state_dict(saved)
@@ -327,3 +327,19 @@ def test_reset_forgets_the_scores_and_reset_engine_resets_on_each_training_run()
     # score, then 2 without gain): it stops at epoch 6. Without the reset it would stop after 2, at epoch 5.
     assert trainer.run([0], max_epochs=10).epoch == 6
     assert stopper.best_score == 1.0
+
+
+def test_load_state_dict_takes_the_threshold_mode_and_refuses_an_unknown_one() -> None:
+    """As in ignite, a saved threshold_mode replaces the handler's; one saved before it was kept loads too."""
+    stopper = EarlyStopping(2, lambda engine: 1.0, Engine(lambda engine, batch: batch))
+    stopper.load_state_dict({"counter": 1, "best_score": 0.5, "threshold_mode": "rel"})
+    assert (stopper.counter, stopper.best_score, stopper.threshold_mode) == (1, 0.5, "rel")
+    stopper.load_state_dict({"counter": 0, "best_score": None})
+    assert stopper.threshold_mode == "rel"
+    with pytest.raises(ValueError, match=r"state_dict\['threshold_mode'\] must be 'abs' or 'rel', got 'relative'"):
+        stopper.load_state_dict({"counter": 0, "best_score": None, "threshold_mode": "relative"})
+
+
+def test_has_a_logger_named_after_its_class() -> None:
+    stopper = EarlyStopping(2, lambda engine: 1.0, Engine(lambda engine, batch: batch))
+    assert stopper.logger is logging.getLogger("ember.handlers.early_stopping.EarlyStopping")

@@ -154,3 +154,8 @@ def test_one_handler_may_watch_two_engines() -> None:
 def test_bad_arguments_are_refused(call: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+def test_has_a_logger_named_after_its_class() -> None:
+    """ignite's TerminateOnNan has a ``logger`` attribute; ember's reports the stop through it."""
+    assert TerminateOnNan().logger is logging.getLogger("ember.handlers.terminate_on_nan.TerminateOnNan")

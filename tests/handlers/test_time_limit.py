@@ -154,3 +154,8 @@ def test_attaching_twice_to_the_same_engine_is_refused() -> None:
 def test_bad_arguments_are_refused(call: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+def test_has_a_logger_named_after_its_class() -> None:
+    """ignite's TimeLimit has a ``logger`` attribute; ember's reports the stop through it."""
+    assert TimeLimit(5).logger is logging.getLogger("ember.handlers.time_limit.TimeLimit")

@@ -21,8 +21,6 @@ from ember.handlers._attach import check_attach, check_callable
 
 __all__ = ["EarlyStopping", "Patience"]
 
-_logger = logging.getLogger(__name__)
-
 
 def _check_patience_arguments(
     patience: Any, min_delta: Any, cumulative_delta: Any, mode: Any = "max", threshold_mode: Any = "abs"
@@ -291,6 +289,9 @@ class EarlyStopping:
         self.best_weights: dict[str, torch.Tensor] | None = None
         #: whether this handler has terminated the trainer
         self.stopped = False
+        #: where it reports (``ember.handlers.early_stopping.EarlyStopping``; ignite's handler has one too).
+        #: ember leaves its configuration to the application: no handler or level is set on it.
+        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         if restore_best is not None:
             # Wired here rather than in attach() so the weights come back however the check is wired.
             trainer.add_event_handler(Events.COMPLETED, self.restore)
@@ -372,12 +373,14 @@ class EarlyStopping:
             # Every rank reaches this broadcast once per evaluation, so the decision is one for all.
             score = distributed.broadcast_object(score if distributed.get_rank() == 0 else None, src=0)
         stop = self.patience.step(_check_score(score, "score_function"))
+        if not self.patience.improved:
+            self.logger.debug("EarlyStopping: %i / %i", self.patience.counter, self.patience.patience)
         if self.patience.improved and self.restore_best is not None:
             self.best_weights = {
                 name: tensor.detach().clone() for name, tensor in self.restore_best.state_dict().items()
             }
         if stop:
-            _logger.info(
+            self.logger.info(
                 "EarlyStopping: no improvement over the best score %s for %d evaluations; stopping the trainer.",
                 self.patience.best_score,
                 self.patience.counter,
@@ -396,11 +399,19 @@ class EarlyStopping:
         if self.restore_best is None or self.best_weights is None:
             return
         self.restore_best.load_state_dict(self.best_weights)
-        _logger.info("EarlyStopping: restored the weights of the best score %s.", self.patience.best_score)
+        self.logger.info("EarlyStopping: restored the weights of the best score %s.", self.patience.best_score)
 
     def state_dict(self) -> dict[str, Any]:
-        """The best score, the count and (with ``restore_best``) the best weights, for checkpoints."""
-        saved = self.patience.state_dict()
+        """The state for checkpoints: ignite's keys, in its order, and the best weights with ``restore_best``.
+
+        ``{"counter", "best_score", "threshold_mode"}``, plus ``"best_weights"`` with ``restore_best``.
+        """
+        decision = self.patience.state_dict()
+        saved = {
+            "counter": decision["counter"],
+            "best_score": decision["best_score"],
+            "threshold_mode": self.patience.threshold_mode,
+        }
         if self.restore_best is not None:
             saved["best_weights"] = copy.copy(self.best_weights)
         return saved
@@ -408,10 +419,21 @@ class EarlyStopping:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Continue from a saved :meth:`state_dict`.
 
+        A ``threshold_mode`` in it replaces the handler's (as in ignite); a dict without one (saved by
+        an earlier ember) keeps the handler's.
+
         Raises:
             TypeError / ValueError: the mapping is not one saved by :meth:`state_dict`.
         """
         self.patience.load_state_dict(state_dict)
+        if "threshold_mode" in state_dict:
+            threshold_mode = state_dict["threshold_mode"]
+            if threshold_mode not in ("abs", "rel"):
+                raise ValueError(
+                    f"state_dict['threshold_mode'] must be 'abs' or 'rel', got {threshold_mode!r}. "
+                    "Pass a dict saved by EarlyStopping.state_dict()."
+                )
+            self.patience.threshold_mode = threshold_mode
         if self.restore_best is not None:
             weights = state_dict.get("best_weights")
             if weights is not None and not isinstance(weights, Mapping):

@@ -18,8 +18,6 @@ from ember.utils import iter_tensors
 
 __all__ = ["TerminateOnNan", "find_non_finite"]
 
-_logger = logging.getLogger(__name__)
-
 
 def find_non_finite(value: Any) -> str | None:
     """Say where ``value`` holds a NaN or an infinity, or return ``None`` if it holds none.
@@ -95,6 +93,9 @@ class TerminateOnNan:
             output_transform, "output_transform", "output_transform(output)", "lambda output: output['loss']"
         )
         self.output_transform = output_transform
+        #: where it reports: ``logging.getLogger("ember.handlers.terminate_on_nan.TerminateOnNan")``, as
+        #: ignite's handler has one. ember leaves its configuration to the application.
+        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
 
     def attach(self, engine: Engine, event: Any = Events.ITERATION_COMPLETED) -> None:
         """Check the output whenever ``event`` fires on ``engine`` (by default after each iteration).
@@ -122,7 +123,7 @@ class TerminateOnNan:
                 where = f"another process (not rank {distributed.get_rank()}) had a non-finite output"
             found = anywhere
         if found:
-            _logger.warning(
+            self.logger.warning(
                 "TerminateOnNan: at epoch %d, iteration %d, %s; terminating the run.",
                 engine.state.epoch,
                 engine.state.iteration,

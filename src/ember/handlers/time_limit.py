@@ -15,8 +15,6 @@ from ember.handlers._attach import check_attach
 
 __all__ = ["TimeLimit"]
 
-_logger = logging.getLogger(__name__)
-
 
 class TimeLimit:
     """Terminate the run after the first iteration that ends ``seconds`` or more after the run started.
@@ -80,6 +78,9 @@ class TimeLimit:
         self.clock: Callable[[], float] = clock
         # Until a STARTED handler restarts it, the count runs from the handler's creation, as in ignite.
         self._started_at: float = clock()
+        #: where it reports: ``logging.getLogger("ember.handlers.time_limit.TimeLimit")``, as
+        #: ignite's handler has one. ember leaves its configuration to the application.
+        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
 
     @property
     def limit_sec(self) -> float:
@@ -118,7 +119,7 @@ class TimeLimit:
         if distributed.is_distributed():
             over = bool(distributed.all_reduce(torch.tensor(over), op="max"))
         if over:
-            _logger.warning(
+            self.logger.warning(
                 "TimeLimit: the run has taken %.1f s, reaching its limit of %s s at iteration %d; terminating it.",
                 elapsed,
                 self.seconds,
