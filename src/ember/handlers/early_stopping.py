@@ -291,7 +291,7 @@ class EarlyStopping:
         self.stopped = False
         #: where it reports (``ember.handlers.early_stopping.EarlyStopping``; ignite's handler has one too).
         #: ember leaves its configuration to the application: no handler or level is set on it.
-        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self.logger: logging.Logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         if restore_best is not None:
             # Wired here rather than in attach() so the weights come back however the check is wired.
             trainer.add_event_handler(Events.COMPLETED, self.restore)

@@ -95,7 +95,7 @@ class TerminateOnNan:
         self.output_transform = output_transform
         #: where it reports: ``logging.getLogger("ember.handlers.terminate_on_nan.TerminateOnNan")``, as
         #: ignite's handler has one. ember leaves its configuration to the application.
-        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self.logger: logging.Logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
 
     def attach(self, engine: Engine, event: Any = Events.ITERATION_COMPLETED) -> None:
         """Check the output whenever ``event`` fires on ``engine`` (by default after each iteration).

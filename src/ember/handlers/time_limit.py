@@ -80,7 +80,7 @@ class TimeLimit:
         self._started_at: float = clock()
         #: where it reports: ``logging.getLogger("ember.handlers.time_limit.TimeLimit")``, as
         #: ignite's handler has one. ember leaves its configuration to the application.
-        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self.logger: logging.Logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
 
     @property
     def limit_sec(self) -> float:
