@@ -466,6 +466,46 @@ def test_usages_publish_as_ignite_documents(usage: Any, expected: list[Any]) -> 
     assert seen == expected
 
 
+@pytest.mark.parametrize(
+    ("usage_class", "name", "base"),
+    [
+        (ember.metrics.EpochWise, "epoch_wise", ember.metrics.MetricUsage),
+        (ember.metrics.RunningEpochWise, "running_epoch_wise", ember.metrics.EpochWise),
+        (ember.metrics.BatchWise, "batch_wise", ember.metrics.MetricUsage),
+        (ember.metrics.RunningBatchWise, "running_batch_wise", ember.metrics.BatchWise),
+        (ember.metrics.SingleEpochRunningBatchWise, "single_epoch_running_batch_wise", ember.metrics.BatchWise),
+    ],
+)
+def test_usage_names_are_class_attributes_as_in_ignite(usage_class: Any, name: str, base: type) -> None:
+    """ignite code reads BatchWise.usage_name from the class, without an instance; the hierarchy is ignite's."""
+    assert usage_class.usage_name == name and usage_class().usage_name == name
+    assert issubclass(usage_class, base)
+    engine = Engine(lambda engine, batch: batch)
+    metric = Average()
+    metric.attach(engine, "mean", usage=usage_class.usage_name)
+    assert metric.is_attached(engine, usage=usage_class.usage_name)
+    assert metric.is_attached(engine, usage=usage_class())
+
+
+def test_metric_usage_takes_ignites_arguments_and_embers() -> None:
+    ignite_form = ember.metrics.MetricUsage(
+        started=Events.EPOCH_STARTED, completed=Events.EPOCH_COMPLETED, iteration_completed=Events.ITERATION_COMPLETED
+    )
+    positional = ember.metrics.MetricUsage(Events.EPOCH_STARTED, Events.EPOCH_COMPLETED, Events.ITERATION_COMPLETED)
+    ember_form = ember.metrics.MetricUsage(
+        "mine", Events.EPOCH_STARTED, Events.ITERATION_COMPLETED, Events.EPOCH_COMPLETED
+    )
+    for usage in (ignite_form, positional, ember_form):
+        assert (usage.STARTED, usage.ITERATION_COMPLETED, usage.COMPLETED) == (
+            Events.EPOCH_STARTED,
+            Events.ITERATION_COMPLETED,
+            Events.EPOCH_COMPLETED,
+        )
+    assert ember_form.usage_name == "mine"
+    with pytest.raises(TypeError, match="missing \\['iteration_completed'\\]"):
+        ember.metrics.MetricUsage(Events.EPOCH_STARTED, Events.EPOCH_COMPLETED)
+
+
 def test_usage_objects_have_ignites_attribute_names() -> None:
     usage = ember.metrics.RunningEpochWise()
     assert usage.usage_name == "running_epoch_wise"
