@@ -348,9 +348,20 @@ def test_ignite_constructor_attach_and_log_message() -> None:
     assert "Validation Results - Epoch: 1" in lines and "Validation Results - Epoch: 2" in lines
 
 
-def test_log_message_writes_even_where_no_bar_is_drawn(capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_message_writes_to_stdout_even_where_no_bar_is_drawn(capsys: pytest.CaptureFixture[str]) -> None:
+    """As in ignite (tqdm.write's default), so `python train.py > log.txt` keeps the messages."""
     ProgressBar().log_message("checkpoint saved")
-    assert capsys.readouterr().err == "checkpoint saved\n"
+    assert capsys.readouterr() == ("checkpoint saved\n", "")
+
+
+def test_log_message_writes_to_stdout_while_the_bar_is_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    engine = Engine(lambda engine, batch: None)
+    pbar = ProgressBar(force=True)
+    pbar.attach(engine)
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda: pbar.log_message("epoch done"))
+    engine.run(range(3))
+    out, err = capsys.readouterr()
+    assert out == "epoch done\n" and "3/3" in err and "epoch done" not in err
 
 
 def test_a_bar_of_epochs_closed_at_completed() -> None:

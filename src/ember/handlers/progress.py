@@ -184,15 +184,16 @@ class ProgressBar:
     def log_message(self, message: str) -> None:
         """Write ``message`` on a line of its own above the bar, which is redrawn below it.
 
-        It goes to the bar's ``file`` (``sys.stderr`` by default), on rank 0 only under
-        ``torch.distributed``; it is written even where the bar itself is not drawn.
+        As in ignite, it goes to the ``file`` given to the constructor, else to ``sys.stdout`` (tqdm's
+        default), even though the bar itself is drawn on ``sys.stderr``: so ``python train.py > log.txt``
+        keeps the messages and drops the bar. It is written on rank 0 only under
+        ``torch.distributed``, and even where the bar itself is not drawn.
         """
         from ember.distributed import get_rank
 
         if get_rank() != 0:
             return
-        stream = self._stream or self.file or sys.stderr
-        self._tqdm.write(str(message), file=stream)
+        self._tqdm.write(str(message), file=self.file if self.file is not None else sys.stdout)
 
     def attach(
         self,
