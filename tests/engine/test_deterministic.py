@@ -12,6 +12,9 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
+import ember.engine
+import ember.engine.deterministic
+import ember.utils
 from ember.data import ResumableLoader
 from ember.engine import Engine, Events, create_supervised_trainer
 from ember.engine.deterministic import (
@@ -344,3 +347,166 @@ def test_deterministic_engine_is_freed_by_reference_counting() -> None:
         assert reference() is None
     finally:
         gc.enable()
+
+
+# ------------------------------------------------------------------- the same numbers as pytorch-ignite
+
+
+class CountingStream:
+    """Data without a length, for both libraries."""
+
+    def __iter__(self) -> Any:
+        return iter([torch.full((1,), float(index)) for index in range(4)])
+
+
+DIFFERENTIAL_DATA = {
+    "list": (lambda: list(range(5)), {"max_epochs": 3}),
+    "shuffled DataLoader": (lambda: DataLoader(list(range(10)), batch_size=2, shuffle=True), {"max_epochs": 3}),
+    "DataLoader with its own generator": (
+        lambda: DataLoader(list(range(6)), batch_size=2, shuffle=True, generator=torch.Generator().manual_seed(5)),
+        {"max_epochs": 3},
+    ),
+    "epoch_length shorter than the data": (
+        lambda: DataLoader(list(range(10)), batch_size=2, shuffle=True),
+        {"max_epochs": 4, "epoch_length": 3},
+    ),
+    "data without a length": (CountingStream, {"max_epochs": 3}),
+    "max_iters": (lambda: DataLoader(list(range(7)), batch_size=2, shuffle=True), {"max_iters": 9}),
+}
+
+
+def draw_everything(engine: Any, batch: Any) -> tuple[Any, float, float, float]:
+    """The batch and one number from each generator a process function may use."""
+    values = batch.tolist() if isinstance(batch, torch.Tensor) else batch
+    return values, float(torch.rand(1)), random.random(), float(numpy.random.rand())
+
+
+def deterministic_outputs(library: Any, make_data: Any, saved_at: int | None = None, **run: Any) -> list[Any]:
+    """The outputs of a DeterministicEngine run of ``library`` (ember or ignite) after ``manual_seed(0)``;
+    with ``saved_at``, of a run resumed from the state saved at that iteration (the same seed again)."""
+    engine_module, deterministic_module, utils_module = library
+    engine_class, events = deterministic_module.DeterministicEngine, engine_module.Events
+    utils_module.manual_seed(0)
+    engine = engine_class(draw_everything)
+    seen: list[Any] = []
+    engine.add_event_handler(events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+    if saved_at is not None:
+        saved: list[Any] = []
+
+        def save_and_stop(e: Any) -> None:
+            saved.append(round_trip(e.state_dict()) if library[0].__name__.startswith("ember") else e.state_dict())
+            e.terminate()
+
+        engine.add_event_handler(events.ITERATION_COMPLETED(once=saved_at), save_and_stop)
+        engine.run(make_data(), **run)
+        utils_module.manual_seed(0)  # as ignite's resume needs: the same seed again
+        engine = engine_class(draw_everything)
+        seen = []
+        engine.add_event_handler(events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+        engine.load_state_dict(saved[0])
+    engine.run(make_data(), **run)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def ignite_modules() -> tuple[Any, Any, Any]:
+    pytest.importorskip("ignite", reason="the comparison with pytorch-ignite needs it (the dev extra)")
+    import ignite.engine
+    import ignite.engine.deterministic
+    import ignite.utils
+
+    return ignite.engine, ignite.engine.deterministic, ignite.utils
+
+
+EMBER_MODULES = (ember.engine, ember.engine.deterministic, ember.utils)
+
+
+@pytest.mark.parametrize("kind", list(DIFFERENTIAL_DATA))
+def test_the_same_seed_gives_ignites_batches_and_random_numbers(kind: str, ignite_modules: Any) -> None:
+    """Data order and the numbers of torch, random and NumPy in the process function, epoch after epoch."""
+    make_data, run = DIFFERENTIAL_DATA[kind]
+    expected = deterministic_outputs(ignite_modules, make_data, **run)
+    assert deterministic_outputs(EMBER_MODULES, make_data, **run) == expected
+
+
+@pytest.mark.parametrize("kind", list(DIFFERENTIAL_DATA))
+@pytest.mark.parametrize("saved_at", [3, 5, 7])
+def test_a_resumed_run_gives_ignites_uninterrupted_run(kind: str, saved_at: int, ignite_modules: Any) -> None:
+    """ember resumes to ignite's uninterrupted run, also where ignite's own resume does not (see the next test)."""
+    make_data, run = DIFFERENTIAL_DATA[kind]
+    expected = deterministic_outputs(ignite_modules, make_data, **run)[saved_at:]
+    assert deterministic_outputs(EMBER_MODULES, make_data, saved_at=saved_at, **run) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "saved_at", "ignite_repeats_itself"),
+    [
+        ("list", 3, True),
+        ("list", 5, False),  # at an epoch boundary ignite reseeds a list as its first pass
+        ("shuffled DataLoader", 5, True),
+        ("shuffled DataLoader", 3, False),  # mid-pass ignite draws the order after restoring the saved state
+        ("DataLoader with its own generator", 3, False),  # ignite does not save the generator
+    ],
+)
+def test_where_ignites_resume_differs_from_its_uninterrupted_run(
+    kind: str, saved_at: int, ignite_repeats_itself: bool, ignite_modules: Any
+) -> None:
+    """The documented difference: ember's resume is exact; ignite's is in these cases only."""
+    make_data, run = DIFFERENTIAL_DATA[kind]
+    uninterrupted = deterministic_outputs(ignite_modules, make_data, **run)[saved_at:]
+    ignite_resumed = deterministic_outputs(ignite_modules, make_data, saved_at=saved_at, **run)
+    assert (ignite_resumed == uninterrupted) is ignite_repeats_itself
+    assert deterministic_outputs(EMBER_MODULES, make_data, saved_at=saved_at, **run) == uninterrupted
+
+
+def test_a_state_saved_by_ignite_resumes_to_its_uninterrupted_run(ignite_modules: Any) -> None:
+    """ignite's state dict (no seed; rng_states a list) in ember, in the middle of a shuffled pass."""
+    ignite_engine, ignite_deterministic, ignite_utils = ignite_modules
+    make_data, run = DIFFERENTIAL_DATA["shuffled DataLoader"]
+    uninterrupted = deterministic_outputs(ignite_modules, make_data, **run)
+    ignite_utils.manual_seed(0)
+    engine = ignite_deterministic.DeterministicEngine(draw_everything)
+    saved: list[Any] = []
+    engine.add_event_handler(ignite_engine.Events.ITERATION_COMPLETED(once=7), lambda e: saved.append(e.state_dict()))
+    engine.add_event_handler(ignite_engine.Events.ITERATION_COMPLETED(once=7), lambda e: e.terminate())
+    engine.run(make_data(), **run)
+    manual_seed(0)  # ignite's state holds no seed: the run draws it again, as ignite's would
+    resumed = DeterministicEngine(draw_everything)
+    seen: list[Any] = []
+    resumed.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+    resumed.load_state_dict(dict(saved[0]))
+    resumed.run(make_data(), **run)
+    assert seen == uninterrupted[7:]
+
+
+def test_a_second_run_on_the_same_engine_draws_a_new_seed_as_in_ignite(ignite_modules: Any) -> None:
+    """run(max_epochs=2), then run(max_epochs=4) on the same engine: ignite reseeds at STARTED."""
+
+    def outputs(library: Any) -> tuple[list[Any], Any]:
+        engine_module, deterministic_module, utils_module = library
+        utils_module.manual_seed(0)
+        engine = deterministic_module.DeterministicEngine(draw_everything)
+        seen: list[Any] = []
+        engine.add_event_handler(engine_module.Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+        data = DataLoader(list(range(6)), batch_size=2, shuffle=True)
+        engine.run(data, max_epochs=2)
+        engine.run(data, max_epochs=4)
+        return seen, engine.state.seed
+
+    assert outputs(EMBER_MODULES) == outputs(ignite_modules)
+
+
+def test_a_deterministic_supervised_trainer_gives_ignites_weights(ignite_modules: Any) -> None:
+    """create_supervised_trainer(deterministic=True) with dropout and a shuffled loader: the same weights."""
+    import ignite.engine
+
+    def weights(create_trainer: Any) -> list[torch.Tensor]:
+        manual_seed(0)
+        model = make_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        trainer = create_trainer(model, optimizer, nn.CrossEntropyLoss(), deterministic=True)
+        trainer.run(make_loader(), max_epochs=3)
+        return [parameter.detach() for parameter in model.parameters()]
+
+    expected = weights(ignite.engine.create_supervised_trainer)
+    assert all(torch.equal(a, b) for a, b in zip(weights(create_supervised_trainer), expected))

@@ -3,18 +3,25 @@
 
 A :class:`DeterministicEngine` makes a run's data order and random numbers a function of one seed, so
 that a run resumed from a checkpoint, even in the middle of an epoch, continues exactly as the
-uninterrupted run would have. It uses the engine's own resume path (data with an
-``iter_from(position)`` method, as :class:`ember.data.ResumableLoader` has) and the random state of
-:class:`ember.handlers.RNGStates`, not a second mechanism:
+uninterrupted run would have. It follows pytorch-ignite's seeding rule, so that the same seed gives
+the same batches and random numbers as ignite's ``DeterministicEngine``:
 
-- at ``STARTED`` of a new run it draws ``state.seed`` from torch's generator (so ``manual_seed(s)``
-  before ``run`` fixes everything);
+- at ``STARTED`` it draws ``state.seed`` from torch's generator, an integer below 10**9 (so
+  ``manual_seed(s)`` before ``run`` fixes everything);
 - every pass over the data starts by seeding Python's, NumPy's and torch's generators with
-  ``derive_seed(state.seed, pass)``; a ``DataLoader``'s batch sampler is replaced by a
-  :class:`ReproducibleBatchSampler`, so that its order is drawn right after that seed and a resumed
-  pass can start at any batch without loading the ones before it;
-- :meth:`DeterministicEngine.state_dict` also saves the seed and the generators' states, and a run
-  resumed in the middle of a pass restores them before its first batch.
+  ``state.seed + k``: ``k`` is the pass's first iteration divided by the data's length (the pass's
+  index when passes line up with epochs), or the pass's first iteration itself for data without a
+  length; a ``DataLoader``'s batch sampler is replaced by a :class:`ReproducibleBatchSampler`, which
+  draws the pass's order at its first batch, as ignite's does;
+- :meth:`DeterministicEngine.state_dict` also saves the seed and the generators' states (and the
+  states of a ``DataLoader``'s own generators), and a run resumed in the middle of a pass restores
+  them before its first batch.
+
+It uses the engine's own resume path (data with an ``iter_from(position)`` method, as
+:class:`ember.data.ResumableLoader` has) and the random state of :class:`ember.handlers.RNGStates`,
+not a second mechanism. Where ignite's own resume does not repeat the uninterrupted run (a resume in
+the middle of a shuffled ``DataLoader``'s pass draws another order in ignite; a list resumed at an
+epoch boundary reseeds as if it were the first pass), ember repeats the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ from typing import Any, TypeVar
 import torch
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset
 
-from ember.data import derive_seed
 from ember.engine.engine import Engine
 from ember.engine.events import Events
 from ember.engine.state import State
@@ -71,9 +77,11 @@ def update_dataloader(dataloader: DataLoader[Any], new_batch_sampler: Iterable[l
 class ReproducibleBatchSampler(BatchSampler):
     """A batch sampler that draws a whole pass of batches from ``batch_sampler`` at once, and can start it anywhere.
 
-    Iterating it first calls :meth:`setup_batch_indices`, which iterates ``batch_sampler`` to the end
-    (so a random sampler draws the pass's whole order right then, from the random state of that
-    moment) and drops the first ``start_iteration`` batches. The batches skipped are never loaded.
+    A pass draws its batches when its first batch is asked for (as pytorch-ignite's does: a
+    ``DataLoader`` first draws its workers' base seed, then the order): :meth:`setup_batch_indices`
+    iterates ``batch_sampler`` to the end (so a random sampler draws the pass's whole order right
+    then, from the random state of that moment) and drops the first ``start_iteration`` batches. The
+    batches skipped are never loaded.
 
     Args:
         batch_sampler: the ``torch.utils.data.BatchSampler`` to wrap, e.g. ``dataloader.batch_sampler``.
@@ -101,18 +109,27 @@ class ReproducibleBatchSampler(BatchSampler):
         self.drop_last = batch_sampler.drop_last
         self.start_iteration = start_iteration
         self.batch_indices: list[list[int]] = []
+        self._drawn_ahead = False  # set by _draw_ahead: the next pass uses the batches already drawn
+        self._passes_drawn = 0
 
     def setup_batch_indices(self) -> None:
         """Draw the next pass's batches from the wrapped sampler, from ``start_iteration`` on (then reset it)."""
         start = _check_start(self.start_iteration)
         self.batch_indices = list(self.batch_sampler)[start or 0 :]
         self.start_iteration = None
+        self._passes_drawn += 1
+
+    def _draw_ahead(self) -> None:
+        """Draw the next pass now (a resumed pass: before the saved random state is restored)."""
+        self.setup_batch_indices()
+        self._drawn_ahead = True
 
     def __iter__(self) -> Iterator[list[int]]:
-        # Not a generator: the pass is drawn when iteration starts (a DataLoader starts it when its
-        # iterator is created), not later at the first batch, after other code may have drawn numbers.
-        self.setup_batch_indices()
-        return iter(self.batch_indices)
+        if self._drawn_ahead:
+            self._drawn_ahead = False
+        else:
+            self.setup_batch_indices()
+        yield from self.batch_indices
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
@@ -167,13 +184,19 @@ class DeterministicEngine(Engine):
     Any run, and a run resumed from :meth:`state_dict` at any iteration (also in the middle of an
     epoch), draws the same batches in the same order and the same random numbers (dropout, random
     augmentation in the main process, ``torch.rand`` in the process function) as the uninterrupted run.
+    The same seed gives the same batches and random numbers as pytorch-ignite's ``DeterministicEngine``.
 
-    How (see the module's documentation): ``state.seed`` is drawn from torch's generator when a new
-    run starts; each pass over the data seeds Python's, NumPy's and torch's generators with
-    ``derive_seed(state.seed, pass)``; a ``DataLoader`` over a map-style dataset gets a
-    :class:`ReproducibleBatchSampler` (``engine.state.dataloader.dataloader`` is that new loader);
-    :meth:`state_dict` adds ``seed`` and ``rng_states``. On CUDA, a run also turns on
+    How (see the module's documentation): ``state.seed`` is drawn from torch's generator at
+    ``STARTED`` (a run resumed with :meth:`load_state_dict` keeps the seed it saved); each pass over
+    the data seeds Python's, NumPy's and torch's generators with ``state.seed + k``, ``k`` being the
+    pass's first iteration divided by the data's length; a ``DataLoader`` over a map-style dataset
+    gets a :class:`ReproducibleBatchSampler` (``engine.state.dataloader.dataloader`` is that new
+    loader); :meth:`state_dict` adds ``seed`` and ``rng_states``. On CUDA, a run also turns on
     ``torch.use_deterministic_algorithms(True, warn_only=True)`` and turns off cuDNN's benchmark mode.
+
+    Like ignite, each call of :meth:`run` that fires ``STARTED`` draws a new seed, also one that
+    continues a finished or terminated run on the same engine; only a state loaded with
+    :meth:`load_state_dict` keeps its seed.
 
     What stays your part: a ``DataLoader`` with workers gives each worker its own generator, so random
     augmentation in the workers repeats exactly only if it is seeded from the sample index (see
@@ -206,7 +229,9 @@ class DeterministicEngine(Engine):
         state.seed = None
         self._source: Iterable[Any] | None = None
         self._passes: _SeededPasses | None = None
+        self._seed_loaded = False
         self._loaded_rng_states: Any = None
+        self._loaded_generator_states: Any = None
         # A plain function, not a bound method: the engine must not hold itself in a reference cycle.
         self.add_event_handler(Events.STARTED, _start_run)
 
@@ -243,30 +268,47 @@ class DeterministicEngine(Engine):
 
         ``rng_states`` is the state of Python's, NumPy's and torch's generators at the moment of
         saving (in :class:`ember.handlers.RNGStates`'s format, loadable with ``weights_only=True``).
+        A ``DataLoader`` with a generator of its own (``DataLoader(..., generator=g)``) adds
+        ``loader_generator_states``: that generator's state now and at the start of the current pass.
         """
         saved = super().state_dict()
         saved["seed"] = getattr(self.state, "seed", None)
         saved["rng_states"] = _rng_states().state_dict()
+        generator_states = self._passes._generator_states() if self._passes is not None else None
+        if generator_states is not None:
+            saved["loader_generator_states"] = generator_states
         return saved
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a position saved by :meth:`state_dict`; ``seed`` and ``rng_states`` are optional.
 
-        Without ``seed`` (e.g. a plain engine's dict) a new seed is drawn when the run starts, as
-        pytorch-ignite does; without ``rng_states`` a run resumed mid-pass restarts the random
-        state from the pass's seed. ``rng_states`` saved by pytorch-ignite's DeterministicEngine
-        (a list) is accepted too.
+        Without ``seed`` (e.g. a plain engine's dict, or ignite's) a new seed is drawn when the run
+        starts, as pytorch-ignite does; without ``rng_states`` a run resumed mid-pass restarts the
+        random state from the pass's seed. ``rng_states`` saved by pytorch-ignite's
+        DeterministicEngine (a list) is accepted too.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
-        rest = {key: value for key, value in state_dict.items() if key not in ("seed", "rng_states")}
+        own_keys = ("seed", "rng_states", "loader_generator_states")
+        rest = {key: value for key, value in state_dict.items() if key not in own_keys}
         seed = state_dict.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"state_dict['seed'] must be an integer or None, got {seed!r}.")
+        generator_states = state_dict.get("loader_generator_states")
+        if generator_states is not None and not (
+            isinstance(generator_states, Mapping)
+            and all(isinstance(generator_states.get(key), (list, tuple)) for key in ("now", "pass_start"))
+        ):
+            raise TypeError(
+                "state_dict['loader_generator_states'] must be the mapping with lists 'now' and 'pass_start' that "
+                f"DeterministicEngine.state_dict() saves, got {type(generator_states).__name__}."
+            )
         super().load_state_dict(rest)
         state: Any = self.state
         state.seed = seed
+        self._seed_loaded = seed is not None
         self._loaded_rng_states = state_dict.get("rng_states")
+        self._loaded_generator_states = generator_states
 
     def _restore_loaded_rng_states(self) -> None:
         saved, self._loaded_rng_states = self._loaded_rng_states, None
@@ -300,8 +342,11 @@ def _load_ignite_rng_states(saved: Any) -> None:
 
 def _start_run(engine: DeterministicEngine) -> None:
     state: Any = engine.state
-    if state.iteration == 0 or state.seed is None:  # a new run, or a resumed one saved without its seed
-        state.seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+    # Drawn at every STARTED, as ignite does, so that the random numbers after it are ignite's too.
+    drawn = int(torch.randint(0, 10**9, (1,)).item())
+    if not (engine._seed_loaded and state.seed is not None):
+        state.seed = drawn
+    engine._seed_loaded = False  # the loaded seed serves the run that resumes; a later run draws anew
     if torch.cuda.is_available():
         # Nondeterministic CUDA kernels would make the numbers differ however well the generators are seeded.
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -309,7 +354,7 @@ def _start_run(engine: DeterministicEngine) -> None:
 
 
 class _SeededPasses:
-    """The data of a :class:`DeterministicEngine`: every pass starts from the seed of ``(state.seed, pass)``.
+    """The data of a :class:`DeterministicEngine`: every pass starts from the seed ``state.seed + k``.
 
     It is what the engine iterates (``engine.state.dataloader``); other attributes are those of the
     data it wraps (``.dataloader``: a DataLoader whose batch sampler is a ReproducibleBatchSampler).
@@ -319,6 +364,7 @@ class _SeededPasses:
         self._engine = weakref.ref(engine)  # the engine holds this object as its data
         self.dataloader: Iterable[Any] = data
         self._batch_sampler: ReproducibleBatchSampler | None = None
+        self._pass_start_generator_states: list[torch.Tensor] = []
         if (
             isinstance(data, DataLoader)
             and not isinstance(data.dataset, IterableDataset)
@@ -346,27 +392,48 @@ class _SeededPasses:
         """Start the current pass at batch ``position``, with the random state it had there."""
         return self._start(position)
 
+    def _generators(self) -> list[torch.Generator]:
+        """The DataLoader's own generators (``DataLoader(generator=g)``, a sampler's), each once."""
+        data = self.dataloader
+        if not isinstance(data, DataLoader):
+            return []
+        sampler = data.batch_sampler.sampler if isinstance(data.batch_sampler, BatchSampler) else data.sampler
+        candidates = (data.generator, getattr(data.sampler, "generator", None), getattr(sampler, "generator", None))
+        found = {id(g): g for g in candidates if isinstance(g, torch.Generator)}
+        return list(found.values())
+
+    def _generator_states(self) -> dict[str, list[torch.Tensor]] | None:
+        generators = self._generators()
+        if not generators:
+            return None
+        return {
+            "now": [generator.get_state() for generator in generators],
+            "pass_start": [state.clone() for state in self._pass_start_generator_states],
+        }
+
     def _start(self, position: int) -> Iterator[Any]:
         engine = self._engine()
         if engine is None:
             raise RuntimeError("The DeterministicEngine that owns this data no longer exists.")
         state: Any = engine.state
+        pass_start = state.iteration - position
         try:
             pass_length: int | None = len(self)
         except TypeError:
-            pass_length = state.epoch_length
-        pass_index = (state.iteration - position) // pass_length if pass_length else 0
-        pass_seed = derive_seed(state.seed, pass_index)
-        manual_seed(pass_seed)
+            pass_length = None
+        # ignite's rule: the run's seed plus the pass's first iteration over the data's length
+        # (over 1 for data without a length).
+        manual_seed(state.seed + (pass_start // pass_length if pass_length else pass_start))
+        self._set_up_generators(engine, position)
         data = self.dataloader
-        if isinstance(data, DataLoader):
-            # A generator of the loader's own would not follow the global seed: seed it per pass too.
-            for generator in {id(g): g for g in (data.generator, getattr(data.sampler, "generator", None))}.values():
-                if isinstance(generator, torch.Generator):
-                    generator.manual_seed(derive_seed(state.seed, pass_index, 1))
         if self._batch_sampler is not None:
             self._batch_sampler.start_iteration = position or None
+            drawn_before = self._batch_sampler._passes_drawn
             iterator = iter(data)
+            if position and self._batch_sampler._passes_drawn == drawn_before:
+                # The uninterrupted run drew this pass's order from the pass's seed: so does this one,
+                # before the random state saved in the middle of the pass is restored.
+                self._batch_sampler._draw_ahead()
         elif position and callable(getattr(data, "iter_from", None)):
             iterator = iter(data.iter_from(position))  # type: ignore[attr-defined]
         else:
@@ -378,3 +445,20 @@ class _SeededPasses:
         else:
             engine._forget_loaded_rng_states()  # a pass's start is reproduced by its seed
         return iterator
+
+    def _set_up_generators(self, engine: DeterministicEngine, position: int) -> None:
+        """A DataLoader's own generators are not reseeded (ignite leaves them running): a resumed pass
+        restores the states they had at its start (in the middle of a pass) or when it was saved."""
+        generators = self._generators()
+        loaded, engine._loaded_generator_states = engine._loaded_generator_states, None
+        if loaded is not None:
+            states = loaded["pass_start" if position else "now"]
+            if len(states) != len(generators):
+                raise ValueError(
+                    f"The checkpoint holds the states of {len(states)} DataLoader generators, but the data given "
+                    f"to run() has {len(generators)}. Resume with a DataLoader built as the saved run's was "
+                    "(the same generator= and sampler arguments)."
+                )
+            for generator, saved in zip(generators, states):
+                generator.set_state(saved)
+        self._pass_start_generator_states = [generator.get_state() for generator in generators]
