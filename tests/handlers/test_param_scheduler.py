@@ -455,7 +455,6 @@ def test_ember_form_of_lr_scheduler_keeps_its_timing() -> None:
         ),
         (lambda o: PiecewiseLinear(o, "lr", [(0.5, 1.0)]), TypeError, r"milestone must be a whole number"),
         (lambda o: PiecewiseLinear(o, "lr", [(0, 1.0, 2)]), ValueError, r"must hold \(event_index, value\) pairs"),
-        (lambda o: PiecewiseLinear(o, "betas", [(0, 1.0)]), ValueError, r"param_name='betas' is not an entry"),
         (lambda o: PiecewiseLinear(o, "lr", [(0, 1.0)], param_group_index=3), ValueError, r"out of range"),
         (lambda o: PiecewiseLinear("sgd", "lr", [(0, 1.0)]), TypeError, r"optimizer must be a torch\.optim"),
         (lambda o: CosineAnnealingScheduler(o, "lr", 1.0, 0.0, 1), ValueError, r"cycle_size must be .* >= 2"),
@@ -526,3 +525,17 @@ def test_attaching_a_scheduler_twice_is_refused() -> None:
     scheduler.attach(trainer)
     with pytest.raises(RuntimeError, match=r"PiecewiseLinear is already attached to this engine"):
         scheduler.attach(trainer, Events.EPOCH_STARTED)
+
+
+def test_a_param_name_the_groups_lack_is_created_as_in_ignite_with_a_warning() -> None:
+    """ignite's docs schedule e.g. "lr (base)": the entry is created at the first event; ember warns about it."""
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD([{"params": model.weight}, {"params": model.bias}], lr=0.1)
+    with pytest.warns(
+        UserWarning, match=r"param_name='lr \(fc\)' is not an entry of the optimizer's param group\(s\) \[1\]"
+    ):
+        scheduler = LinearCyclicalScheduler(optimizer, "lr (fc)", 0.0, 1.0, 4, param_group_index=1)
+    scheduler(None)
+    scheduler(None)
+    assert optimizer.param_groups[1]["lr (fc)"] == 0.5 and "lr (fc)" not in optimizer.param_groups[0]
+    assert [group["lr"] for group in optimizer.param_groups] == [0.1, 0.1]

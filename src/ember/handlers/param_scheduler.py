@@ -188,7 +188,8 @@ class ParamScheduler(BaseParamScheduler):
     Args:
         optimizer: the optimizer (or any object with a ``param_groups`` list).
         param_name: the param group entry to set (``"lr"``, ``"momentum"``, ``"weight_decay"`` ...);
-            every scheduled param group must have it.
+            as in ignite, an entry the groups lack (``"lr (base)"``) is created at the first event,
+            with a warning (the optimizer does not read it).
         save_history: append the values to ``engine.state.param_history[param_name]`` at each event.
         param_group_index: schedule only this param group; all of them by default.
 
@@ -221,12 +222,20 @@ class ParamScheduler(BaseParamScheduler):
         self.optimizer = optimizer
         self.param_group_index = param_group_index
         self._state_attrs += ["param_group_index"]
-        lacking = [index for index, group in enumerate(self.optimizer_param_groups) if param_name not in group]
+        lacking = [
+            index
+            for index, group in enumerate(groups)
+            if param_name not in group and param_group_index in (None, index)
+        ]
         if lacking:
-            raise ValueError(
+            # ignite creates the entry at the first event (its docs schedule e.g. "lr (base)"); so does ember,
+            # but says so: a misspelt name would otherwise change nothing, silently.
+            warnings.warn(
                 f"param_name={param_name!r} is not an entry of the optimizer's param group(s) {lacking} (they have "
-                f"{sorted(self.optimizer_param_groups[0])}), so setting it would change nothing. Pass one of those "
-                "names, e.g. 'lr'."
+                f"{sorted(groups[lacking[0]])}). As in ignite, the scheduler creates it, but the optimizer "
+                "does not read it: check the name if the schedule is meant to change the training.",
+                UserWarning,
+                stacklevel=3,
             )
 
     @property
@@ -283,7 +292,9 @@ class ParamScheduler(BaseParamScheduler):
         [[0, 1.0], [1, 0.5], [2, 0.0], [3, 0.5]]
         """
         kwargs = {key: value for key, value in scheduler_kwargs.items() if key not in ("optimizer", "save_history")}
-        scheduler = cls(optimizer=_fake_optimizer(), save_history=False, **kwargs)
+        with warnings.catch_warnings():  # a name the throw-away optimizer lacks is created there, to no harm
+            warnings.filterwarnings("ignore", "param_name=.* is not an entry", UserWarning)
+            scheduler = cls(optimizer=_fake_optimizer(), save_history=False, **kwargs)
         values: list[list[Any]] = []
         for index in range(num_events):
             scheduler(None)
