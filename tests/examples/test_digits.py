@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import json
 import math
 import os
 import pty
@@ -14,11 +15,13 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ember.engine import Engine, Events
 from ember.examples import digits
 
 QUICK = ["--epochs", "3", "--seed", "1"]
@@ -278,3 +281,109 @@ def test_sigterm_checkpoints_says_preempted_and_resume_goes_on(tmp_path: Path) -
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stdout and "stopped: reached --epochs 4" in resumed.stdout
+
+
+def preempt_at(monkeypatch: pytest.MonkeyPatch, iteration: int) -> None:
+    """The next digits run gets a real SIGTERM from within, right after ``iteration``."""
+    create = digits.create_supervised_trainer
+
+    def create_and_schedule_a_sigterm(*args: object, **kwargs: object) -> Engine:
+        trainer = create(*args, **kwargs)  # type: ignore[arg-type]
+        trainer.add_event_handler(
+            Events.ITERATION_COMPLETED(once=iteration), lambda: os.kill(os.getpid(), signal.SIGTERM)
+        )
+        return trainer
+
+    monkeypatch.setattr(digits, "create_supervised_trainer", create_and_schedule_a_sigterm)
+
+
+def without_time(line: str) -> str:
+    return re.sub(r"  \d+\.\ds$", "", line)
+
+
+def test_an_epoch_resumed_in_its_middle_prints_its_whole_mean_loss_and_this_process_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preempted at iteration 60 (epoch 2 of 45 iterations each): the resumed run prints the uninterrupted lines."""
+    straight = digits.main([*QUICK, "--output-dir", str(tmp_path / "straight")])
+    straight_lines = epoch_lines(capsys.readouterr().out)
+    preempt_at(monkeypatch, 60)
+    with pytest.raises(SystemExit) as stopped:
+        digits.main([*QUICK, "--output-dir", str(tmp_path / "preempted")])
+    assert stopped.value.code == 75
+    assert "stopped: preempted at epoch 2, iteration 60" in capsys.readouterr().out
+    monkeypatch.undo()
+    began = time.perf_counter()
+    resumed = digits.main([*QUICK, "--output-dir", str(tmp_path / "preempted"), "--resume"])
+    took = time.perf_counter() - began
+    lines = epoch_lines(capsys.readouterr().out)
+    assert sorted(lines) == [2, 3]
+    # the epoch's mean loss over all its 45 batches, as in the uninterrupted run (the metric is in the checkpoint)
+    assert [without_time(lines[epoch]) for epoch in (2, 3)] == [without_time(straight_lines[epoch]) for epoch in (2, 3)]
+    # the time of the resumed epoch is this process's part of it, not the time since the clock's origin
+    assert float(re.search(r"(\d+\.\d)s$", lines[2]).group(1)) <= took + 0.1  # type: ignore[union-attr]
+    assert resumed == straight
+
+
+def test_an_early_stopped_run_stays_stopped_when_resumed_without_its_patience(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """config.json keeps --patience; only a larger --patience given again trains on."""
+    # a learning rate this small changes no prediction: epoch 2 is no better than epoch 1
+    options = ["--epochs", "6", "--lr", "1e-9", "--patience", "1", "--output-dir", str(tmp_path)]
+    first = digits.main(options)
+    out = capsys.readouterr().out
+    assert sorted(epoch_lines(out)) == [1, 2] and first["reason"].startswith("early stopping at epoch 2")
+    assert json.loads((tmp_path / "config.json").read_text())["patience"] == 1
+    again = digits.main([*options[:4], "--output-dir", str(tmp_path), "--resume"])  # no --patience
+    out = capsys.readouterr().out
+    assert epoch_lines(out) == {} and "stopped: early stopping at epoch 2" in out
+    assert again == first
+    longer = digits.main([*options[:4], "--patience", "2", "--output-dir", str(tmp_path), "--resume"])
+    out = capsys.readouterr().out
+    assert "early stopping's patience is now 2 (the run was started with 1)" in out
+    assert sorted(epoch_lines(out)) == [3] and longer["reason"].startswith("early stopping at epoch 3")
+
+
+def test_a_new_run_is_refused_a_folder_that_holds_other_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another program's files (or a run that never checkpointed) are not mixed with a new run's logs."""
+    (tmp_path / "metrics.csv").write_text("step,value\n")
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(SystemExit) as stopped:
+        digits.main(["--epochs", "1", "--output-dir", str(tmp_path)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} already holds files (metrics.csv, notes.txt) but no checkpoint to resume from" in err
+    assert "Pass another --output-dir" in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["metrics.csv", "notes.txt"]  # nothing written
+
+
+def test_resume_from_a_folder_without_a_checkpoint_does_not_lead_into_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume where there is no checkpoint: an empty folder may take a new run, one with files may not."""
+    with pytest.raises(SystemExit):
+        digits.main(["--epochs", "1", "--output-dir", str(tmp_path / "empty"), "--resume"])
+    assert "holds no run to resume. Run without --resume to start a new run there." in capsys.readouterr().err
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        digits.main(["--epochs", "1", "--output-dir", str(tmp_path / "used"), "--resume"])
+    err = capsys.readouterr().err
+    assert "holds no checkpoint to resume from (it holds config.json:" in err
+    assert "Start a new run with another --output-dir" in err and "Run without --resume" not in err
+
+
+def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digits.time, "strftime", lambda pattern: "digits-20260101-120000")
+    first = digits.new_run_folder(tmp_path)
+    first.mkdir()
+    second = digits.new_run_folder(tmp_path)
+    second.mkdir()
+    assert [first.name, second.name, digits.new_run_folder(tmp_path).name] == [
+        "digits-20260101-120000",
+        "digits-20260101-120000-2",
+        "digits-20260101-120000-3",
+    ]

@@ -12,10 +12,12 @@ it says why the run stopped and where everything was written. The output folder
 - ``config.json``: the options of the run.
 
 Resume with ``--resume`` (the newest ``runs/digits-*`` folder, or ``--output-dir``): the run
-continues exactly where its last checkpoint left it, also after ``SIGTERM`` (the run checkpoints
-and exits with status 75). A larger ``--epochs`` trains on, with the cosine schedule rebuilt for
-the new length; a different ``--batch-size``, ``--lr``, ``--seed`` or ``--amp`` is refused, since
-the saved run cannot continue with them. A run ended by early stopping stays ended.
+continues exactly where its last checkpoint left it, also after ``SIGTERM`` in the middle of an
+epoch (the run checkpoints and exits with status 75). A larger ``--epochs`` trains on, with the
+cosine schedule rebuilt for the new length; a different ``--batch-size``, ``--lr``, ``--seed`` or
+``--amp`` is refused, since the saved run cannot continue with them. ``--patience`` is kept with
+the run: a run ended by early stopping stays ended (unless resumed with a larger ``--patience``).
+A new run needs a folder of its own: one that holds another run's files is refused.
 
 Under ``torchrun --nproc_per_node=2 -m ember.examples.digits`` the processes form one job: each
 trains on its share of the data (the gradients are averaged), rank 0 prints and writes.
@@ -63,6 +65,9 @@ from ember.metrics import Accuracy, Average, Loss
 #: Options a resumed run must keep: the saved model, optimizer and data order depend on them.
 FIXED_ON_RESUME = ("batch_size", "lr", "seed", "amp")
 
+#: ``--patience`` of a new run, and of a resumed one whose config.json does not name it.
+DEFAULT_PATIENCE = 4
+
 
 class OptionsError(SystemExit):
     """Options that the run cannot use; exits with status 2 and the message, as argparse does."""
@@ -106,11 +111,11 @@ def say(*parts: Any) -> None:
         print(*parts, flush=True)
 
 
-def check_resumed_options(args: argparse.Namespace, config_path: Path) -> int | None:
-    """Compare the options with the saved run's; refuse those it cannot continue with. Returns the saved epochs."""
+def check_resumed_options(args: argparse.Namespace, config_path: Path) -> dict[str, Any]:
+    """Compare the options with the saved run's; refuse those it cannot continue with. Returns the saved options."""
     if not config_path.exists():
-        return None
-    saved = json.loads(config_path.read_text())
+        return {}
+    saved: dict[str, Any] = json.loads(config_path.read_text())
     changed = [name for name in FIXED_ON_RESUME if saved.get(name) != getattr(args, name)]
     if changed:
         shown = ", ".join(
@@ -121,14 +126,57 @@ def check_resumed_options(args: argparse.Namespace, config_path: Path) -> int | 
             "its model, optimizer and data order depend on them. Resume with the saved values, or start a new run "
             "with another --output-dir."
         )
-    return int(saved["epochs"])
+    return saved
+
+
+def check_output_dir(args: argparse.Namespace, output_dir: Path) -> None:
+    """Refuse a new run in a folder that holds files, and a resume from a folder without a checkpoint.
+
+    Rank 0 looks; every rank gets its answer, so all of them stop or go on together.
+    """
+    found: tuple[list[str], bool] = ([], False)
+    if idist.get_rank() == 0 and output_dir.is_dir():
+        found = (
+            sorted(path.name for path in output_dir.iterdir()),
+            find_latest_checkpoint(output_dir / "checkpoints" / "last") is not None,
+        )
+    held, has_checkpoint = idist.broadcast_object(found)
+    shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+    if args.resume and not has_checkpoint:
+        if not held:
+            raise OptionsError(
+                f"--resume: {output_dir} holds no run to resume. Run without --resume to start a new run there."
+            )
+        raise OptionsError(
+            f"--resume: {output_dir} holds no checkpoint to resume from (it holds {shown}: a run that stopped before "
+            "its first epoch ended, or another program's files). Start a new run with another --output-dir, or "
+            f"empty {output_dir} first."
+        )
+    if not args.resume and has_checkpoint:
+        raise OptionsError(
+            f"{output_dir} already holds a run. Pass --resume to continue it, or another --output-dir to start anew."
+        )
+    if not args.resume and held:
+        raise OptionsError(
+            f"{output_dir} already holds files ({shown}) but no checkpoint to resume from: another run's, or one "
+            "that stopped before its first epoch ended. A new run there would mix its logs with them. Pass another "
+            f"--output-dir, or empty {output_dir} first."
+        )
 
 
 def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     """One run (new or resumed) in ``output_dir``; returns the final validation metrics and why the run stopped."""
     rank, world_size = idist.get_rank(), idist.get_world_size()
     config_path = output_dir / "config.json"
-    saved_epochs = check_resumed_options(args, config_path) if args.resume else None
+    check_output_dir(args, output_dir)
+    saved_options = check_resumed_options(args, config_path) if args.resume else {}
+    saved_epochs = saved_options.get("epochs")
+    saved_patience = saved_options.get("patience")
+    if args.patience is None:
+        # a resumed run keeps its patience: an early-stopped run stays stopped without --patience again
+        args.patience = saved_patience if saved_patience is not None else DEFAULT_PATIENCE
+    elif saved_patience is not None and args.patience != saved_patience:
+        say(f"early stopping's patience is now {args.patience} (the run was started with {saved_patience})")
 
     torch.manual_seed(args.seed)
     train_loader, validation_loader = load_data(args.batch_size, args.seed, rank, world_size)
@@ -145,8 +193,10 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
         return create_supervised_evaluator(model, metrics=metrics, amp_dtype=amp_dtype)
 
     evaluator = build_evaluator()
-    # the epoch's mean training loss (the output of each iteration is that batch's loss)
-    Average().attach(trainer, "loss")
+    # the epoch's mean training loss (the output of each iteration is that batch's loss); it is in the
+    # checkpoint, so an epoch resumed in its middle reports the mean over all its iterations
+    train_loss = Average()
+    train_loss.attach(trainer, "loss")
 
     if sys.stdout.isatty() and rank == 0:
         # attached first, so each epoch's bar is closed before the epoch's line below is printed
@@ -160,6 +210,8 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     trainer.state.best_epoch = 0  # type: ignore[attr-defined]  # saved with the trainer's state, below
     trainer.state_dict_user_keys.append("best_epoch")
     started = [0.0]
+    # STARTED too: an epoch resumed in its middle gets no EPOCH_STARTED; its time is then this process's part
+    trainer.add_event_handler(Events.STARTED, lambda: started.__setitem__(0, time.perf_counter()))
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda: started.__setitem__(0, time.perf_counter()))
 
     def validation_accuracy(engine: Engine) -> float:
@@ -214,6 +266,7 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
         "scheduler": scheduler,
         "trainer": trainer,
         "train_data": train_loader,
+        "train_loss": train_loss,
         "early_stopping": early_stopping,
         "rng": RNGStates(),
     }
@@ -232,8 +285,8 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
 
     if args.resume:
         resumed_from = resume_from_latest(to_save, output_dir / "checkpoints" / "last")
-        if resumed_from is None:
-            raise OptionsError(f"--resume: {output_dir} holds no checkpoint to resume from. Run without --resume.")
+        if resumed_from is None:  # checked by check_output_dir; the file may have gone since
+            raise OptionsError(f"--resume: {output_dir} holds no checkpoint to resume from any more.")
         say(f"resuming {output_dir} from {resumed_from.name} (epoch {trainer.state.epoch})")
         if args.epochs < trainer.state.epoch:
             raise OptionsError(
@@ -248,12 +301,9 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
                 f"training to {args.epochs} epochs instead of {saved_epochs}: the cosine schedule is rebuilt for "
                 f"{args.epochs} epochs (lr now {optimizer.param_groups[0]['lr']:.4f})"
             )
-    elif find_latest_checkpoint(output_dir / "checkpoints" / "last") is not None:
-        raise OptionsError(
-            f"{output_dir} already holds a run. Pass --resume to continue it, or another --output-dir to start anew."
-        )
     if rank == 0:
-        config_path.write_text(json.dumps({name: getattr(args, name) for name in (*FIXED_ON_RESUME, "epochs")}))
+        kept = (*FIXED_ON_RESUME, "epochs", "patience")
+        config_path.write_text(json.dumps({name: getattr(args, name) for name in kept}))
 
     stopped_early = early_stopping.patience.counter >= early_stopping.patience.patience
     reason = ""
@@ -308,6 +358,15 @@ def newest_run(root: Path) -> Path:
     return runs[-1]
 
 
+def new_run_folder(root: Path) -> Path:
+    """``root/digits-<date>-<time>``, with a suffix when a run started in the same second took that name."""
+    name = time.strftime("digits-%Y%m%d-%H%M%S")
+    folder, suffix = root / name, 2
+    while folder.exists():
+        folder, suffix = root / f"{name}-{suffix}", suffix + 1
+    return folder
+
+
 def parser() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(
         prog="python -m ember.examples.digits",
@@ -319,7 +378,10 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--lr", type=float, default=0.05, help="initial learning rate (default: %(default)s)")
     options.add_argument("--seed", type=int, default=0, help="seed for the split, the model and the order (default: 0)")
     options.add_argument(
-        "--patience", type=int, default=4, help="epochs without a better validation accuracy (default: %(default)s)"
+        "--patience",
+        type=int,
+        default=None,
+        help=f"epochs without a better validation accuracy (default: {DEFAULT_PATIENCE}; a resumed run keeps its own)",
     )
     options.add_argument(
         "--time-limit", type=float, default=None, help="stop after this many seconds (default: no limit)"
@@ -349,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     for name in ("epochs", "batch_size", "patience"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             options.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}.")
     if args.lr <= 0:
         options.error(f"--lr must be positive, got {args.lr}.")
@@ -359,9 +421,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         output_dir = args.output_dir
         if output_dir is None:
-            output_dir = (
-                newest_run(Path("runs")) if args.resume else Path("runs") / time.strftime("digits-%Y%m%d-%H%M%S")
-            )
+            output_dir = newest_run(Path("runs")) if args.resume else new_run_folder(Path("runs"))
             output_dir = idist.broadcast_object(output_dir)  # one folder for the whole job
         return train(args, output_dir)
     except OptionsError as error:
