@@ -263,8 +263,8 @@ def test_background_write_error_surfaces_on_the_training_thread(tmp_path: Path) 
 # ------------------------------------------------------------------------------------------ resume
 
 
-def test_continues_an_earlier_process_files_within_n_saved(tmp_path: Path) -> None:
-    """After a resume in the same folder, the kept files of the first process still count towards n_saved."""
+def test_a_resumed_run_counts_only_its_own_files_towards_n_saved(tmp_path: Path) -> None:
+    """As in ignite, a new Checkpoint knows only the files it saved: the earlier process's files stay."""
     first = idle_trainer()
     first.add_event_handler(Events.ITERATION_COMPLETED, Checkpoint({"trainer": first}, tmp_path, n_saved=2))
     first.run(range(4), max_epochs=1)
@@ -272,6 +272,23 @@ def test_continues_an_earlier_process_files_within_n_saved(tmp_path: Path) -> No
     checkpoint = Checkpoint({"trainer": second}, DiskSaver(tmp_path, require_empty=False), n_saved=2)
     second.add_event_handler(Events.ITERATION_COMPLETED, checkpoint)
     assert resume_from_latest({"trainer": second}, tmp_path) == tmp_path / "trainer_4.pt"
+    second.run(range(4), max_epochs=2)
+    assert names(tmp_path) == ["trainer_3.pt", "trainer_4.pt", "trainer_7.pt", "trainer_8.pt"]
+    assert checkpoint.last_checkpoint == tmp_path / "trainer_8.pt"
+
+
+def test_a_resumed_run_that_loads_the_checkpointer_keeps_n_saved_across_processes(tmp_path: Path) -> None:
+    """ignite's way to carry n_saved over a resume: include_self=True, and the handler in to_load."""
+    first = idle_trainer()
+    first.add_event_handler(
+        Events.ITERATION_COMPLETED, Checkpoint({"trainer": first}, tmp_path, n_saved=2, include_self=True)
+    )
+    first.run(range(4), max_epochs=1)
+    second = idle_trainer()
+    checkpoint = Checkpoint({"trainer": second}, DiskSaver(tmp_path, require_empty=False), n_saved=2, include_self=True)
+    second.add_event_handler(Events.ITERATION_COMPLETED, checkpoint)
+    resumed = resume_from_latest({"trainer": second, "checkpointer": checkpoint}, tmp_path)
+    assert resumed == tmp_path / "trainer_4.pt"
     second.run(range(4), max_epochs=2)
     assert names(tmp_path) == ["trainer_7.pt", "trainer_8.pt"]
 
@@ -295,8 +312,8 @@ def test_a_resumed_run_rewrites_a_damaged_newer_file_of_the_earlier_process(tmp_
     assert find_latest_checkpoint(tmp_path) == damaged
 
 
-def test_an_earlier_file_of_the_same_name_that_does_not_make_the_cut_stays_tracked(tmp_path: Path) -> None:
-    """Adopted files beyond n_saved are all removed in the end, the one a refused save shares a name with too."""
+def test_files_already_in_the_folder_are_neither_counted_nor_removed(tmp_path: Path) -> None:
+    """As in ignite: another run's files stay, a file of the same name is written over, the new best is last."""
     model = torch.nn.Linear(1, 1)
     first = idle_trainer()
     scores = iter([0.5, 0.9, 0.1])
@@ -307,7 +324,7 @@ def test_an_earlier_file_of_the_same_name_that_does_not_make_the_cut_stays_track
     first.run([0], max_epochs=3)
     assert len(names(tmp_path)) == 3
     second = idle_trainer()
-    scores = iter([0.1, 0.95])
+    scores = iter([0.1, 0.2, 0.05])
     keep_one = Checkpoint(
         {"model": model},
         DiskSaver(tmp_path, require_empty=False),
@@ -316,9 +333,9 @@ def test_an_earlier_file_of_the_same_name_that_does_not_make_the_cut_stays_track
         n_saved=1,
     )
     second.add_event_handler(Events.EPOCH_COMPLETED, keep_one)
-    second.load_state_dict({**first.state_dict(), "iteration": 2, "epoch": 2})
-    second.run([0], max_epochs=4)
-    assert names(tmp_path) == ["model_acc=0.9500.pt"]
+    second.run([0], max_epochs=3)
+    assert names(tmp_path) == ["model_acc=0.2000.pt", "model_acc=0.5000.pt", "model_acc=0.9000.pt"]
+    assert keep_one.last_checkpoint == tmp_path / "model_acc=0.2000.pt"
 
 
 def test_include_self_saves_the_kept_list(tmp_path: Path) -> None:

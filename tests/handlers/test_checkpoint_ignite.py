@@ -206,11 +206,10 @@ def test_reset_forgets_the_kept_files(tmp_path: Path) -> None:
     assert checkpoint.last_checkpoint == "trainer_2.pt"
 
 
-def test_a_second_run_saves_its_new_weights(tmp_path: Path) -> None:
-    """The same Checkpoint(n_saved=1) on a second run: the file holds the second run's weights.
+def test_a_second_run_keeps_the_first_runs_file_and_says_so(tmp_path: Path) -> None:
+    """The same Checkpoint(n_saved=1) on a second run: as in ignite, its steps are not higher, nothing is saved.
 
-    (ignite 0.5.5 keeps the first run's file here, as its kept entry of the same name scores as well;
-    ember writes the new state over a kept file of the same name.)
+    ember warns, naming checkpoint.reset, since a run whose checkpoints are silently dropped loses work.
     """
     model = torch.nn.Linear(1, 1)
 
@@ -222,11 +221,10 @@ def test_a_second_run_saves_its_new_weights(tmp_path: Path) -> None:
     trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint({"model": model}, tmp_path, n_saved=1))
     trainer.run([0, 0], max_epochs=2)
     first = model.weight.detach().clone()
-    trainer.run([0, 0], max_epochs=2)  # a finished run started again: a new run of 4 iterations
+    with pytest.warns(UserWarning, match=r"did not save at global step 2.*checkpoint\.reset"):
+        trainer.run([0, 0], max_epochs=2)  # a finished run started again: a new run of 4 iterations
     assert names(tmp_path) == ["model_4.pt"]
-    saved = torch.load(tmp_path / "model_4.pt")
-    assert torch.equal(saved["weight"], model.weight.detach())
-    assert not torch.equal(saved["weight"], first)
+    assert torch.equal(torch.load(tmp_path / "model_4.pt")["weight"], first)
 
 
 def test_nested_dicts_and_lists_in_to_save_round_trip(tmp_path: Path) -> None:
@@ -471,3 +469,115 @@ def test_reload_objects_finds_the_file_by_its_components(tmp_path: Path) -> None
         handler.reload_objects({"model": fresh}, global_step=3)
     with pytest.raises(TypeError, match="reload_objects needs a DiskSaver"):
         Checkpoint({"model": model}, lambda checkpoint, filename: None).reload_objects({"model": fresh}, global_step=2)
+
+
+class OneFileSaver(BaseSaveHandler):
+    """A 'keep only model.pt' saver: every checkpoint goes to one file of its own name."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "model.pt"
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, checkpoint: Any, filename: str, metadata: Any = None) -> None:
+        self.calls.append(("save", filename))
+        torch.save(checkpoint, self.path)
+
+    def remove(self, filename: str) -> None:
+        self.calls.append(("remove", filename))
+        self.path.unlink(missing_ok=True)
+
+
+def test_a_saver_that_reuses_one_file_name_keeps_the_newest_checkpoint(tmp_path: Path) -> None:
+    """As in ignite, the dropped checkpoint is removed before the new one is written."""
+    saver = OneFileSaver(tmp_path)
+    trainer = idle_trainer()
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint({"trainer": trainer}, saver, n_saved=1))
+    trainer.run([0], max_epochs=3)
+    assert names(tmp_path) == ["model.pt"] and torch.load(tmp_path / "model.pt")["iteration"] == 3
+    assert saver.calls == [
+        ("save", "trainer_1.pt"),
+        ("remove", "trainer_1.pt"),
+        ("save", "trainer_2.pt"),
+        ("remove", "trainer_2.pt"),
+        ("save", "trainer_3.pt"),
+    ]
+
+
+def test_a_saver_is_asked_to_remove_a_kept_file_before_it_is_saved_again_under_that_name(tmp_path: Path) -> None:
+    """ignite's order with a fixed file name: remove(name), then save(name)."""
+    saver = OneFileSaver(tmp_path)
+    trainer = idle_trainer()
+    with pytest.warns(UserWarning, match=r"has neither \{global_step\} nor \{score\}"):
+        checkpoint = Checkpoint({"trainer": trainer}, saver, n_saved=2, filename_pattern="{name}.{ext}")
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
+    trainer.run([0], max_epochs=2)
+    assert saver.calls == [("save", "trainer.pt"), ("remove", "trainer.pt"), ("save", "trainer.pt")]
+    assert checkpoint.state_dict() == {"_saved": [(2, "trainer.pt")]}
+
+
+def test_a_disk_saver_subclass_that_reuses_one_file_name_keeps_the_newest_checkpoint(tmp_path: Path) -> None:
+    """A DiskSaver subclass writing every checkpoint as model.pt (still atomically) ends with that file."""
+
+    class OneFileDiskSaver(DiskSaver):
+        def __call__(self, checkpoint: Any, filename: str, metadata: Any = None) -> None:
+            super().__call__(checkpoint, "model.pt", metadata)
+
+        def remove(self, filename: str) -> None:
+            super().remove("model.pt")
+
+    trainer = idle_trainer()
+    checkpoint = Checkpoint({"trainer": trainer}, OneFileDiskSaver(tmp_path), n_saved=1)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
+    trainer.run([0], max_epochs=3)
+    assert names(tmp_path) == ["model.pt"] and load_checkpoint(tmp_path / "model.pt")["iteration"] == 3
+
+
+def test_a_disk_saver_writes_the_new_file_before_it_deletes_the_dropped_one(tmp_path: Path) -> None:
+    """ember's own DiskSaver keeps its crash safety: at no moment is the folder without a checkpoint."""
+    seen: list[list[str]] = []
+
+    class Watching(DiskSaver):
+        def remove(self, filename: str) -> None:
+            seen.append(names(tmp_path))
+            super().remove(filename)
+
+    saver = Watching(tmp_path)
+    trainer = idle_trainer()
+    checkpoint = Checkpoint({"trainer": trainer}, saver, n_saved=1)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
+    trainer.run([0], max_epochs=2)
+    # a DiskSaver subclass gets ignite's order (remove first) ...
+    assert seen == [["trainer_1.pt"]] and names(tmp_path) == ["trainer_2.pt"]
+    seen.clear()
+    order: list[str] = []
+    plain = DiskSaver(tmp_path / "plain")
+    original_remove = plain.remove
+    plain.remove = lambda filename: (order.append(str(names(tmp_path / "plain"))), original_remove(filename))  # type: ignore[method-assign]
+    trainer = idle_trainer()
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint({"trainer": trainer}, plain, n_saved=1))
+    trainer.run([0], max_epochs=2)
+    # ... DiskSaver itself writes the new file first
+    assert order == [str(["trainer_1.pt", "trainer_2.pt"])] and names(tmp_path / "plain") == ["trainer_2.pt"]
+
+
+def test_a_saver_with_remove_that_is_no_base_save_handler_is_never_asked_to_remove(tmp_path: Path) -> None:
+    """As in ignite, remove() is called only on a BaseSaveHandler; ember warns when an object has one."""
+
+    class Duck:
+        def __init__(self) -> None:
+            self.files: dict[str, Any] = {}
+
+        def __call__(self, checkpoint: Any, filename: str) -> None:
+            self.files[filename] = checkpoint
+
+        def remove(self, filename: str) -> None:
+            del self.files[filename]
+
+    store = Duck()
+    trainer = idle_trainer()
+    with pytest.warns(UserWarning, match=r"save_handler \(Duck\) has a remove\(\) method but is not a BaseSaveHandler"):
+        checkpoint = Checkpoint({"trainer": trainer}, store, n_saved=1)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
+    trainer.run([0], max_epochs=3)
+    assert sorted(store.files) == ["trainer_1.pt", "trainer_2.pt", "trainer_3.pt"]
+    assert checkpoint.last_checkpoint == "trainer_3.pt"

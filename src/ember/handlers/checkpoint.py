@@ -6,8 +6,9 @@ format's own place for free text at its very end. The checksum lets :func:`verif
 :func:`load_checkpoint` tell a complete file from a truncated or corrupted one (one flipped bit
 anywhere) and name the file in the error; files written by other tools are checked with the CRC-32
 of every record of their archive. Files are written with :func:`ember._atomic.write_atomic`, so a
-crash at any moment leaves every finished checkpoint intact, and an older kept checkpoint is deleted
-only after the new one is durable.
+crash at any moment leaves every finished checkpoint intact, and with a :class:`DiskSaver` an older
+kept checkpoint is deleted only after the new one is durable (other savers see ignite's order: the
+older one is removed first).
 
 The names, arguments and file names are pytorch-ignite's (``Checkpoint``, ``ModelCheckpoint``,
 ``DiskSaver``, ``BaseSaveHandler``, ``filename_pattern`` ...), so ignite code runs unchanged and
@@ -447,7 +448,10 @@ def _load_shared(path: Path, checked: _Verified, weights_only: bool) -> dict[str
 
 
 class SaveHandler(Protocol):
-    """What :class:`Checkpoint` needs from a saver: write a checkpoint under a name (and remove one)."""
+    """What a saver offers: write a checkpoint under a name, and remove one.
+
+    :class:`Checkpoint` calls ``remove`` only on a :class:`BaseSaveHandler` (as ignite does): subclass it.
+    """
 
     def __call__(self, checkpoint: Mapping[str, Any], filename: str, metadata: Mapping[str, Any] | None = None) -> None:
         """Write ``checkpoint`` under ``filename``."""
@@ -462,7 +466,13 @@ class BaseSaveHandler(metaclass=ABCMeta):
     Subclass it to store checkpoints elsewhere (a bucket, a database): implement
     ``__call__(checkpoint, filename, metadata=None)`` to store one and ``remove(filename)`` to delete
     one, so that ``n_saved`` holds. ``metadata`` is ``{"basename", "score_name", "priority"}``. A
-    plain function ``save(checkpoint, filename)`` works as a save handler too; nothing is removed then.
+    plain function ``save(checkpoint, filename)`` works as a save handler too; nothing is removed then
+    (nor through an object's ``remove`` unless it subclasses this class, as in ignite).
+
+    As in ignite, the checkpoint that a save replaces (the kept one of the same file name, else the
+    lowest kept one when ``n_saved`` are kept) is removed *before* the new one is written, so a saver
+    that stores every checkpoint under one name of its own keeps the new one. (:class:`DiskSaver`
+    itself writes the new file first, atomically, and then deletes the older one.)
 
     >>> class InMemory(BaseSaveHandler):
     ...     def __init__(self):
@@ -900,8 +910,13 @@ class CheckpointEvents(EventEnum):
 
 
 class _Saved(NamedTuple):
-    priority: float
+    priority: float | int
     filename: str
+
+
+def _number(value: Any) -> float | int:
+    """A kept checkpoint's priority as saved: an int stays an int, as in ignite's state dict."""
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 _PATTERN_FIELDS = frozenset({"filename_prefix", "name", "score", "score_name", "global_step", "ext"})
@@ -948,8 +963,12 @@ class Checkpoint:
 
     A checkpoint of a single object holds its bare state dict (``model.load_state_dict(
     torch.load(path))`` works); one of several holds ``{name: state_dict}``. A save whose file
-    name is already kept (a second ``run()`` reaching the same iteration) writes the new state
-    over it. Under ``torch.distributed`` every rank calls ``state_dict()`` on every object at every
+    name is already kept replaces it. As in ignite, only the files this handler saved are known: files
+    already in the folder (another run's) are neither counted towards ``n_saved`` nor removed, and a
+    second ``run()`` of the same engine, whose steps are not higher than the kept ones, saves nothing
+    (ember warns; attach :meth:`reset` to ``Events.STARTED`` for independent runs). To carry the list
+    over a resume, save it with ``include_self=True`` and load it with the handler in ``to_load``
+    under ``"checkpointer"``. Under ``torch.distributed`` every rank calls ``state_dict()`` on every object at every
     save (so collectives inside it are reached by all ranks), rank ``save_on_rank`` alone decides
     what to keep and writes, and the other ranks wait for it and learn the list of kept files.
 
@@ -1003,6 +1022,18 @@ class Checkpoint:
                 f"save(checkpoint, filename[, metadata]), got {type(save_handler).__name__}."
             )
         self._saver_takes_metadata = self._check_saver(save_handler)
+        if (
+            not isinstance(save_handler, BaseSaveHandler)
+            and getattr(save_handler, "collective", False) is not True
+            and callable(getattr(save_handler, "remove", None))
+        ):
+            warnings.warn(
+                f"save_handler ({type(save_handler).__name__}) has a remove() method but is not a BaseSaveHandler: "
+                "as in ignite, Checkpoint never calls it, so checkpoints beyond n_saved are not deleted. Subclass "
+                "ember.handlers.BaseSaveHandler to have them deleted.",
+                UserWarning,
+                stacklevel=2,
+            )
         if n_saved is not None and (isinstance(n_saved, bool) or not isinstance(n_saved, int)):
             raise TypeError(f"n_saved must be a positive integer or None, got {n_saved!r} ({type(n_saved).__name__}).")
         if n_saved is not None and n_saved < 1:
@@ -1035,8 +1066,7 @@ class Checkpoint:
         self.save_on_rank = save_on_rank
         self.ext = _EXTENSION[1:]
         self._saved: list[_Saved] = []
-        self._adopted = False
-        self._last_written: tuple[str, int, int, int] | None = None
+        self._warned_stale_step = False
         self._wired: weakref.WeakSet[Engine] = weakref.WeakSet()
 
     @staticmethod
@@ -1137,45 +1167,6 @@ class Checkpoint:
             )
         return filename
 
-    def _adopt_existing(self) -> None:
-        """Take over the files an earlier process of this run left, so ``n_saved`` still holds after a resume."""
-        self._adopted = True
-        list_files = getattr(self.save_handler, "list_files", None)
-        if list_files is None:
-            return
-        values = {
-            "filename_prefix": re.escape(self.filename_prefix),
-            "name": re.escape(self._name()),
-            "score_name": re.escape(str(self.score_name)),
-            "ext": re.escape(self.ext),
-        }
-        regex = "^"
-        seen: set[str] = set()
-        for literal, field, spec, conversion in string.Formatter().parse(self._pattern()):
-            regex += re.escape(literal)
-            if field is None:
-                continue
-            if spec or conversion:
-                return  # a formatted field: too free-form to read back safely
-            if field in values:
-                regex += values[field]
-            elif field in seen:
-                regex += f"(?P={field})"
-            else:
-                seen.add(field)
-                regex += rf"(?P<{field}>-?\d+)" if field == "global_step" else rf"(?P<{field}>{_SCORE_IN_NAME})"
-        wanted = "score" if self.score_function is not None else "global_step"
-        if wanted not in seen:
-            return
-        pattern = re.compile(regex + "$")
-        known = {saved.filename for saved in self._saved}
-        for filename in list_files():
-            match = pattern.match(filename)
-            if match is None or filename in known:
-                continue
-            self._saved.append(_Saved(float(match.group(wanted)), filename))
-        self._saved.sort(key=lambda saved: saved.priority)
-
     # -- saving
 
     @property
@@ -1195,7 +1186,7 @@ class Checkpoint:
         ``trainer.add_event_handler(Events.STARTED, checkpoint.reset)`` starts every run afresh.
         """
         self._saved = []
-        self._last_written = None
+        self._warned_stale_step = False
 
     def attach(self, engine: Engine, event: Any = Events.EPOCH_COMPLETED) -> None:
         """Save on ``event`` (any event, filtered or not)."""
@@ -1232,23 +1223,22 @@ class Checkpoint:
         elif self.score_function is None:
             global_step = engine.state.iteration
         score = self._score(engine) if self.score_function is not None else None
-        priority = float(score if score is not None else global_step if global_step is not None else 0)
+        priority: float | int = score if score is not None else global_step if global_step is not None else 0
         filename = self._filename(global_step, score)
         # Every rank builds the state dicts before anything is decided, so that a collective inside a
         # state_dict() is reached by all ranks, whatever each rank knows about the files kept.
         # A collective saver (ShardedSaver) is called on every rank with the objects: each rank writes its shard.
         collective = getattr(self.save_handler, "collective", False) is True
         state = dict(self.to_save) if collective else _state_dicts(self.to_save)
-        position = (filename, id(engine), engine.state.iteration, engine.state.epoch)
         if distributed.get_world_size() == 1 or collective:
-            if self._keep(state, filename, priority, position):
+            if self._keep(state, filename, priority, global_step):
                 engine.fire_event(CheckpointEvents.SAVED_CHECKPOINT)
             return
         failure: BaseException | None = None
         written = False
         if distributed.get_rank() == self.save_on_rank:
             try:
-                written = self._keep(state, filename, priority, position)
+                written = self._keep(state, filename, priority, global_step)
             except BaseException as error:  # the other ranks wait in the broadcast below: tell them, then raise
                 failure = error
         outcome: Any = distributed.broadcast_object(
@@ -1262,32 +1252,58 @@ class Checkpoint:
         if isinstance(outcome, str):
             raise RuntimeError(f"Rank {self.save_on_rank} failed to write checkpoint {filename!r}: {outcome}")
         written, kept = outcome
-        self._saved = [_Saved(float(priority), str(name)) for priority, name in kept]
-        self._last_written = position
+        self._saved = [_Saved(priority, str(name)) for priority, name in kept]
         if written:
             engine.fire_event(CheckpointEvents.SAVED_CHECKPOINT)
 
-    def _keep(self, state: dict[str, Any], filename: str, priority: float, position: tuple[str, int, int, int]) -> bool:
-        """Write ``state`` as ``filename`` if ``priority`` makes the cut, then drop the surplus; True if written."""
-        if not self._adopted:
-            self._adopt_existing()
-        if position == self._last_written:
-            return False  # this very state is saved already (e.g. a periodic save and COMPLETED at one iteration)
-        # A kept file of that name is replaced by this save (the same step reached again, e.g. by a second
-        # run, or a damaged file an earlier process left), so it does not count against the new one.
-        others = [saved for saved in self._saved if saved.filename != filename]
-        if self.n_saved is not None and len(others) >= self.n_saved:
-            worst = others[0].priority
+    def _keep(self, state: dict[str, Any], filename: str, priority: float | int, global_step: int | None) -> bool:
+        """Write ``state`` as ``filename`` if ``priority`` makes the cut (ignite's rule); True if written.
+
+        The rule is ignite's: while fewer than ``n_saved`` are kept, every save is written; then only a
+        save with a higher priority than the lowest kept one (or as high, with ``greater_or_equal``).
+        A written save replaces the kept file of the same name if there is one, else the lowest kept.
+        Only the files this object saved are known (not those already in the folder).
+        """
+        full = self.n_saved is not None and len(self._saved) >= self.n_saved
+        if full:
+            worst = self._saved[0].priority
             if not (priority >= worst if self.greater_or_equal else priority > worst):
+                if self.score_function is None and not self._warned_stale_step:
+                    self._warned_stale_step = True
+                    warnings.warn(
+                        f"Checkpoint did not save at global step {global_step}: it keeps n_saved={self.n_saved} "
+                        f"checkpoints and the lowest kept step is {worst}, and (as in ignite) only a higher step is "
+                        "saved. The engine was probably run again from the start: attach checkpoint.reset to "
+                        "Events.STARTED to start each run's list of kept checkpoints afresh.",
+                        UserWarning,
+                        stacklevel=4,
+                    )
                 return False
-        kept = sorted([*others, _Saved(priority, filename)], key=lambda saved: saved.priority)
-        dropped: list[_Saved] = []
-        while self.n_saved is not None and len(kept) > self.n_saved:
-            dropped.append(kept.pop(0))
+        kept = list(self._saved)
+        same_name = next((saved for saved in kept if saved.filename == filename), None)
+        dropped: _Saved | None = None
+        if same_name is not None:
+            kept.remove(same_name)
+            dropped = same_name
+        elif full:
+            dropped = kept.pop(0)
+        kept.append(_Saved(priority, filename))
+        kept.sort(key=lambda saved: saved.priority)
         collective = getattr(self.save_handler, "collective", False) is True
         checkpoint: Any = state[self._name()] if len(state) == 1 and not collective else dict(state)
         if self.include_self:
             checkpoint = {**state, "checkpointer": {"_saved": [tuple(saved) for saved in kept]}}
+        remove: Callable[[str], Any] | None = (
+            getattr(self.save_handler, "remove", None) if self._saver_removes else None
+        )
+        # ember's own savers write atomically and remove exactly the named file: the dropped file goes
+        # once the new one is durable (a file of the same name is replaced atomically, not removed).
+        # Any other saver sees ignite's order, the dropped file removed first: one that stores every
+        # checkpoint under one name of its own would otherwise delete the checkpoint it just wrote.
+        remove_first = remove is not None and not self._saver_is_own
+        if remove is not None and remove_first and dropped is not None:
+            remove(dropped.filename)
+            self._saved = [saved for saved in self._saved if saved is not dropped]
         if self._saver_takes_metadata:
             self.save_handler(
                 checkpoint,
@@ -1297,13 +1313,19 @@ class Checkpoint:
         else:
             self.save_handler(checkpoint, filename)
         self._saved = kept
-        self._last_written = position
-        # only now, with the new file durable (or queued before the deletions), drop the surplus
-        remove = getattr(self.save_handler, "remove", None)
-        if callable(remove):
-            for saved in dropped:
-                remove(saved.filename)
+        if remove is not None and not remove_first and dropped is not None and dropped.filename != filename:
+            remove(dropped.filename)
         return True
+
+    @property
+    def _saver_removes(self) -> bool:
+        """Whether dropped checkpoints are removed through the saver: ignite asks only a BaseSaveHandler."""
+        return isinstance(self.save_handler, BaseSaveHandler) or self._saver_is_own
+
+    @property
+    def _saver_is_own(self) -> bool:
+        """An ember saver (a DiskSaver itself, a collective ShardedSaver), whose remove(name) deletes only that name."""
+        return type(self.save_handler) is DiskSaver or getattr(self.save_handler, "collective", False) is True
 
     def _wire(self, engine: Engine) -> None:
         """On first use with ``engine``: forget the last write when a run starts; wait for async writes at the end."""
@@ -1319,7 +1341,7 @@ class Checkpoint:
             engine.add_event_handler(Events.EXCEPTION_RAISED, self._wait_on_failure)
 
     def _new_run(self, engine: Engine) -> None:
-        self._last_written = None
+        self._warned_stale_step = False
 
     def wait(self) -> None:
         """Block until every checkpoint handed to the saver is durable (a no-op for synchronous savers)."""
@@ -1387,9 +1409,9 @@ class Checkpoint:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the list of kept files saved by :meth:`state_dict` (ember's earlier ``"saved"`` form loads too)."""
         if isinstance(state_dict, Mapping) and isinstance(state_dict.get("_saved"), (list, tuple)):
-            entries = [(float(priority), str(filename)) for priority, filename in state_dict["_saved"]]
+            entries = [(_number(priority), str(filename)) for priority, filename in state_dict["_saved"]]
         elif isinstance(state_dict, Mapping) and isinstance(state_dict.get("saved"), (list, tuple)):
-            entries = [(float(priority), str(filename)) for priority, _, filename in state_dict["saved"]]
+            entries = [(_number(priority), str(filename)) for priority, _, filename in state_dict["saved"]]
         else:
             keys = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict).__name__
             raise ValueError(
