@@ -141,9 +141,20 @@ def test_running_average_of_a_metric_leaves_that_metric_attached_by_itself_intac
     assert metrics["running_accuracy"] == pytest.approx((1.0 * 0.5 + 0.0 * 0.5) * 0.5 + 0.0 * 0.5)
 
 
+def test_a_one_output_models_column_pairs_with_its_targets() -> None:
+    """(N, 1) predictions against (N,) targets (and the other way round) pair the same N values, as in ignite."""
+    for y_pred, y in (
+        (torch.tensor([[1.0], [2.0]]), torch.tensor([1.0, 4.0])),
+        (torch.tensor([1.0, 2.0]), torch.tensor([[1.0], [4.0]])),
+    ):
+        mse = MeanSquaredError()
+        mse.update((y_pred, y))
+        assert mse.compute() == 2.0
+
+
 BAD_INPUTS = [
-    (MeanSquaredError(), (torch.zeros(4, 1), torch.zeros(4)), ValueError,
-     r"MeanSquaredError expects y_pred and y of the same shape, got y_pred \(4, 1\) and y \(4,\)"),
+    (MeanSquaredError(), (torch.zeros(2, 3), torch.zeros(3, 2)), ValueError,
+     r"MeanSquaredError expects y_pred and y of the same shape, got y_pred \(2, 3\) and y \(3, 2\)"),
     (MeanAbsoluteError(), (1.0, 2.0), TypeError, "MeanAbsoluteError expects y_pred and y to be tensors, got float"),
     (RootMeanSquaredError(), (torch.zeros(1),), ValueError, r"expects output .* pair \(y_pred, y\), got a tuple of 1 items"),
     (Loss(F.mse_loss), (torch.zeros(2), torch.zeros(2), 3), TypeError, "third item of .* dict of keyword arguments .* got int"),
@@ -173,9 +184,9 @@ def test_average_rejects_a_change_of_value_shape() -> None:
     ("build", "error", "match"),
     [
         (
-            lambda: RunningAverage(alpha=1.0),
+            lambda: RunningAverage(alpha=1.5),
             ValueError,
-            "alpha must be a number strictly between 0 and 1, got alpha=1.0",
+            r"alpha must be a number in \(0, 1\], got alpha=1.5",
         ),
         (
             lambda: RunningAverage(src=3),

@@ -273,7 +273,7 @@ class RunningAverage(Metric):
 
     Args:
         src: an ember or torchmetrics metric to average; None to average the output itself.
-        alpha: the weight of the past, between 0 and 1.
+        alpha: the weight of the past, in ``(0, 1]`` (as ignite's; 1 keeps the first value).
         output_transform: picks ``x`` from the output; with ``src``, ``src``'s own transform is used.
         epoch_bound: ignite's switch: True restarts the average at every epoch (the usage
             ``"running"``); False or None keeps it across epochs (``"running_batch_wise"``). A
@@ -303,11 +303,13 @@ class RunningAverage(Metric):
             raise TypeError(f"RunningAverage epoch_bound must be True, False or None, got {epoch_bound!r}.")
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
             raise TypeError(
-                f"RunningAverage alpha must be a number strictly between 0 and 1, got {alpha!r} "
+                f"RunningAverage alpha must be a number in (0, 1], got {alpha!r} "
                 f"({type(alpha).__name__}). Pass e.g. alpha=0.98."
             )
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"RunningAverage alpha must be a number strictly between 0 and 1, got alpha={alpha!r}.")
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(
+                f"RunningAverage alpha must be a number in (0, 1], got alpha={alpha!r}. Pass e.g. alpha=0.98."
+            )
         source: Metric | None = None
         if src is not None:
             from ember.metrics.interop import as_metric

@@ -4,7 +4,10 @@ Inputs are ``(y_pred, y)`` pairs of the same shape ``(N, ...)``: ``N`` examples,
 have several outputs. As ignite defines them, an example's error is summed over its outputs and
 the sum is divided by the number of examples ``N`` (not by the number of elements): for targets of
 shape ``(N, D)`` the value is ``D`` times scikit-learn's ``mean_squared_error`` on the flattened
-arrays, and equal to it for ``(N,)``. A 0-dimensional pair counts as one example. Sums are kept in
+arrays, and equal to it for ``(N,)``. A 0-dimensional pair counts as one example. Shapes that
+differ only by dimensions of size 1 after the first, such as a one-output model's ``(N, 1)``
+against targets ``(N,)``, pair the same ``N`` values (as ignite does); other shapes that differ are
+an error, since pairing their elements in memory order would compare unrelated values. Sums are kept in
 float64, so long runs do not lose precision.
 """
 
@@ -20,6 +23,13 @@ import torch
 from ember.metrics.metric import Metric
 
 __all__ = ["MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError"]
+
+
+def _same_but_unit_dimensions(y_pred: torch.Tensor, y: torch.Tensor) -> bool:
+    """Shapes that differ only by dimensions of size 1 after the first, e.g. (N, 1) and (N,)."""
+    if y_pred.dim() == 0 or y.dim() == 0 or y_pred.shape[0] != y.shape[0]:
+        return False
+    return [size for size in y_pred.shape[1:] if size != 1] == [size for size in y.shape[1:] if size != 1]
 
 
 class _ErrorSum(Metric):
@@ -44,7 +54,11 @@ class _ErrorSum(Metric):
     def update(self, output: Any) -> None:
         """Add one batch's errors and its number of examples."""
         y_pred, y = self._unpack_pair(output)
-        if y_pred.shape != y.shape:
+        if y_pred.shape != y.shape and _same_but_unit_dimensions(y_pred, y):
+            # A one-output model's (N, 1) against targets (N,), or the other way round: the same
+            # N values, paired as ignite pairs them (y.view_as(y_pred)).
+            y = y.reshape(y_pred.shape)
+        elif y_pred.shape != y.shape:
             raise ValueError(
                 f"{type(self).__name__} expects y_pred and y of the same shape, got y_pred {tuple(y_pred.shape)} and "
                 f"y {tuple(y.shape)}. Reshape one of them, e.g. y_pred.squeeze(-1) for a (N, 1) model output."
