@@ -1,0 +1,725 @@
+"""ember's metrics against pytorch-ignite 0.5.5's: the same random batches, the same values.
+
+Each example builds the same metric in both libraries (``make(lib)`` with ``lib`` either
+``ignite.metrics`` or ``ember.metrics``), feeds both the same batches -- of uneven sizes, in every
+input shape the metric takes -- either by ``update()`` or through an engine of its own library
+(``attach`` + ``run``), and compares ``compute()`` (or ``engine.state.metrics``): the same kind of
+value (number or tensor, tensor shape), equal where the value counts, close where it is a float.
+The expected values come from ignite, run here.
+
+Inputs ember refuses on purpose, where ignite returns a number, are pinned at the end of this file:
+each must raise, never return another number (each is listed in docs/migration.md).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ignite.engine
+import ignite.metrics
+import ignite.metrics.confusion_matrix
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ember.engine
+import ember.metrics
+import ember.metrics.confusion_matrix
+
+LONG = settings.get_current_profile_name() == "long"
+EXAMPLES = settings(max_examples=2_000 if LONG else 60, derandomize=not LONG, deadline=None)
+FEW = settings(max_examples=500 if LONG else 25, derandomize=not LONG, deadline=None)
+
+LIBRARIES = {"ignite": ignite.metrics, "ember": ember.metrics}
+ENGINES = {"ignite": ignite.engine.Engine, "ember": ember.engine.Engine}
+Batch = tuple[Any, ...]
+Make = Callable[[Any], Any]
+
+
+@dataclass
+class Outcome:
+    """A library's answer: the value, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+def evaluate(library: str, make: Make, batches: list[Batch], feed: str) -> Outcome:
+    """Build the metric with ``library`` and feed ``batches`` by ``update`` or by an engine run."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ignite's dtype and deprecation warnings
+            metric = make(LIBRARIES[library])
+            if feed == "update":
+                metric.reset()
+                for batch in batches:
+                    metric.update(batch)
+                return Outcome(metric.compute())
+            engine = ENGINES[library](lambda engine, batch: batch)
+            metric.attach(engine, "metric")
+            engine.run(batches, max_epochs=1)
+            return Outcome(engine.state.metrics["metric"])
+    except Exception as error:  # the comparison decides whether an error is right
+        return Outcome(error=error)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return "tensor" if value.dim() else "0-d tensor"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def assert_same_value(
+    expected: Any, actual: Any, *, exact: bool, rtol: float = 1e-9, atol: float = 1e-12, where: str = ""
+) -> None:
+    """ember's ``actual`` is ignite's ``expected``: the same kind and shape, equal or close."""
+    if isinstance(expected, tuple):
+        assert isinstance(actual, tuple) and len(actual) == len(expected), f"{where}: {actual!r} vs {expected!r}"
+        for index, (item, expected_item) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_value(expected_item, item, exact=exact, rtol=rtol, atol=atol, where=f"{where}[{index}]")
+        return
+    if expected is None:
+        assert actual is None, f"{where}: ember gives {actual!r}, ignite None"
+        return
+    assert _kind(actual) == _kind(expected), f"{where}: ember gives {actual!r}, ignite {expected!r}"
+    expected_tensor = torch.as_tensor(expected, dtype=torch.float64)
+    actual_tensor = torch.as_tensor(actual, dtype=torch.float64)
+    assert actual_tensor.shape == expected_tensor.shape, f"{where}: ember gives {actual!r}, ignite {expected!r}"
+    if exact:
+        assert torch.equal(actual_tensor, expected_tensor), f"{where}: ember gives {actual!r}, ignite {expected!r}"
+    else:
+        assert torch.allclose(actual_tensor, expected_tensor, rtol=rtol, atol=atol, equal_nan=True), (
+            f"{where}: ember gives {actual!r}, ignite {expected!r}"
+        )
+
+
+COMPARED: dict[str, int] = {}
+
+
+def compare(name: str, make: Make, batches: list[Batch], feed: str, *, exact: bool = False, rtol: float = 1e-9) -> Any:
+    """Run both libraries; ember must give ignite's value, or fail where ignite fails."""
+    expected = evaluate("ignite", make, batches, feed)
+    actual = evaluate("ember", make, batches, feed)
+    COMPARED[name] = COMPARED.get(name, 0) + 1
+    shapes = [tuple(item.shape) if isinstance(item, torch.Tensor) else item for item in batches[0]]
+    where = f"{name} ({feed}, {len(batches)} batches, first {shapes})"
+    assert_same_outcome(expected, actual, exact=exact, rtol=rtol, where=where)
+    return actual.value
+
+
+def assert_same_outcome(
+    expected: Outcome, actual: Outcome, *, exact: bool, rtol: float, atol: float = 1e-12, where: str
+) -> None:
+    """Both raise (ignite for a reason, not a test bug), or both give the same value."""
+    if expected.error is not None:
+        assert isinstance(expected.error, (ValueError, TypeError, RuntimeError)), expected.error  # not a test bug
+        assert actual.error is not None, (
+            f"{where}: ignite refuses ({expected.error!r}) but ember gives {actual.value!r}"
+        )
+        return
+    if actual.error is not None:
+        raise AssertionError(f"{where}: ignite gives {expected.value!r} but ember raises {actual.error!r}")
+    assert_same_value(expected.value, actual.value, exact=exact, rtol=rtol, atol=atol, where=where)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What one example uses: a seed, the batch sizes, trailing dimensions, the number of classes, the feed."""
+
+    seed: int
+    sizes: tuple[int, ...]
+    extra: tuple[int, ...]
+    classes: int
+    feed: str
+
+    def generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed)
+
+
+@st.composite
+def draws(draw: st.DrawFn, max_extra: int = 2, min_classes: int = 2) -> Draw:
+    return Draw(
+        seed=draw(st.integers(0, 2**31 - 1)),
+        sizes=tuple(draw(st.lists(st.integers(1, 9), min_size=1, max_size=4))),
+        extra=tuple(draw(st.lists(st.integers(1, 3), max_size=max_extra))),
+        classes=draw(st.integers(min_classes, 5)),
+        feed=draw(st.sampled_from(["update", "engine"])),
+    )
+
+
+def binary_batches(d: Draw, form: str) -> list[Batch]:
+    """0/1 predictions and targets of shape (N, ...); ``form``: long, float, or (N, 1, ...) predictions."""
+    generator = d.generator()
+    batches = []
+    for size in d.sizes:
+        y_pred = torch.randint(0, 2, (size, *d.extra), generator=generator)
+        y = torch.randint(0, 2, (size, *d.extra), generator=generator)
+        if form == "float":
+            y_pred = y_pred.float()
+        elif form == "column":
+            y_pred = y_pred.unsqueeze(1)
+        batches.append((y_pred, y))
+    return batches
+
+
+def multiclass_batches(d: Draw, dtype: torch.dtype = torch.float32) -> list[Batch]:
+    """Scores (N, C, ...) and labels (N, ...)."""
+    generator = d.generator()
+    return [
+        (
+            torch.randn(size, d.classes, *d.extra, generator=generator).to(dtype),
+            torch.randint(0, d.classes, (size, *d.extra), generator=generator),
+        )
+        for size in d.sizes
+    ]
+
+
+def multilabel_batches(d: Draw) -> list[Batch]:
+    """0/1 predictions and targets (N, C, ...)."""
+    generator = d.generator()
+    return [
+        (
+            torch.randint(0, 2, (size, d.classes, *d.extra), generator=generator),
+            torch.randint(0, 2, (size, d.classes, *d.extra), generator=generator),
+        )
+        for size in d.sizes
+    ]
+
+
+def regression_batches(d: Draw, form: str = "same") -> list[Batch]:
+    """Float predictions and targets (N, ...); ``form="column"``: predictions (N, 1) against targets (N,)."""
+    generator = d.generator()
+    batches = []
+    for size in d.sizes:
+        shape = (size,) if form == "column" else (size, *d.extra)
+        y_pred = torch.randn(shape, generator=generator)
+        y = torch.randn(shape, generator=generator)
+        batches.append((y_pred.unsqueeze(1) if form == "column" else y_pred, y))
+    return batches
+
+
+# ---------------------------------------------------------------------------------------------- accuracy
+
+
+@EXAMPLES
+@given(d=draws(), form=st.sampled_from(["long", "float", "column"]))
+def test_accuracy_binary(d: Draw, form: str) -> None:
+    compare("Accuracy binary", lambda lib: lib.Accuracy(), binary_batches(d, form), d.feed, rtol=1e-12)
+
+
+@EXAMPLES
+@given(d=draws(), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_accuracy_multiclass(d: Draw, dtype: torch.dtype) -> None:
+    compare("Accuracy multiclass", lambda lib: lib.Accuracy(), multiclass_batches(d, dtype), d.feed, rtol=1e-12)
+
+
+@EXAMPLES
+@given(d=draws())
+def test_accuracy_multilabel(d: Draw) -> None:
+    compare(
+        "Accuracy multilabel", lambda lib: lib.Accuracy(is_multilabel=True), multilabel_batches(d), d.feed, rtol=1e-12
+    )
+
+
+# ---------------------------------------------------------------------------------------------- precision, recall
+
+AVERAGES = [False, None, True, "micro", "macro", "weighted"]
+
+
+@EXAMPLES
+@given(
+    d=draws(),
+    metric=st.sampled_from(["Precision", "Recall"]),
+    average=st.sampled_from(AVERAGES),
+    form=st.sampled_from(["long", "float", "column"]),
+)
+def test_precision_recall_binary(d: Draw, metric: str, average: Any, form: str) -> None:
+    compare(
+        f"{metric} binary average={average!r}",
+        lambda lib: getattr(lib, metric)(average=average),
+        binary_batches(d, form),
+        d.feed,
+        rtol=1e-12,
+    )
+
+
+@EXAMPLES
+@given(d=draws(), metric=st.sampled_from(["Precision", "Recall"]), average=st.sampled_from(AVERAGES))
+def test_precision_recall_multiclass(d: Draw, metric: str, average: Any) -> None:
+    compare(
+        f"{metric} multiclass average={average!r}",
+        lambda lib: getattr(lib, metric)(average=average),
+        multiclass_batches(d),
+        d.feed,
+        rtol=1e-12,
+    )
+
+
+@EXAMPLES
+@given(
+    d=draws(),
+    metric=st.sampled_from(["Precision", "Recall"]),
+    average=st.sampled_from([*AVERAGES, "samples"]),
+)
+def test_precision_recall_multilabel(d: Draw, metric: str, average: Any) -> None:
+    compare(
+        f"{metric} multilabel average={average!r}",
+        lambda lib: getattr(lib, metric)(average=average, is_multilabel=True),
+        multilabel_batches(d),
+        d.feed,
+        rtol=1e-12,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- fbeta
+
+INPUTS = {
+    "binary": lambda d: binary_batches(d, "long"),
+    "multiclass": multiclass_batches,
+    "multilabel": multilabel_batches,
+}
+
+
+@EXAMPLES
+@given(
+    d=draws(),
+    beta=st.sampled_from([0.5, 1.0, 2.0]),
+    average=st.sampled_from([True, False]),
+    kind=st.sampled_from(["binary", "multiclass"]),
+    form=st.sampled_from(["own", "given"]),
+)
+def test_fbeta(d: Draw, beta: float, average: bool, kind: str, form: str) -> None:
+    """Fbeta alone, and in ignite's form, from a Precision and a Recall with average=False."""
+
+    def make(lib: Any) -> Any:
+        if form == "own":
+            return lib.Fbeta(beta, average=average)
+        return lib.Fbeta(beta, average=average, precision=lib.Precision(average=False), recall=lib.Recall())
+
+    compare(f"Fbeta {kind} average={average!r} ({form})", make, INPUTS[kind](d), d.feed, rtol=1e-9)
+
+
+@FEW
+@given(d=draws(), beta=st.sampled_from([0.5, 1.0, 2.0]), average=st.sampled_from([True, False]))
+def test_fbeta_multilabel(d: Draw, beta: float, average: bool) -> None:
+    """ignite's multilabel F-beta: from a Precision and a Recall with is_multilabel=True."""
+
+    def make(lib: Any) -> Any:
+        precision = lib.Precision(average=False, is_multilabel=True)
+        recall = lib.Recall(average=False, is_multilabel=True)
+        return lib.Fbeta(beta, average=average, precision=precision, recall=recall)
+
+    compare(f"Fbeta multilabel average={average!r}", make, multilabel_batches(d), d.feed, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- confusion matrix
+
+
+def confusion(lib: Any) -> Any:
+    """The confusion_matrix module: ignite exports cmAccuracy, cmPrecision and cmRecall only from there."""
+    return lib.confusion_matrix
+
+
+CM_VIEWS: dict[str, Callable[[Any, Any], Any]] = {
+    "matrix": lambda lib, cm: cm,
+    "IoU": lambda lib, cm: confusion(lib).IoU(cm),
+    "IoU ignore 0": lambda lib, cm: confusion(lib).IoU(cm, ignore_index=0),
+    "mIoU": lambda lib, cm: confusion(lib).mIoU(cm),
+    "mIoU ignore 1": lambda lib, cm: confusion(lib).mIoU(cm, ignore_index=1),
+    "JaccardIndex": lambda lib, cm: confusion(lib).JaccardIndex(cm),
+    "DiceCoefficient": lambda lib, cm: confusion(lib).DiceCoefficient(cm),
+    "DiceCoefficient ignore 0": lambda lib, cm: confusion(lib).DiceCoefficient(cm, ignore_index=0),
+    "cmAccuracy": lambda lib, cm: confusion(lib).cmAccuracy(cm),
+    "cmPrecision": lambda lib, cm: confusion(lib).cmPrecision(cm),
+    "cmPrecision per class": lambda lib, cm: confusion(lib).cmPrecision(cm, average=False),
+    "cmRecall": lambda lib, cm: confusion(lib).cmRecall(cm),
+    "cmRecall per class": lambda lib, cm: confusion(lib).cmRecall(cm, average=False),
+}
+
+
+@EXAMPLES
+@given(
+    d=draws(),
+    view=st.sampled_from(sorted(CM_VIEWS)),
+    average=st.sampled_from([None, "samples", "recall", "precision"]),
+)
+def test_confusion_matrix_and_its_scores(d: Draw, view: str, average: str | None) -> None:
+    if view != "matrix" and average in ("recall", "precision"):
+        average = None  # ignite refuses scores of a normalised matrix; ember scores its counts
+
+    def make(lib: Any) -> Any:
+        return CM_VIEWS[view](lib, lib.ConfusionMatrix(d.classes, average=average))
+
+    exact = view == "matrix" and average is None
+    compare(f"ConfusionMatrix {view} average={average!r}", make, multiclass_batches(d), d.feed, exact=exact, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- top-k
+
+
+@EXAMPLES
+@given(d=draws(max_extra=0), k=st.integers(1, 5))
+def test_top_k_categorical_accuracy(d: Draw, k: int) -> None:
+    k = min(k, d.classes)
+    compare(
+        f"TopKCategoricalAccuracy k={k}", lambda lib: lib.TopKCategoricalAccuracy(k=k), multiclass_batches(d), d.feed
+    )
+
+
+# ---------------------------------------------------------------------------------------------- regression, loss
+
+REGRESSION = ["MeanSquaredError", "RootMeanSquaredError", "MeanAbsoluteError"]
+
+
+@EXAMPLES
+@given(d=draws(), metric=st.sampled_from(REGRESSION), form=st.sampled_from(["same", "column"]))
+def test_regression(d: Draw, metric: str, form: str) -> None:
+    """Pairs of one shape, and a one-output model's (N, 1) predictions against (N,) targets."""
+    # ignite sums the errors in float32, ember in float64: the same value to float32's precision
+    compare(f"{metric} {form}", lambda lib: getattr(lib, metric)(), regression_batches(d, form), d.feed, rtol=1e-5)
+
+
+LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[[Draw], list[Batch]]]] = {
+    "cross_entropy": (torch.nn.functional.cross_entropy, multiclass_batches),
+    "mse_loss": (torch.nn.functional.mse_loss, regression_batches),
+    "CrossEntropyLoss module": (torch.nn.CrossEntropyLoss(), multiclass_batches),
+}
+
+
+@EXAMPLES
+@given(d=draws(), loss=st.sampled_from(sorted(LOSSES)), batch_size=st.sampled_from(["len", "numel"]))
+def test_loss(d: Draw, loss: str, batch_size: str) -> None:
+    loss_fn, inputs = LOSSES[loss]
+    size: Callable[[torch.Tensor], int] = len if batch_size == "len" else (lambda y: y.numel())
+    compare(
+        f"Loss {loss} batch_size={batch_size}",
+        lambda lib: lib.Loss(loss_fn, batch_size=size),
+        inputs(d),
+        d.feed,
+        rtol=1e-5,
+    )
+
+
+@FEW
+@given(d=draws(max_extra=0))
+def test_loss_with_criterion_kwargs(d: Draw) -> None:
+    """ignite's third output item: keyword arguments for the loss function."""
+    weight = torch.linspace(0.5, 2.0, d.classes)
+    batches = [(y_pred, y, {"weight": weight}) for y_pred, y in multiclass_batches(d)]
+    compare(
+        "Loss criterion_kwargs",
+        lambda lib: lib.Loss(torch.nn.functional.cross_entropy),
+        batches,
+        d.feed,
+        rtol=1e-5,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- aggregates
+
+
+def value_batches(d: Draw, form: str) -> list[Any]:
+    """Values for Average and friends: Python numbers, 0-d tensors, (N,) vectors, (N, F) rows."""
+    generator = d.generator()
+    values: list[Any] = []
+    for size in d.sizes:
+        positive = torch.rand(size, *d.extra[:1], generator=generator, dtype=torch.float64) + 0.1
+        if form == "number":
+            values.append(float(positive.reshape(-1)[0]))
+        elif form == "scalar tensor":
+            values.append(positive.reshape(-1)[0].float())
+        elif form == "vector":
+            values.append(torch.rand(d.classes, generator=generator) + 0.1)
+        else:
+            values.append(torch.rand(size, d.classes, generator=generator) + 0.1)
+    return values
+
+
+@EXAMPLES
+@given(d=draws(max_extra=1), form=st.sampled_from(["number", "scalar tensor", "vector", "rows"]))
+def test_average(d: Draw, form: str) -> None:
+    values = value_batches(d, form)
+    compare(
+        f"Average of {form}",
+        lambda lib: lib.Average(output_transform=lambda output: output[0]),
+        [(value,) for value in values],
+        d.feed,
+        rtol=1e-6,
+    )
+
+
+@EXAMPLES
+@given(d=draws(max_extra=1), form=st.sampled_from(["number", "scalar tensor", "vector", "rows"]))
+def test_geometric_average(d: Draw, form: str) -> None:
+    values = value_batches(d, form)
+    compare(
+        f"GeometricAverage of {form}",
+        lambda lib: lib.GeometricAverage(output_transform=lambda output: output[0]),
+        [(value,) for value in values],
+        d.feed,
+        rtol=1e-6,
+    )
+
+
+OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "sum": lambda accumulator, value: accumulator + value,
+    "max of sums": lambda accumulator, value: torch.maximum(torch.as_tensor(accumulator), torch.as_tensor(value).sum()),
+}
+
+
+@EXAMPLES
+@given(
+    d=draws(max_extra=1),
+    form=st.sampled_from(["number", "scalar tensor", "vector", "rows"]),
+    op=st.sampled_from(sorted(OPS)),
+)
+def test_variable_accumulation(d: Draw, form: str, op: str) -> None:
+    if op == "sum" and form == "rows":
+        op = "max of sums"  # a sum of (N, F) rows into a 0-d accumulator broadcasts the same in both
+    values = value_batches(d, form)
+    compare(
+        f"VariableAccumulation {op} of {form}",
+        lambda lib: lib.VariableAccumulation(OPS[op], output_transform=lambda output: output[0]),
+        [(value,) for value in values],
+        d.feed,
+        rtol=1e-6,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- running average
+
+
+def _snapshot(value: Any) -> Any:
+    """The value as a handler sees it now: ignite's ConfusionMatrix publishes its state tensor, updated later in place."""
+    return value.clone() if isinstance(value, torch.Tensor) else value
+
+
+def trace_running(library: str, make: Make, batches: list[Batch], epochs: int, usage: Any) -> Outcome:
+    """The running value after every iteration and every epoch, over ``epochs`` epochs."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metric = make(LIBRARIES[library])
+            engine_class = ENGINES[library]
+            engine = engine_class(lambda engine, batch: batch)
+            if usage is None:
+                metric.attach(engine, "running")
+            else:
+                metric.attach(engine, "running", usage=usage)
+            seen: list[Any] = []
+            events = ignite.engine.Events if library == "ignite" else ember.engine.Events
+            engine.add_event_handler(
+                events.ITERATION_COMPLETED, lambda engine: seen.append(_snapshot(engine.state.metrics.get("running")))
+            )
+            engine.add_event_handler(
+                events.EPOCH_COMPLETED,
+                lambda engine: seen.append(("epoch", _snapshot(engine.state.metrics.get("running")))),
+            )
+            engine.run(batches, max_epochs=epochs)
+            return Outcome(tuple(value if not isinstance(value, tuple) else value[1] for value in seen))
+    except Exception as error:
+        return Outcome(error=error)
+
+
+@EXAMPLES
+@given(
+    d=draws(max_extra=0),
+    alpha=st.sampled_from([0.5, 0.9, 0.98, 1.0]),
+    source=st.sampled_from(["Accuracy", "output"]),
+    usage=st.sampled_from([None, "running_batch_wise", "single_epoch_running_batch_wise", "running_epoch_wise"]),
+    epochs=st.integers(1, 3),
+)
+def test_running_average(d: Draw, alpha: float, source: str, usage: str | None, epochs: int) -> None:
+    batches = multiclass_batches(d)
+
+    def make(lib: Any) -> Any:
+        if source == "Accuracy":
+            return lib.RunningAverage(lib.Accuracy(), alpha=alpha)
+        return lib.RunningAverage(alpha=alpha, output_transform=lambda output: output[0].mean())
+
+    expected = trace_running("ignite", make, batches, epochs, usage)
+    actual = trace_running("ember", make, batches, epochs, usage)
+    name = f"RunningAverage {source} alpha={alpha} usage={usage}"
+    COMPARED[name] = COMPARED.get(name, 0) + 1
+    # ignite averages an output tensor in its float32, ember in float64
+    assert_same_outcome(expected, actual, exact=False, rtol=1e-5, atol=1e-6, where=name)
+
+
+@FEW
+@given(d=draws(max_extra=0), epoch_bound=st.sampled_from([True, False]))
+def test_running_average_epoch_bound(d: Draw, epoch_bound: bool) -> None:
+    """ignite's deprecated epoch_bound= picks the usage."""
+
+    def make(lib: Any) -> Any:
+        return lib.RunningAverage(output_transform=lambda output: output[0].mean(), epoch_bound=epoch_bound)
+
+    batches = multiclass_batches(d)
+    expected = trace_running("ignite", make, batches, 2, None)
+    actual = trace_running("ember", make, batches, 2, None)
+    assert_same_outcome(expected, actual, exact=False, rtol=1e-5, atol=1e-6, where=f"epoch_bound={epoch_bound}")
+
+
+USAGE_METRICS: dict[str, tuple[Make, Callable[[Draw], list[Batch]]]] = {
+    "Accuracy": (lambda lib: lib.Accuracy(), multiclass_batches),
+    "Precision per class": (lambda lib: lib.Precision(average=False), multiclass_batches),
+    "Recall weighted": (lambda lib: lib.Recall(average="weighted"), multiclass_batches),
+    "TopKCategoricalAccuracy": (lambda lib: lib.TopKCategoricalAccuracy(k=2), multiclass_batches),
+    "Loss": (lambda lib: lib.Loss(torch.nn.functional.cross_entropy), multiclass_batches),
+    "MeanSquaredError": (lambda lib: lib.MeanSquaredError(), regression_batches),
+    "ConfusionMatrix": (
+        lambda lib: lib.ConfusionMatrix(3),
+        lambda d: multiclass_batches(Draw(d.seed, d.sizes, d.extra, 3, d.feed)),
+    ),
+    "Average": (lambda lib: lib.Average(output_transform=lambda output: output[1].float()), multiclass_batches),
+}
+USAGES = [
+    None,
+    "epoch_wise",
+    "batch_wise",
+    "running_batch_wise",
+    "single_epoch_running_batch_wise",
+    "running_epoch_wise",
+    "batch_filtered every 2",
+]
+
+
+def _usage(library: str, usage: str | None) -> Any:
+    if usage == "batch_filtered every 2":
+        return LIBRARIES[library].metric.BatchFiltered(every=2)
+    return usage
+
+
+@EXAMPLES
+@given(
+    d=draws(max_extra=0),
+    metric=st.sampled_from(sorted(USAGE_METRICS)),
+    usage=st.sampled_from(USAGES),
+    epochs=st.integers(1, 3),
+)
+def test_metric_usages_over_epochs(d: Draw, metric: str, usage: str | None, epochs: int) -> None:
+    """What handlers see in engine.state.metrics after every iteration and epoch, for each usage."""
+    make, inputs = USAGE_METRICS[metric]
+    batches = inputs(d)
+    name = f"{metric} usage={usage}"
+    expected = trace_running("ignite", make, batches, epochs, _usage("ignite", usage))
+    actual = trace_running("ember", make, batches, epochs, _usage("ember", usage))
+    COMPARED[name] = COMPARED.get(name, 0) + 1
+    assert_same_outcome(expected, actual, exact=False, rtol=1e-5, atol=1e-7, where=name)
+
+
+@FEW
+@given(d=draws(), epochs=st.integers(1, 2))
+def test_metrics_lambda_beside_its_attached_sources(d: Draw, epochs: int) -> None:
+    """Sources attached under their own names and inside a lambda are updated once per batch."""
+
+    def run(library: str) -> dict[str, Any]:
+        lib = LIBRARIES[library]
+        engine = ENGINES[library](lambda engine, batch: batch)
+        precision, recall = lib.Precision(average=False), lib.Recall(average=False)
+        precision.attach(engine, "precision")
+        recall.attach(engine, "recall")
+        (precision * recall * 2 / (precision + recall + 1e-20)).mean().attach(engine, "f1")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine.run(multiclass_batches(d), max_epochs=epochs)
+        return dict(engine.state.metrics)
+
+    expected, actual = run("ignite"), run("ember")
+    COMPARED["MetricsLambda beside its sources"] = COMPARED.get("MetricsLambda beside its sources", 0) + 1
+    assert sorted(actual) == sorted(expected)
+    for key, value in expected.items():
+        assert_same_value(value, actual[key], exact=False, where=key)
+
+
+# ---------------------------------------------------------------------------------------------- arithmetic, lambdas
+
+ARITHMETIC: dict[str, Callable[[Any], Any]] = {
+    "F1 from per-class P and R": lambda lib: (
+        2
+        * lib.Precision(average=False)
+        * lib.Recall(average=False)
+        / (lib.Precision(average=False) + lib.Recall(average=False) + 1e-20)
+    ),
+    "mean F1": lambda lib: (
+        (2 * lib.Precision(average=False) * lib.Recall(average=False))
+        / (lib.Precision(average=False) + lib.Recall(average=False) + 1e-20)
+    ).mean(),
+    "accuracy minus top-2": lambda lib: lib.Accuracy() - lib.TopKCategoricalAccuracy(k=2),
+    "accuracy ** 2 + 1": lambda lib: lib.Accuracy() ** 2 + 1,
+    "2 ** accuracy - (1 - accuracy)": lambda lib: 2 ** lib.Accuracy() - (1 - lib.Accuracy()),
+    "(1 + accuracy) / 2": lambda lib: (1 + lib.Accuracy()) / 2,
+    "accuracy // 0.25 % 2": lambda lib: lib.Accuracy() // 0.25 % 2,
+    "precision[0]": lambda lib: lib.Precision(average=False)[0],
+    "precision.sum()": lambda lib: lib.Precision(average=False).sum(),
+    "recall.max()": lambda lib: lib.Recall(average=False).max(),
+    "MetricsLambda(max)": lambda lib: lib.MetricsLambda(
+        lambda precision, recall: torch.maximum(precision, recall).sum(),
+        lib.Precision(average=False),
+        lib.Recall(average=False),
+    ),
+    "MetricsLambda with a constant": lambda lib: lib.MetricsLambda(
+        lambda accuracy, offset: accuracy + offset, lib.Accuracy(), 0.5
+    ),
+}
+
+
+@EXAMPLES
+@given(d=draws(), expression=st.sampled_from(sorted(ARITHMETIC)))
+def test_metric_arithmetic_and_metrics_lambda(d: Draw, expression: str) -> None:
+    compare(f"arithmetic {expression}", ARITHMETIC[expression], multiclass_batches(d), d.feed, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- epoch metric
+
+
+def _accuracy_of(y_preds: torch.Tensor, y: torch.Tensor) -> float:
+    return float((y_preds.argmax(dim=1) == y).float().mean())
+
+
+def _mean_error(y_preds: torch.Tensor, y: torch.Tensor) -> float:
+    return float((y_preds - y).abs().mean())
+
+
+def _as_tensor(y_preds: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (y_preds.argmax(dim=1) == y).sum()
+
+
+EPOCH_FUNCTIONS: dict[str, tuple[Callable[[torch.Tensor, torch.Tensor], Any], Callable[[Draw], list[Batch]]]] = {
+    "accuracy": (_accuracy_of, multiclass_batches),
+    "mean error": (_mean_error, lambda d: regression_batches(Draw(d.seed, d.sizes, (), d.classes, d.feed))),
+    "column predictions": (
+        _mean_error,
+        lambda d: regression_batches(Draw(d.seed, d.sizes, (), d.classes, d.feed), "column"),
+    ),
+    "tensor result": (_as_tensor, multiclass_batches),
+}
+
+
+@EXAMPLES
+@given(d=draws(max_extra=0), function=st.sampled_from(sorted(EPOCH_FUNCTIONS)))
+def test_epoch_metric(d: Draw, function: str) -> None:
+    compute_fn, inputs = EPOCH_FUNCTIONS[function]
+    compare(f"EpochMetric {function}", lambda lib: lib.EpochMetric(compute_fn), inputs(d), d.feed, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- the count
+
+
+def test_zz_report_the_number_of_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a check: prints how many metric-by-input cases this run compared (run after the others)."""
+    with capsys.disabled():
+        total = sum(COMPARED.values())
+        print(f"\ndifferential metrics: {total} cases over {len(COMPARED)} metric forms")
+    assert math.isfinite(total)
