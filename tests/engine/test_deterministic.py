@@ -510,3 +510,32 @@ def test_a_deterministic_supervised_trainer_gives_ignites_weights(ignite_modules
 
     expected = weights(ignite.engine.create_supervised_trainer)
     assert all(torch.equal(a, b) for a, b in zip(weights(create_supervised_trainer), expected))
+
+
+def test_validation_between_epochs_leaves_ignites_order_and_weights(ignite_modules: Any) -> None:
+    """A deterministic trainer validating at each EPOCH_COMPLETED (whose DataLoader draws from torch's generator)."""
+    import ignite.engine
+
+    def run(engine_module: Any) -> tuple[list[Any], list[torch.Tensor]]:
+        manual_seed(0)
+        model = make_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        trainer = engine_module.create_supervised_trainer(
+            model,
+            optimizer,
+            nn.CrossEntropyLoss(),
+            deterministic=True,
+            output_transform=lambda x, y, y_pred, loss: (loss.item(), x.sum().item()),
+        )
+        evaluator = engine_module.create_supervised_evaluator(model)
+        validation = DataLoader(TensorDataset(torch.randn(12, 6), torch.randint(0, 3, (12,))), batch_size=5)
+        trainer.add_event_handler(engine_module.Events.EPOCH_COMPLETED, lambda: evaluator.run(validation))
+        seen: list[Any] = []
+        trainer.add_event_handler(engine_module.Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+        trainer.run(make_loader(), max_epochs=3)
+        return seen, [parameter.detach() for parameter in model.parameters()]
+
+    expected_outputs, expected_weights = run(ignite.engine)
+    outputs, weights = run(ember.engine)
+    assert outputs == expected_outputs
+    assert all(torch.equal(a, b) for a, b in zip(weights, expected_weights))
