@@ -205,6 +205,14 @@ def test_a_class_never_predicted_counts_as_zero_precision() -> None:
 # -- bad input -------------------------------------------------------------------------------------
 
 
+def test_confusion_matrix_leaves_out_targets_outside_its_classes() -> None:
+    """As ignite documents: a void label (255) or a negative one does not count, in any row."""
+    matrix = ConfusionMatrix(3)
+    scores = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0], [0.0, 2.0, 0.0]])
+    matrix.update((scores, torch.tensor([0, 255, 2, -1])))
+    assert matrix.compute().tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 1]]
+
+
 BAD_INPUTS = [
     (Accuracy(), (torch.randn(4, 3), torch.randint(0, 3, (4, 4))), ValueError,
      r"Accuracy got y_pred of shape \(4, 3\) and y of shape \(4, 4\), which do not fit"),
@@ -241,9 +249,9 @@ BAD_INPUTS = [
     (ConfusionMatrix(3), (torch.randint(0, 2, (4,)), torch.zeros(4).long()), ValueError,
      r"ConfusionMatrix with num_classes=3 got binary inputs"),
     (ConfusionMatrix(3, task="multiclass"), (torch.tensor([0, 7]), torch.tensor([0, 1])), ValueError,
-     "ConfusionMatrix has 3 classes .* but got a larger label"),
+     "ConfusionMatrix has 3 classes .* but got a predicted label y_pred outside them"),
     (ConfusionMatrix(3, task="multiclass"), (torch.tensor([3]), torch.tensor([0])), ValueError,
-     "ConfusionMatrix has 3 classes .* but got a larger label"),
+     "ConfusionMatrix has 3 classes .* but got a predicted label y_pred outside them"),
     (TopKCategoricalAccuracy(k=3), (torch.randn(4, 2), torch.zeros(4).long()), ValueError,
      r"TopKCategoricalAccuracy with k=3 needs at least 3 classes, got y_pred \(4, 2\)"),
     (TopKCategoricalAccuracy(), (torch.randn(4), torch.zeros(4).long()), ValueError,

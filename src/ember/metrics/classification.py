@@ -113,8 +113,22 @@ class _ClassificationMetric(Metric):
                 raise ValueError(f"{name} threshold must be a finite number, got threshold={threshold!r}.")
         self.task = task
         self.num_classes = num_classes
+        self._given_classes = num_classes
         self.threshold = threshold
         self._is_multilabel = task == "multilabel"
+
+    def reset(self) -> None:
+        """Forget everything seen, including a number of classes read from the inputs (as ignite does).
+
+        A ``num_classes`` passed to the constructor is kept.
+        """
+        if hasattr(self, "_given_classes") and self.num_classes != self._given_classes:
+            self.num_classes = self._given_classes
+            self._on_forget_classes()
+        super().reset()
+
+    def _on_forget_classes(self) -> None:
+        """Called by :meth:`reset` when the number of classes read from the inputs is forgotten."""
 
     def _check_classes(self, classes: int, what: str, tensor: torch.Tensor | None = None) -> None:
         """Fix the number of classes on first sight; a later change is an error.
@@ -285,10 +299,23 @@ class Accuracy(_ClassificationMetric):
         self.add_state("total", torch.tensor(0), reduction="sum")
         self.correct: torch.Tensor
         self.total: torch.Tensor
+        self._kind: str | None = None
+
+    def reset(self) -> None:
+        """Forget everything seen, including the kind of inputs (binary, multiclass, multilabel)."""
+        super().reset()
+        self._kind = None
 
     def update(self, output: Any) -> None:
         """Count the correct predictions of one batch."""
         kind, predicted, y = self._read(output)
+        if self._kind is None:
+            self._kind = kind
+        elif kind != self._kind:
+            raise ValueError(
+                f"Accuracy got {kind} inputs y_pred {_shape(output[0])} and y {_shape(output[1])} after {self._kind} "
+                "ones. Keep one kind of input between resets, or pass task=... to read them all one way."
+            )
         right = predicted == y
         if kind == "multilabel":
             right = right.all(dim=1)
@@ -338,9 +365,8 @@ class _ClassCounts(_ClassificationMetric):
             raise ValueError(f"{name} with task='binary' has 2 classes, got num_classes={num_classes}.")
         self.average = average
         self._binary: bool | None = True if self.task == "binary" else (False if self.task is not None else None)
-        size = 2 if self.task == "binary" else (num_classes or 0)
-        for state in _COUNT_STATES:
-            self.add_state(state, torch.zeros(size, dtype=torch.int64), reduction="sum")
+        self._given_binary = self._binary
+        self._on_forget_classes()
         self.add_state("sample_sum", torch.tensor(0.0, dtype=torch.float64), reduction="sum")
         self.add_state("sample_count", torch.tensor(0), reduction="sum")
         self.true_positives: torch.Tensor
@@ -352,6 +378,15 @@ class _ClassCounts(_ClassificationMetric):
     def _on_num_classes(self, classes: int) -> None:
         for state in _COUNT_STATES:
             self.add_state(state, torch.zeros(classes, dtype=torch.int64), reduction="sum")
+
+    def _on_forget_classes(self) -> None:
+        self._on_num_classes(2 if self.task == "binary" else (self.num_classes or 0))
+
+    def reset(self) -> None:
+        """Forget everything seen, including the kind and number of classes read from the inputs (as ignite does)."""
+        super().reset()
+        if hasattr(self, "_given_binary"):
+            self._binary = self._given_binary
 
     def _count(self, labels: torch.Tensor, classes: int, what: str) -> torch.Tensor:
         counts = torch.bincount(labels, minlength=classes)
@@ -829,18 +864,22 @@ class ConfusionMatrix(_ClassificationMetric):
                 f"y {_shape(y)}. Pass class scores of shape (N, {classes}), or labels with task='multiclass'."
             )
         predicted = predicted.reshape(-1).long()
-        cells = y.reshape(-1).long() * classes + predicted
+        targets = y.reshape(-1).long()
+        left_out = classes * classes  # one bin past the matrix's cells, cut off below
+        # As ignite documents: a target outside [0, classes), such as a void label 255 in a
+        # segmentation map, is left out of the matrix.
+        cells = torch.where((targets >= 0) & (targets < classes), targets * classes + predicted, left_out)
         if kind == "multiclass" and output[0].dim() == output[1].dim():  # labels, not scores (arg-max is in range)
-            # A predicted label >= classes would alias into the next row's cells: send it past the
-            # last cell instead, so that the count's length reveals it (no read from the device).
-            cells = torch.where(predicted < classes, cells, classes * classes)
-        counts = torch.bincount(cells, minlength=classes * classes)
-        if counts.shape[0] > classes * classes:
+            # A predicted label out of range would alias into another row's cells: send it past the
+            # left-out bin instead, so that the count's length reveals it (no read from the device).
+            cells = torch.where((predicted >= 0) & (predicted < classes), cells, left_out + 1)
+        counts = torch.bincount(cells, minlength=left_out + 1)
+        if counts.shape[0] > left_out + 1:
             raise ValueError(
-                f"ConfusionMatrix has {classes} classes (labels 0 to {classes - 1}) but got a larger label in y or "
-                "y_pred. Pass num_classes that covers every label."
+                f"ConfusionMatrix has {classes} classes (labels 0 to {classes - 1}) but got a predicted label "
+                "y_pred outside them. Pass num_classes that covers every label."
             )
-        self.matrix += counts.reshape(classes, classes)
+        self.matrix += counts[:left_out].reshape(classes, classes)
         if self.average == "samples":  # only that average needs the count: no extra operation otherwise
             self.examples += y.shape[0] if y.dim() else 1
 
