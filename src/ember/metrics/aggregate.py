@@ -184,14 +184,15 @@ class Average(Metric):
     A number or 0-dimensional tensor counts as one value, a 1-dimensional tensor ``(F,)`` as one
     vector value, and a tensor of shape ``(N, F, ...)`` as ``N`` values of shape ``(F, ...)``: the
     mean of vectors is taken feature by feature (as ignite's ``Average``). Keep one value shape
-    per metric between resets. The value is a float for numbers, a float64 tensor otherwise.
+    per metric between resets. The value is a float64 tensor, 0-dimensional for numbers (as
+    ignite's; attached to an engine, ``engine.state.metrics`` holds it as a float).
 
     >>> average = Average()
     >>> average.update(1.0)
     >>> average.update(torch.tensor(2.0))
     >>> average.update(6.0)
     >>> average.compute()
-    3.0
+    tensor(3., dtype=torch.float64)
     >>> rows = Average()
     >>> rows.update(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))  # two vectors
     >>> rows.compute()
@@ -235,15 +236,16 @@ class Average(Metric):
         self.count += count
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float | torch.Tensor:
-        """The mean: a float for scalar values, a tensor otherwise."""
-        return _value_or_tensor(state["total"] / state["count"].clamp(min=1))
+        """The mean, a float64 tensor (0-dimensional for scalar values)."""
+        return state["total"] / state["count"].clamp(min=1)
 
 
 class GeometricAverage(Average):
     """The geometric mean of the values it is given: ``exp(Σ log(values) / number of values)``.
 
     Values are read as :class:`Average` reads them (vectors feature by feature) and must be
-    positive (a zero gives 0, a negative value ``nan``).
+    positive (a zero gives 0, a negative value ``nan``). The value is a float when it has one
+    element (a scalar, or vectors of one feature), a float64 tensor otherwise, as ignite's.
 
     >>> geometric = GeometricAverage()
     >>> geometric.update(torch.tensor([[1.0, 4.0], [4.0, 1.0]]))
@@ -255,8 +257,9 @@ class GeometricAverage(Average):
         return value.log()
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float | torch.Tensor:
-        """The geometric mean: a float for scalar values, a tensor otherwise."""
-        return _value_or_tensor((state["total"] / state["count"].clamp(min=1)).exp())
+        """The geometric mean: a float when it has one element, a tensor otherwise."""
+        mean = (state["total"] / state["count"].clamp(min=1)).exp()
+        return float(mean) if mean.numel() == 1 else mean
 
 
 class RunningAverage(Metric):
@@ -332,6 +335,12 @@ class RunningAverage(Metric):
         self.alpha = float(alpha)
         self.add_state("average", torch.tensor(0.0, dtype=torch.float64), reduction="mean")
         self.average: torch.Tensor
+        self._tensor_values = False
+
+    def reset(self) -> None:
+        """Forget the average (the next value starts it again)."""
+        super().reset()
+        self._tensor_values = False
 
     def update(self, output: Any) -> None:
         """Move the average towards ``output`` (or towards ``src``'s value on ``output``)."""
@@ -342,6 +351,8 @@ class RunningAverage(Metric):
         self._move_towards(output)
 
     def _move_towards(self, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            self._tensor_values = True  # the value is a tensor then, as ignite's (a float for numbers)
         value = _as_float64("RunningAverage", output, self.device)
         if self._updates == 0:
             self.average = value.clone()
@@ -392,5 +403,7 @@ class RunningAverage(Metric):
                 engine.remove_event_handler(handler, event)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float | torch.Tensor:
-        """The current average: a float for scalar values, a tensor otherwise."""
+        """The current average: a float when it averages numbers, a float64 tensor when it averages tensors."""
+        if self._tensor_values:
+            return state["average"]
         return _value_or_tensor(state["average"])
