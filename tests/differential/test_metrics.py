@@ -22,6 +22,7 @@ from typing import Any
 import ignite.engine
 import ignite.metrics
 import ignite.metrics.confusion_matrix
+import ignite.metrics.epoch_metric
 import pytest
 import torch
 from hypothesis import given, settings
@@ -30,6 +31,7 @@ from hypothesis import strategies as st
 import ember.engine
 import ember.metrics
 import ember.metrics.confusion_matrix
+import ember.metrics.epoch_metric
 
 LONG = settings.get_current_profile_name() == "long"
 EXAMPLES = settings(max_examples=2_000 if LONG else 60, derandomize=not LONG, deadline=None)
@@ -49,8 +51,12 @@ class Outcome:
     error: BaseException | None = None
 
 
-def evaluate(library: str, make: Make, batches: list[Batch], feed: str) -> Outcome:
-    """Build the metric with ``library`` and feed ``batches`` by ``update`` or by an engine run."""
+def evaluate(library: str, make: Make, batches: list[Batch], feed: str, unwrap: bool = False) -> Outcome:
+    """Build the metric with ``library`` and feed ``batches`` by ``update`` or by an engine run.
+
+    ``unwrap``: batches are ``(value,)`` tuples, which the metric's output_transform unwraps in an
+    engine; ``update`` gets the value itself (update applies no output_transform).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ignite's dtype and deprecation warnings
@@ -58,7 +64,7 @@ def evaluate(library: str, make: Make, batches: list[Batch], feed: str) -> Outco
             if feed == "update":
                 metric.reset()
                 for batch in batches:
-                    metric.update(batch)
+                    metric.update(batch[0] if unwrap else batch)
                 return Outcome(metric.compute())
             engine = ENGINES[library](lambda engine, batch: batch)
             metric.attach(engine, "metric")
@@ -105,10 +111,22 @@ def assert_same_value(
 COMPARED: dict[str, int] = {}
 
 
-def compare(name: str, make: Make, batches: list[Batch], feed: str, *, exact: bool = False, rtol: float = 1e-9) -> Any:
-    """Run both libraries; ember must give ignite's value, or fail where ignite fails."""
-    expected = evaluate("ignite", make, batches, feed)
-    actual = evaluate("ember", make, batches, feed)
+def compare(
+    name: str,
+    make: Make,
+    batches: list[Batch],
+    feed: str,
+    *,
+    exact: bool = False,
+    rtol: float = 1e-9,
+    unwrap: bool = False,
+    ignite_may_refuse: bool = False,
+) -> Any:
+    """Run both libraries; ember must give ignite's value (or, where ignite may refuse, fail too)."""
+    expected = evaluate("ignite", make, batches, feed, unwrap)
+    actual = evaluate("ember", make, batches, feed, unwrap)
+    if not ignite_may_refuse:  # the random inputs are meant to be valid: a refusal is a bug of this test
+        assert expected.error is None, f"{name}: ignite raises {expected.error!r}"
     COMPARED[name] = COMPARED.get(name, 0) + 1
     shapes = [tuple(item.shape) if isinstance(item, torch.Tensor) else item for item in batches[0]]
     where = f"{name} ({feed}, {len(batches)} batches, first {shapes})"
@@ -457,6 +475,7 @@ def test_average(d: Draw, form: str) -> None:
         [(value,) for value in values],
         d.feed,
         rtol=1e-6,
+        unwrap=True,
     )
 
 
@@ -470,6 +489,7 @@ def test_geometric_average(d: Draw, form: str) -> None:
         [(value,) for value in values],
         d.feed,
         rtol=1e-6,
+        unwrap=True,
     )
 
 
@@ -495,6 +515,7 @@ def test_variable_accumulation(d: Draw, form: str, op: str) -> None:
         [(value,) for value in values],
         d.feed,
         rtol=1e-6,
+        unwrap=True,
     )
 
 
@@ -712,6 +733,161 @@ EPOCH_FUNCTIONS: dict[str, tuple[Callable[[torch.Tensor, torch.Tensor], Any], Ca
 def test_epoch_metric(d: Draw, function: str) -> None:
     compute_fn, inputs = EPOCH_FUNCTIONS[function]
     compare(f"EpochMetric {function}", lambda lib: lib.EpochMetric(compute_fn), inputs(d), d.feed, rtol=1e-6)
+
+
+@FEW
+@given(d=draws(max_extra=2), void=st.sampled_from([255, -1]))
+def test_confusion_matrix_leaves_out_void_targets(d: Draw, void: int) -> None:
+    """ignite documents it: targets outside [0, num_classes), e.g. 255 in segmentation maps, do not count."""
+    batches = []
+    for y_pred, y in multiclass_batches(d):
+        mask = torch.rand(y.shape, generator=torch.Generator().manual_seed(d.seed)) < 0.3
+        batches.append((y_pred, torch.where(mask, void, y)))
+    compare(f"ConfusionMatrix void {void}", lambda lib: lib.ConfusionMatrix(d.classes), batches, d.feed, exact=True)
+    compare(
+        f"mIoU void {void}",
+        lambda lib: confusion(lib).mIoU(lib.ConfusionMatrix(d.classes)),
+        batches,
+        d.feed,
+        rtol=1e-9,
+    )
+
+
+RESET_METRICS: dict[str, Make] = {
+    "Accuracy": lambda lib: lib.Accuracy(),
+    "Precision macro": lambda lib: lib.Precision(average="macro"),
+    "Recall per class": lambda lib: lib.Recall(average=False),
+    "Fbeta": lambda lib: lib.Fbeta(1.0),
+}
+
+
+@FEW
+@given(first=draws(max_extra=0), second=draws(max_extra=0), metric=st.sampled_from(sorted(RESET_METRICS)))
+def test_reset_forgets_the_classes_and_kind_read_from_inputs(first: Draw, second: Draw, metric: str) -> None:
+    """A metric reused after reset() (an evaluator run on other data) reads its inputs afresh, as ignite's."""
+    runs = [multiclass_batches(first), binary_batches(second, "long"), multiclass_batches(second)]
+    outcomes = {}
+    for library in LIBRARIES:
+        values = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metric_object = RESET_METRICS[metric](LIBRARIES[library])
+            for batches in runs:
+                metric_object.reset()
+                for batch in batches:
+                    metric_object.update(batch)
+                values.append(metric_object.compute())
+        outcomes[library] = tuple(values)
+    COMPARED[f"reset {metric}"] = COMPARED.get(f"reset {metric}", 0) + 1
+    assert_same_value(outcomes["ignite"], outcomes["ember"], exact=False, where=f"reset {metric}")
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+
+# Inputs that ignite scores, but not as their user means them; ember raises instead of giving a number.
+REFUSED: dict[str, tuple[Make, list[Batch], bool]] = {
+    # fractional labels: ignite counts 0.5 as a wrong class, whatever is predicted
+    "Accuracy of fractional labels": (
+        lambda lib: lib.Accuracy(),
+        [(torch.tensor([[2.0, 1.0], [0.0, 1.0]]), torch.tensor([0.5, 1.0]))],
+        False,
+    ),
+    # shapes that differ by more than unit dimensions: ignite pairs the elements in memory order
+    "MeanSquaredError of (2, 3) against (3, 2)": (
+        lambda lib: lib.MeanSquaredError(),
+        [(torch.arange(6.0).reshape(2, 3), torch.arange(6.0).reshape(3, 2))],
+        False,
+    ),
+    # a number after vectors: ignite broadcasts it over the features
+    "Average of a number after vectors": (
+        lambda lib: lib.Average(output_transform=lambda output: output[0]),
+        [(torch.tensor([1.0, 2.0]),), (3.0,)],
+        True,
+    ),
+    # vectors of another length: ignite broadcasts a length-1 vector over the others
+    "Average of vectors of two lengths": (
+        lambda lib: lib.Average(output_transform=lambda output: output[0]),
+        [(torch.tensor([1.0]),), (torch.tensor([1.0, 2.0]),)],
+        True,
+    ),
+    # scores with trailing dimensions: ignite compares the top-k indices with broadcast labels
+    "TopKCategoricalAccuracy of (N, C, 1) scores": (
+        lambda lib: lib.TopKCategoricalAccuracy(k=1),
+        [(torch.tensor([[[2.0], [1.0]], [[0.0], [1.0]]]), torch.tensor([[0], [1]]))],
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+@pytest.mark.parametrize("feed", ["update", "engine"])
+def test_ember_refuses_what_ignite_misreads(case: str, feed: str) -> None:
+    """ignite returns a number; ember raises a ValueError naming the problem, never another number."""
+    make, batches, unwrap = REFUSED[case]
+    expected = evaluate("ignite", make, batches, feed, unwrap)
+    actual = evaluate("ember", make, batches, feed, unwrap)
+    COMPARED[f"refused {case}"] = COMPARED.get(f"refused {case}", 0) + 1
+    assert expected.error is None, f"ignite refuses too: {expected.error!r}"
+    assert isinstance(actual.error, ValueError), f"ember gives {actual.value!r} where ignite gives {expected.value!r}"
+
+
+# Inputs both libraries refuse (with their own messages).
+BOTH_REFUSE: dict[str, tuple[Make, list[Batch]]] = {
+    "binary probabilities without a threshold": (
+        lambda lib: lib.Precision(),
+        [(torch.tensor([0.2, 0.9]), torch.tensor([0, 1]))],
+    ),
+    "labels beyond the scores' classes": (
+        lambda lib: lib.Recall(average="macro"),
+        [(torch.randn(2, 3), torch.tensor([0, 5]))],
+    ),
+    "binary after multiclass": (
+        lambda lib: lib.Accuracy(),
+        [(torch.randn(2, 3), torch.tensor([0, 2])), (torch.tensor([0, 1]), torch.tensor([1, 1]))],
+    ),
+    "another number of classes": (
+        lambda lib: lib.Precision(average="macro"),
+        [(torch.randn(2, 3), torch.tensor([0, 2])), (torch.randn(2, 4), torch.tensor([0, 3]))],
+    ),
+    "a loss that is not a mean": (
+        lambda lib: lib.Loss(lambda y_pred, y: (y_pred - y) ** 2),
+        [(torch.zeros(3), torch.ones(3))],
+    ),
+    "EpochMetric of 3-dimensional predictions": (
+        lambda lib: lib.EpochMetric(_mean_error),
+        [(torch.zeros(2, 2, 2), torch.zeros(2, 2, 2))],
+    ),
+    "ConfusionMatrix of another number of classes": (
+        lambda lib: lib.ConfusionMatrix(3),
+        [(torch.randn(2, 4), torch.tensor([0, 1]))],
+    ),
+    "nothing to compute": (lambda lib: lib.Accuracy(), []),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BOTH_REFUSE))
+def test_both_refuse(case: str) -> None:
+    make, batches = BOTH_REFUSE[case]
+    expected = evaluate("ignite", make, batches, "update")
+    actual = evaluate("ember", make, batches, "update")
+    COMPARED[f"both refuse {case}"] = COMPARED.get(f"both refuse {case}", 0) + 1
+    assert expected.error is not None, f"ignite gives {expected.value!r}"
+    assert actual.error is not None, f"ember gives {actual.value!r} where ignite raises {expected.error!r}"
+    # the same kind of error: NotComputableError for NotComputableError (each library has its own class)
+    same_name = type(actual.error).__name__ == type(expected.error).__name__
+    assert same_name or isinstance(actual.error, (ValueError, TypeError)), (actual.error, expected.error)
+
+
+def test_epoch_metric_warns_about_a_failing_compute_fn_as_ignite() -> None:
+    """A compute_fn that fails on the first batch gives an EpochMetricWarning in both."""
+
+    def failing(y_preds: torch.Tensor, y: torch.Tensor) -> float:
+        raise ArithmeticError("no")
+
+    for lib in LIBRARIES.values():
+        metric = lib.EpochMetric(failing)
+        with pytest.warns(lib.epoch_metric.EpochMetricWarning):
+            metric.update((torch.zeros(2), torch.zeros(2)))
 
 
 # ---------------------------------------------------------------------------------------------- the count
