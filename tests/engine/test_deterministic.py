@@ -539,3 +539,49 @@ def test_validation_between_epochs_leaves_ignites_order_and_weights(ignite_modul
     outputs, weights = run(ember.engine)
     assert outputs == expected_outputs
     assert all(torch.equal(a, b) for a, b in zip(weights, expected_weights))
+
+
+def terminate_epoch_outputs(library: Any, saved_at: tuple[str, int] | None = None) -> tuple[list[Any], int]:
+    """A run whose second epoch is cut short by terminate_epoch() after 3 of its 5 iterations; with
+    ``saved_at`` (an event and its ``once``), resumed from the state saved there. Returns the outputs and
+    the iteration of the save."""
+    engine_module, deterministic_module, utils_module = library
+    events = engine_module.Events
+
+    def build() -> tuple[Any, list[Any]]:
+        engine = deterministic_module.DeterministicEngine(draw_everything)
+        seen: list[Any] = []
+        engine.add_event_handler(events.ITERATION_COMPLETED, lambda e: seen.append(e.state.output))
+        engine.add_event_handler(events.ITERATION_COMPLETED(once=8), lambda e: e.terminate_epoch())
+        return engine, seen
+
+    def make_data() -> Any:
+        return DataLoader(list(range(10)), batch_size=2, shuffle=True)
+
+    utils_module.manual_seed(0)
+    engine, seen = build()
+    if saved_at is None:
+        engine.run(make_data(), max_epochs=4)
+        return seen, 0
+    saved: list[Any] = []
+    event, once = saved_at
+    engine.add_event_handler(getattr(events, event)(once=once), lambda e: saved.append(round_trip(e.state_dict())))
+    engine.run(make_data(), max_epochs=4)
+    resumed, seen = build()
+    resumed.load_state_dict(saved[0])
+    torch.rand(3)  # another process: the state dict decides
+    resumed.run(make_data(), max_epochs=4)
+    return seen, saved[0]["iteration"]
+
+
+def test_the_pass_after_terminate_epoch_is_seeded_as_in_ignite(ignite_modules: Any) -> None:
+    """ignite divides by the iterations of the epoch cut short there, not by the data's length."""
+    assert terminate_epoch_outputs(EMBER_MODULES) == terminate_epoch_outputs(ignite_modules)
+
+
+@pytest.mark.parametrize("saved_at", [("EPOCH_COMPLETED", 2), ("ITERATION_COMPLETED", 9), ("ITERATION_COMPLETED", 10)])
+def test_a_run_resumed_after_terminate_epoch_continues_exactly(saved_at: tuple[str, int]) -> None:
+    """Saved when the epoch cut short completed, or in the pass that follows it."""
+    full, _ = terminate_epoch_outputs(EMBER_MODULES)
+    resumed, iteration = terminate_epoch_outputs(EMBER_MODULES, saved_at=saved_at)
+    assert resumed == full[iteration:]

@@ -10,12 +10,13 @@ the same batches and random numbers as ignite's ``DeterministicEngine``:
   ``manual_seed(s)`` before ``run`` fixes everything);
 - every pass over the data starts by seeding Python's, NumPy's and torch's generators with
   ``state.seed + k``: ``k`` is the pass's first iteration divided by the data's length (the pass's
-  index when passes line up with epochs), or the pass's first iteration itself for data without a
-  length; a ``DataLoader``'s batch sampler is replaced by a :class:`ReproducibleBatchSampler`, which
-  draws the pass's order at its first batch, as ignite's does;
-- :meth:`DeterministicEngine.state_dict` also saves the seed and the generators' states (and the
-  states of a ``DataLoader``'s own generators), and a run resumed in the middle of a pass restores
-  them before its first batch.
+  index when passes line up with epochs; after ``terminate_epoch()``, divided by the iterations of
+  the epoch it cut short), or the pass's first iteration itself for data without a length; a
+  ``DataLoader``'s batch sampler is replaced by a :class:`ReproducibleBatchSampler`, which draws the
+  pass's order at its first batch, as ignite's does;
+- :meth:`DeterministicEngine.state_dict` also saves the seed, the generators' states, the passes'
+  seed offsets (and the states of a ``DataLoader``'s own generators), and a run resumed in the
+  middle of a pass restores them before its first batch.
 
 It uses the engine's own resume path (data with an ``iter_from(position)`` method, as
 :class:`ember.data.ResumableLoader` has) and the random state of :class:`ember.handlers.RNGStates`,
@@ -191,7 +192,7 @@ class DeterministicEngine(Engine):
     the data seeds Python's, NumPy's and torch's generators with ``state.seed + k``, ``k`` being the
     pass's first iteration divided by the data's length; a ``DataLoader`` over a map-style dataset
     gets a :class:`ReproducibleBatchSampler` (``engine.state.dataloader.dataloader`` is that new
-    loader); :meth:`state_dict` adds ``seed`` and ``rng_states``. On CUDA, a run also turns on
+    loader); :meth:`state_dict` adds ``seed``, ``rng_states`` and ``seed_offsets``. On CUDA, a run also turns on
     ``torch.use_deterministic_algorithms(True, warn_only=True)`` and turns off cuDNN's benchmark mode.
 
     Like ignite, each call of :meth:`run` that fires ``STARTED`` draws a new seed, also one that
@@ -232,8 +233,10 @@ class DeterministicEngine(Engine):
         self._seed_loaded = False
         self._loaded_rng_states: Any = None
         self._loaded_generator_states: Any = None
-        # A plain function, not a bound method: the engine must not hold itself in a reference cycle.
+        self._loaded_seed_offsets: Any = None
+        # Plain functions, not bound methods: the engine must not hold itself in a reference cycle.
         self.add_event_handler(Events.STARTED, _start_run)
+        self.add_event_handler(Events.TERMINATE_SINGLE_EPOCH, _after_terminate_epoch)
 
     def run(self, data: Iterable[Any] | None = None, *args: Any, **kwargs: Any) -> State:
         """Run as :meth:`Engine.run <ember.engine.Engine.run>` does, over ``data`` made reproducible.
@@ -268,15 +271,19 @@ class DeterministicEngine(Engine):
 
         ``rng_states`` is the state of Python's, NumPy's and torch's generators at the moment of
         saving (in :class:`ember.handlers.RNGStates`'s format, loadable with ``weights_only=True``).
-        A ``DataLoader`` with a generator of its own (``DataLoader(..., generator=g)``) adds
-        ``loader_generator_states``: that generator's state now and at the start of the current pass.
+        ``seed_offsets`` holds what the current pass (and a next one already set up by
+        ``terminate_epoch()``) adds to the seed. A ``DataLoader`` with a generator of its own
+        (``DataLoader(..., generator=g)``) adds ``loader_generator_states``: that generator's state
+        now and at the start of the current pass.
         """
         saved = super().state_dict()
         saved["seed"] = getattr(self.state, "seed", None)
         saved["rng_states"] = _rng_states().state_dict()
-        generator_states = self._passes._generator_states() if self._passes is not None else None
-        if generator_states is not None:
-            saved["loader_generator_states"] = generator_states
+        if self._passes is not None:
+            saved["seed_offsets"] = self._passes._seed_offsets()
+            generator_states = self._passes._generator_states()
+            if generator_states is not None:
+                saved["loader_generator_states"] = generator_states
         return saved
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -289,7 +296,7 @@ class DeterministicEngine(Engine):
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
-        own_keys = ("seed", "rng_states", "loader_generator_states")
+        own_keys = ("seed", "rng_states", "loader_generator_states", "seed_offsets")
         rest = {key: value for key, value in state_dict.items() if key not in own_keys}
         seed = state_dict.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -303,12 +310,21 @@ class DeterministicEngine(Engine):
                 "state_dict['loader_generator_states'] must be the mapping with lists 'now' and 'pass_start' that "
                 f"DeterministicEngine.state_dict() saves, got {type(generator_states).__name__}."
             )
+        seed_offsets = state_dict.get("seed_offsets")
+        if seed_offsets is not None and not (
+            isinstance(seed_offsets, Mapping) and {"pass", "next"} <= set(seed_offsets)
+        ):
+            raise TypeError(
+                "state_dict['seed_offsets'] must be the mapping with keys 'pass' and 'next' that "
+                f"DeterministicEngine.state_dict() saves, got {seed_offsets!r}."
+            )
         super().load_state_dict(rest)
         state: Any = self.state
         state.seed = seed
         self._seed_loaded = seed is not None
         self._loaded_rng_states = state_dict.get("rng_states")
         self._loaded_generator_states = generator_states
+        self._loaded_seed_offsets = seed_offsets
 
     def _restore_loaded_rng_states(self) -> None:
         saved, self._loaded_rng_states = self._loaded_rng_states, None
@@ -340,6 +356,14 @@ def _load_ignite_rng_states(saved: Any) -> None:
         numpy.random.set_state(saved[2])
 
 
+def _after_terminate_epoch(engine: DeterministicEngine, iter_counter: int = 0) -> None:
+    # ignite seeds the pass that follows terminate_epoch() with the iteration divided by the number of
+    # iterations of the epoch cut short (not by the data's length): so does the next pass here.
+    if engine._passes is not None and iter_counter > 0:
+        iteration = engine.state.iteration
+        engine._passes._next_offset = (iteration, iteration // iter_counter)
+
+
 def _start_run(engine: DeterministicEngine) -> None:
     state: Any = engine.state
     # Drawn at every STARTED, as ignite does, so that the random numbers after it are ignite's too.
@@ -365,6 +389,8 @@ class _SeededPasses:
         self.dataloader: Iterable[Any] = data
         self._batch_sampler: ReproducibleBatchSampler | None = None
         self._pass_start_generator_states: list[torch.Tensor] = []
+        self._offset: int | None = None  # the seed offset of the current pass
+        self._next_offset: tuple[int, int] | None = None  # (first iteration, offset) of the next pass, if set
         if (
             isinstance(data, DataLoader)
             and not isinstance(data.dataset, IterableDataset)
@@ -416,14 +442,7 @@ class _SeededPasses:
         if engine is None:
             raise RuntimeError("The DeterministicEngine that owns this data no longer exists.")
         state: Any = engine.state
-        pass_start = state.iteration - position
-        try:
-            pass_length: int | None = len(self)
-        except TypeError:
-            pass_length = None
-        # ignite's rule: the run's seed plus the pass's first iteration over the data's length
-        # (over 1 for data without a length).
-        manual_seed(state.seed + (pass_start // pass_length if pass_length else pass_start))
+        manual_seed(state.seed + self._pass_offset(engine, position))
         self._set_up_generators(engine, position)
         data = self.dataloader
         if self._batch_sampler is not None:
@@ -445,6 +464,30 @@ class _SeededPasses:
         else:
             engine._forget_loaded_rng_states()  # a pass's start is reproduced by its seed
         return iterator
+
+    def _pass_offset(self, engine: DeterministicEngine, position: int) -> int:
+        """What the pass starting ``position`` batches before the current iteration adds to the seed."""
+        pass_start = engine.state.iteration - position
+        loaded, engine._loaded_seed_offsets = engine._loaded_seed_offsets, None
+        if loaded is not None:  # as the saving run had it, for the pass it was in or the one it had set up
+            self._offset = loaded["pass"]
+            self._next_offset = tuple(loaded["next"]) if loaded["next"] is not None else None
+        if position and self._offset is not None:
+            return self._offset
+        if self._next_offset is not None and self._next_offset[0] == pass_start:
+            offset = self._next_offset[1]
+        else:
+            try:
+                pass_length: int | None = len(self)
+            except TypeError:
+                pass_length = None
+            # ignite's rule: the pass's first iteration over the data's length (over 1 without a length)
+            offset = pass_start // pass_length if pass_length else pass_start
+        self._offset, self._next_offset = offset, None
+        return offset
+
+    def _seed_offsets(self) -> dict[str, Any]:
+        return {"pass": self._offset, "next": list(self._next_offset) if self._next_offset is not None else None}
 
     def _set_up_generators(self, engine: DeterministicEngine, position: int) -> None:
         """A DataLoader's own generators are not reseeded (ignite leaves them running): a resumed pass
