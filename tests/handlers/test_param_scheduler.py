@@ -539,3 +539,44 @@ def test_a_param_name_the_groups_lack_is_created_as_in_ignite_with_a_warning() -
     scheduler(None)
     assert optimizer.param_groups[1]["lr (fc)"] == 0.5 and "lr (fc)" not in optimizer.param_groups[0]
     assert [group["lr"] for group in optimizer.param_groups] == [0.1, 0.1]
+
+
+def test_lr_scheduler_ignite_form_computes_the_rates_as_ignite() -> None:
+    """get_lr() at the scheduler's last_epoch, then last_epoch + 1: ExponentialLR's first event already applies gamma.
+
+    (So ignite 0.5.5 does with this PyTorch, whose ExponentialLR.get_lr applies gamma at every call after creation;
+    tests/differential/test_handlers.py compares every torch scheduler with ignite's.)
+    """
+    optimizer = make_optimizer()
+    torch_scheduler = ExponentialLR(optimizer, gamma=0.5)
+    assert run(LRScheduler(torch_scheduler), optimizer, 4) == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+    assert torch_scheduler.last_epoch == 4
+
+
+def test_lr_scheduler_ignite_form_state_dict_has_ignites_keys() -> None:
+    optimizer = make_optimizer()
+    scheduler = LRScheduler(StepLR(optimizer, step_size=3, gamma=0.1))
+    assert sorted(scheduler.state_dict()) == [
+        "event_index",
+        "lr_scheduler",
+        "param_group_index",
+        "param_name",
+        "save_history",
+    ]
+
+
+def test_lr_scheduler_ignite_form_loads_a_state_dict_of_an_earlier_ember() -> None:
+    """Earlier ember stepped the torch scheduler from the second event on; such a state dict continues the same."""
+    optimizer = make_optimizer()
+    reference = run(LRScheduler(StepLR(optimizer, step_size=3, gamma=0.1)), optimizer, 9)
+    old_optimizer = make_optimizer()
+    old_torch = StepLR(old_optimizer, step_size=3, gamma=0.1)
+    for _ in range(4):  # 5 events of the earlier ember: its first kept the rate, the 4 others stepped
+        old_optimizer.step()
+        old_torch.step()
+    saved = {"event_index": 5, "_step_at_first_event": False, "lr_scheduler": old_torch.state_dict()}
+    resumed_optimizer = make_optimizer()
+    resumed = LRScheduler(StepLR(resumed_optimizer, step_size=3, gamma=0.1))
+    resumed_optimizer.load_state_dict(old_optimizer.state_dict())
+    resumed.load_state_dict(saved)
+    assert run(resumed, resumed_optimizer, 4) == pytest.approx(reference[5:])

@@ -835,13 +835,16 @@ class LRScheduler(ParamScheduler):
       the name of a metric in ``engine.state.metrics`` or a function ``metric(engine) -> float``.
     - **ignite's**: ``LRScheduler(lr_scheduler, save_history=False, use_legacy=False)`` added with
       ``trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)`` (or ``.attach(trainer)``,
-      which uses that event). The first event keeps the optimizer's learning rate and every later
-      event steps the scheduler once, so the ``i``-th event sets the rate that ``i - 1`` steps of
-      the torch scheduler give: ignite's documented timing, and a chained warm-up
-      (:func:`create_lr_scheduler_with_warmup`) hands over to it without skipping a value. With
-      ``use_legacy=True`` every event steps it, as ember's form does, for
-      ``Events.ITERATION_COMPLETED``. (As in ignite, a ``CosineAnnealingWarmRestarts`` is stepped
-      at the first event too.)
+      which uses that event). It computes the rates as ignite does, so it sets the same values:
+      each event sets the rates ``lr_scheduler.get_lr()`` gives at the scheduler's current
+      ``last_epoch``, then advances ``last_epoch`` by one (``scheduler.step()`` is not called, so
+      ``get_last_lr()`` is not updated). For most torch schedulers the first event keeps the
+      optimizer's rate (ignite's documented timing); for those whose ``get_lr`` applies its factor at
+      every call after the scheduler's creation (``ExponentialLR``, ``CosineAnnealingLR`` with
+      recent PyTorch) the first event already applies it, as in ignite. ``use_legacy=True``
+      advances ``last_epoch`` once at creation, for ``Events.ITERATION_COMPLETED``. A
+      ``CosineAnnealingWarmRestarts`` is stepped at every event, the first included, which gives
+      ignite's values.
 
     The scheduler must have been built on the optimizer the process function steps; a scheduler
     bound to another one would change learning rates that nobody uses, so ember's form refuses it.
@@ -922,7 +925,14 @@ class LRScheduler(ParamScheduler):
         self._step_at_first_event = (
             self.ember_form or use_legacy or isinstance(lr_scheduler, CosineAnnealingWarmRestarts)
         )
-        self._state_attrs = ["event_index", "_step_at_first_event", "lr_scheduler"]
+        #: ignite's form computes the rates as ignite does (get_lr, then last_epoch + 1) rather than stepping
+        self._as_ignite = not self.ember_form and not isinstance(lr_scheduler, CosineAnnealingWarmRestarts)
+        if self._as_ignite:
+            if use_legacy:
+                lr_scheduler.last_epoch += 1  # the legacy timing: each event gives the rate one step later
+            self._state_attrs = ["event_index", "param_name", "save_history", "param_group_index", "lr_scheduler"]
+        else:
+            self._state_attrs = ["event_index", "_step_at_first_event", "lr_scheduler"]
 
     @property
     def scheduler(self) -> TorchLRScheduler | ReduceLROnPlateau:
@@ -965,6 +975,10 @@ class LRScheduler(ParamScheduler):
             TypeError / ValueError: the metric is not a finite number.
         """
         scheduler = self.lr_scheduler
+        if self._as_ignite:
+            super().__call__(engine, name)  # sets _value(), records the history, counts the event
+            scheduler.last_epoch += 1
+            return
         if isinstance(scheduler, ReduceLROnPlateau):
             if engine is None:
                 raise ValueError("A ReduceLROnPlateau LRScheduler reads its metric from an engine; pass the engine.")
@@ -983,8 +997,25 @@ class LRScheduler(ParamScheduler):
             self.record(engine)
 
     def get_param(self) -> float | list[float]:
-        """The learning rate of each param group now (one number for a single group)."""
+        """The learning rate of each param group (one number for a single group) that the next event sets.
+
+        For ember's form (and a ``CosineAnnealingWarmRestarts``), the rates now.
+        """
+        if self._as_ignite:
+            return self._value()
         rates = self.learning_rates
+        return rates[0] if len(rates) == 1 else rates
+
+    def _value(self) -> float | list[float]:
+        if not self._as_ignite:
+            return self.get_param()
+        scheduler = self.lr_scheduler
+        # torch warns when get_lr() is called outside step(); this flag is how step() itself says it calls it
+        scheduler._get_lr_called_within_step = True
+        try:
+            rates: list[Any] = list(scheduler.get_lr())
+        finally:
+            scheduler._get_lr_called_within_step = False
         return rates[0] if len(rates) == 1 else rates
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -999,6 +1030,20 @@ class LRScheduler(ParamScheduler):
                 f"load_state_dict expects a mapping, got {type(state_dict).__name__}. "
                 "Pass a dict saved by LRScheduler.state_dict()."
             )
+        if self._as_ignite and "_step_at_first_event" in state_dict:
+            # saved by an earlier ember, which stepped the torch scheduler at each event (but the first, unless
+            # _step_at_first_event): its last_epoch is one behind the count of get_lr() calls used now
+            state_dict = dict(state_dict)
+            stepped_first = bool(state_dict.pop("_step_at_first_event"))
+            torch_state = dict(state_dict["lr_scheduler"])
+            if state_dict["event_index"] > 0 or stepped_first:
+                torch_state["last_epoch"] += 1
+            state_dict["lr_scheduler"] = torch_state
+            state_dict.setdefault("param_name", self.param_name)
+            state_dict.setdefault("save_history", self.save_history)
+            state_dict.setdefault("param_group_index", self.param_group_index)
+        elif not self._as_ignite and "_step_at_first_event" not in state_dict:
+            state_dict = {**state_dict, "_step_at_first_event": self._step_at_first_event}  # saved by ignite
         super().load_state_dict(state_dict)
 
     @classmethod
@@ -1218,8 +1263,9 @@ def create_lr_scheduler_with_warmup(
     optimizer = lr_scheduler.optimizer
     after: ParamScheduler
     if isinstance(lr_scheduler, TorchLRScheduler):
+        # as ignite: the warm-up's last value stands in for the scheduler's first one, which is skipped
+        lr_scheduler.last_epoch += 1
         after = LRScheduler(lr_scheduler, save_history=save_history)
-        after._step_at_first_event = True  # the warm-up's last value stood in for the scheduler's first one
     else:
         after = lr_scheduler
     warmups: list[ParamScheduler] = []
