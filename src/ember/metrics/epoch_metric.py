@@ -135,12 +135,12 @@ class EpochMetric(Metric):
         return distributed.all_gather(local[0]), distributed.all_gather(local[1])
 
     def compute(self) -> Any:
-        """``compute_fn`` of all the rows seen (of every rank), a number if it returns a one-element tensor."""
+        """``compute_fn`` of all the rows seen (of every rank), returned as it is (as ignite does).
+
+        Attached to an engine, a 0-dimensional tensor is stored as a number in ``engine.state.metrics``.
+        """
         y_preds, ys = self._gathered_rows()
-        value = self.compute_fn(y_preds, ys)
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            return value.item()
-        return value
+        return self.compute_fn(y_preds, ys)
 
     def state_dict(self) -> dict[str, Any]:
         """This rank's kept rows and the update count, for checkpoints."""
