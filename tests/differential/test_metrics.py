@@ -34,8 +34,8 @@ import ember.metrics.confusion_matrix
 import ember.metrics.epoch_metric
 
 LONG = settings.get_current_profile_name() == "long"
-EXAMPLES = settings(max_examples=2_000 if LONG else 60, derandomize=not LONG, deadline=None)
-FEW = settings(max_examples=500 if LONG else 25, derandomize=not LONG, deadline=None)
+EXAMPLES = settings(max_examples=2_000 if LONG else 150, derandomize=not LONG, deadline=None)
+FEW = settings(max_examples=500 if LONG else 50, derandomize=not LONG, deadline=None)
 
 LIBRARIES = {"ignite": ignite.metrics, "ember": ember.metrics}
 ENGINES = {"ignite": ignite.engine.Engine, "ember": ember.engine.Engine}
@@ -697,7 +697,7 @@ ARITHMETIC: dict[str, Callable[[Any], Any]] = {
 
 
 @EXAMPLES
-@given(d=draws(), expression=st.sampled_from(sorted(ARITHMETIC)))
+@given(d=draws(max_extra=0), expression=st.sampled_from(sorted(ARITHMETIC)))
 def test_metric_arithmetic_and_metrics_lambda(d: Draw, expression: str) -> None:
     compare(f"arithmetic {expression}", ARITHMETIC[expression], multiclass_batches(d), d.feed, rtol=1e-9)
 
@@ -780,6 +780,28 @@ def test_reset_forgets_the_classes_and_kind_read_from_inputs(first: Draw, second
         outcomes[library] = tuple(values)
     COMPARED[f"reset {metric}"] = COMPARED.get(f"reset {metric}", 0) + 1
     assert_same_value(outcomes["ignite"], outcomes["ember"], exact=False, where=f"reset {metric}")
+
+
+@FEW
+@given(d=draws(max_extra=0), output=st.sampled_from(["dict", "dict with more keys", "per-sample lists"]))
+def test_engine_outputs_of_other_forms(d: Draw, output: str) -> None:
+    """A process function's dict {'y_pred', 'y'}, and ignite's per-sample lists (each pair updated alone)."""
+    batches: list[Any] = []
+    for y_pred, y in multiclass_batches(d):
+        if output == "dict":
+            batches.append({"y_pred": y_pred, "y": y})
+        elif output == "dict with more keys":
+            batches.append({"y_pred": y_pred, "y": y, "criterion_kwargs": {}, "x": None})
+        else:
+            batches.append(([row for row in y_pred], [label for label in y]))
+    for metric, make in (
+        ("Accuracy", lambda lib: lib.Accuracy()),
+        ("Recall macro", lambda lib: lib.Recall(average="macro")),
+        ("TopKCategoricalAccuracy", lambda lib: lib.TopKCategoricalAccuracy(k=2)),
+    ):
+        compare(f"{metric} of {output}", make, batches, "engine")
+    if output == "dict with more keys":  # Loss's third key, criterion_kwargs
+        compare("Loss of a dict", lambda lib: lib.Loss(torch.nn.functional.cross_entropy), batches, "engine", rtol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------- refusals
