@@ -833,27 +833,48 @@ def test_param_group_scheduler_with_names_ignite_documents(data: st.DataObject) 
     assert close(actual, expected)
 
 
-@pytest.mark.parametrize(
-    "build",
-    [
-        lambda handlers, opt: handlers.LinearCyclicalScheduler(
-            opt, "lr", 0.0, 1.0, 5, cycle_mult=1.5, warmup_duration=2, monotonic=True
-        ),
-        lambda handlers, opt: handlers.CosineAnnealingScheduler(opt, "momentum", 0.9, 0.5, 4),
-        lambda handlers, opt: handlers.PiecewiseLinear(opt, "lr", [(2, 1.0), (5, 0.1), (9, 0.5)]),
-        lambda handlers, opt: handlers.LRScheduler(torch.optim.lr_scheduler.StepLR(opt, 3, 0.5)),
-        lambda handlers, opt: handlers.ConcatScheduler(
-            [
-                handlers.LinearCyclicalScheduler(opt, "lr", 0.0, 1.0, 4),
-                handlers.CosineAnnealingScheduler(opt, "lr", 1.0, 0.0, 6),
-            ],
-            durations=[5],
-        ),
-    ],
-    ids=["linear", "cosine-momentum", "piecewise", "lr-scheduler", "concat"],
-)
-def test_an_ignite_scheduler_state_dict_resumes_an_ember_schedule(build: Callable[[Any, Any], Any]) -> None:
-    """Stop after 7 events, save ignite's state dict, load it into a new ember scheduler: the same next values."""
+RESUMABLE: dict[str, Callable[[Any, torch.optim.Optimizer], Any]] = {
+    "linear": lambda handlers, opt: handlers.LinearCyclicalScheduler(
+        opt, "lr", 0.0, 1.0, 5, cycle_mult=1.5, warmup_duration=2, monotonic=True
+    ),
+    "cosine-momentum": lambda handlers, opt: handlers.CosineAnnealingScheduler(opt, "momentum", 0.9, 0.5, 4),
+    "piecewise": lambda handlers, opt: handlers.PiecewiseLinear(opt, "lr", [(2, 1.0), (5, 0.1), (5, 0.3), (9, 0.5)]),
+    "lr-scheduler": lambda handlers, opt: handlers.LRScheduler(torch.optim.lr_scheduler.StepLR(opt, 3, 0.5)),
+    "lr-scheduler-exponential": lambda handlers, opt: handlers.LRScheduler(
+        torch.optim.lr_scheduler.ExponentialLR(opt, 0.8)
+    ),
+    "lr-scheduler-legacy": lambda handlers, opt: handlers.LRScheduler(
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, 6), use_legacy=True
+    ),
+    "concat": lambda handlers, opt: handlers.ConcatScheduler(
+        [
+            handlers.LinearCyclicalScheduler(opt, "lr", 0.0, 1.0, 4),
+            handlers.CosineAnnealingScheduler(opt, "lr", 1.0, 0.0, 6),
+        ],
+        durations=[5],
+    ),
+    "warmup": lambda handlers, opt: handlers.create_lr_scheduler_with_warmup(
+        torch.optim.lr_scheduler.ExponentialLR(opt, 0.9), 0.0, 3
+    ),
+    "param-groups": lambda handlers, opt: handlers.ParamGroupScheduler(
+        [handlers.LinearCyclicalScheduler(opt, "lr", 0.0, 1.0, 4)], names=["lr"]
+    ),
+}
+
+
+def plain(value: Any) -> Any:
+    """A state dict with OrderedDicts and tuples made plain dicts and lists, to compare ignite's with ember's."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("name", sorted(RESUMABLE))
+def test_scheduler_state_dicts_match_and_load_into_each_other(name: str) -> None:
+    """The state dicts after 7 events are equal, and either one resumes either library's scheduler as ignite's."""
+    build = RESUMABLE[name]
 
     def values(scheduler: Any, opt: torch.optim.Optimizer, count: int) -> list[list[float]]:
         out = []
@@ -862,22 +883,26 @@ def test_an_ignite_scheduler_state_dict_resumes_an_ember_schedule(build: Callabl
             out.append([group["lr"] for group in opt.param_groups] + [group["momentum"] for group in opt.param_groups])
         return out
 
-    ignite_opt = optimizer()
-    ignite_scheduler = build(ignite.handlers, ignite_opt)
-    values(ignite_scheduler, ignite_opt, 7)
-    saved, optimizer_saved = copy.deepcopy(ignite_scheduler.state_dict()), copy.deepcopy(ignite_opt.state_dict())
-    continued = values(ignite_scheduler, ignite_opt, 8)
+    def first_part(library: Any) -> tuple[Any, Any, list[list[float]]]:
+        opt = optimizer()
+        scheduler = build(library.handlers, opt)
+        values(scheduler, opt, 7)
+        saved = (copy.deepcopy(scheduler.state_dict()), copy.deepcopy(opt.state_dict()))
+        return saved[0], saved[1], values(scheduler, opt, 8)
 
-    def resumed(library: Any) -> list[list[float]]:
+    (ignite_state, ignite_optimizer, continued), (ember_state, ember_optimizer, ember_continued) = both(first_part)
+    assert plain(ember_state) == plain(ignite_state)
+    assert close(ember_continued, continued)
+
+    def resumed(library: Any, state: Any, optimizer_state: Any) -> list[list[float]]:
         opt = optimizer()
         scheduler = build(library.handlers, opt)  # building may set the rates: the optimizer's state comes after
-        opt.load_state_dict(copy.deepcopy(optimizer_saved))
-        scheduler.load_state_dict(copy.deepcopy(saved))
+        opt.load_state_dict(copy.deepcopy(optimizer_state))
+        scheduler.load_state_dict(copy.deepcopy(state))
         return values(scheduler, opt, 8)
 
-    expected, actual = both(resumed)
-    assert close(expected, continued)
-    assert close(actual, expected)
+    assert close(both(resumed, ignite_state, ignite_optimizer), (continued, continued))
+    assert close(both(resumed, ember_state, ember_optimizer), (continued, continued))
 
 
 # ---------------------------------------------------------------------------------------------- progress bar

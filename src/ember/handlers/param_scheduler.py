@@ -350,6 +350,13 @@ class PiecewiseLinear(ParamScheduler):
         self.values = values
         self._state_attrs += ["milestones", "values"]
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where the schedule stands, with ignite's keys (its ``_index``: the segment of the last event)."""
+        saved = super().state_dict()
+        last = self.event_index - 1
+        saved["_index"] = max(0, min(bisect_right(self.milestones, last) - 1, len(self.milestones) - 2))
+        return saved
+
     def get_param(self) -> float:
         """The value at ``event_index``: interpolated between the milestones around it."""
         index, milestones, values = self.event_index, self.milestones, self.values
@@ -750,7 +757,7 @@ class ConcatScheduler(ParamScheduler):
             self._current_duration = -1 if last else self.durations[self._scheduler_index]
         self.current_scheduler(engine, name)
         self._current_duration -= 1
-        self.event_index += 1
+        # as in ignite, the chain's own event_index stays 0: each scheduler counts its own events
 
     def get_param(self) -> Any:
         """The current scheduler's value."""
@@ -927,12 +934,12 @@ class LRScheduler(ParamScheduler):
         )
         #: ignite's form computes the rates as ignite does (get_lr, then last_epoch + 1) rather than stepping
         self._as_ignite = not self.ember_form and not isinstance(lr_scheduler, CosineAnnealingWarmRestarts)
-        if self._as_ignite:
-            if use_legacy:
-                lr_scheduler.last_epoch += 1  # the legacy timing: each event gives the rate one step later
-            self._state_attrs = ["event_index", "param_name", "save_history", "param_group_index", "lr_scheduler"]
-        else:
+        if self._as_ignite and use_legacy:
+            lr_scheduler.last_epoch += 1  # the legacy timing: each event gives the rate one step later
+        if self.ember_form:
             self._state_attrs = ["event_index", "_step_at_first_event", "lr_scheduler"]
+        else:
+            self._state_attrs = ["event_index", "param_name", "save_history", "param_group_index", "lr_scheduler"]
 
     @property
     def scheduler(self) -> TorchLRScheduler | ReduceLROnPlateau:
@@ -1030,20 +1037,21 @@ class LRScheduler(ParamScheduler):
                 f"load_state_dict expects a mapping, got {type(state_dict).__name__}. "
                 "Pass a dict saved by LRScheduler.state_dict()."
             )
-        if self._as_ignite and "_step_at_first_event" in state_dict:
+        if not self.ember_form and "_step_at_first_event" in state_dict:
             # saved by an earlier ember, which stepped the torch scheduler at each event (but the first, unless
             # _step_at_first_event): its last_epoch is one behind the count of get_lr() calls used now
             state_dict = dict(state_dict)
             stepped_first = bool(state_dict.pop("_step_at_first_event"))
-            torch_state = dict(state_dict["lr_scheduler"])
-            if state_dict["event_index"] > 0 or stepped_first:
-                torch_state["last_epoch"] += 1
-            state_dict["lr_scheduler"] = torch_state
+            if self._as_ignite and (state_dict["event_index"] > 0 or stepped_first):
+                state_dict["lr_scheduler"] = {
+                    **state_dict["lr_scheduler"],
+                    "last_epoch": state_dict["lr_scheduler"]["last_epoch"] + 1,
+                }
             state_dict.setdefault("param_name", self.param_name)
             state_dict.setdefault("save_history", self.save_history)
             state_dict.setdefault("param_group_index", self.param_group_index)
-        elif not self._as_ignite and "_step_at_first_event" not in state_dict:
-            state_dict = {**state_dict, "_step_at_first_event": self._step_at_first_event}  # saved by ignite
+        elif self.ember_form and "_step_at_first_event" not in state_dict:
+            state_dict = {**state_dict, "_step_at_first_event": self._step_at_first_event}
         super().load_state_dict(state_dict)
 
     @classmethod
