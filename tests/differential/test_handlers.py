@@ -709,16 +709,19 @@ def test_lr_scheduler_simulate_values(torch_name: str) -> None:
     assert close(actual, expected)
 
 
-@examples(30)
+@examples(60)
 @given(
-    after=st.sampled_from(["StepLR", "ExponentialLR", "CosineAnnealingLR", "linear", "cosine"]),
+    after=st.sampled_from(
+        ["StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "linear", "cosine", "concat", "lr-scheduler"]
+    ),
     warmup_start=st.sampled_from([0.0, 0.01, 0.5]),
     warmup_duration=st.integers(2, 6),
-    warmup_end=st.sampled_from([None, 0.2, 1.0]),
+    warmup_end=st.sampled_from([None, 0.1, 0.2, 1.0]),
     iterations=st.integers(1, 20),
+    groups=st.integers(1, 2),
 )
 def test_create_lr_scheduler_with_warmup(
-    after: str, warmup_start: float, warmup_duration: int, warmup_end: float | None, iterations: int
+    after: str, warmup_start: float, warmup_duration: int, warmup_end: float | None, iterations: int, groups: int
 ) -> None:
     """The warm-up then the wrapped scheduler: rates after every iteration, and output_simulated_values."""
 
@@ -727,6 +730,16 @@ def test_create_lr_scheduler_with_warmup(
             return handlers.LinearCyclicalScheduler(opt, "lr", 0.1, 0.0, 6)
         if after == "cosine":
             return handlers.CosineAnnealingScheduler(opt, "lr", 0.1, 0.0, 6)
+        if after == "concat":
+            return handlers.ConcatScheduler(
+                [
+                    handlers.LinearCyclicalScheduler(opt, "lr", 0.0, 0.1, 4),
+                    handlers.LRScheduler(torch.optim.lr_scheduler.StepLR(opt, 2, 0.5)),
+                ],
+                durations=[3],
+            )
+        if after == "lr-scheduler":
+            return handlers.LRScheduler(torch.optim.lr_scheduler.ExponentialLR(opt, 0.7))
         return TORCH_SCHEDULERS[after](opt)
 
     def build(handlers: ModuleType, opt: torch.optim.Optimizer) -> Any:
@@ -734,13 +747,13 @@ def test_create_lr_scheduler_with_warmup(
             make(handlers, opt), warmup_start, warmup_duration, warmup_end, save_history=True
         )
 
-    expected, actual = both(schedule_run, build, iterations, epoch_length=5)
+    expected, actual = both(schedule_run, build, iterations, groups=groups, epoch_length=5)
     assert close(actual, expected)
 
     def simulated(library: Any) -> Any:
         values: list[Any] = [None] * iterations
         library.handlers.create_lr_scheduler_with_warmup(
-            make(library.handlers, optimizer()),
+            make(library.handlers, optimizer(groups)),
             warmup_start,
             warmup_duration,
             warmup_end,

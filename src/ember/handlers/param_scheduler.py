@@ -1241,7 +1241,11 @@ def create_lr_scheduler_with_warmup(
     With a torch scheduler whose starting rate differs from ``warmup_end_value``, one more event
     at the starting rate follows the warm-up; with a parameter scheduler that starts at
     ``warmup_end_value``, the warm-up stops one step short of it so that no value repeats.
-    Add the result like any scheduler, at ``Events.ITERATION_STARTED``.
+    Add the result like any scheduler, at ``Events.ITERATION_STARTED``. With several param groups
+    the rules are ignite's, to the letter: only the first group gets that extra event (the torch
+    scheduler goes on from the others' ``warmup_end_value``), the last group's warm-up sets the
+    duration, and a parameter scheduler giving one value per group never counts as starting at
+    ``warmup_end_value``.
 
     >>> optimizer = torch.optim.SGD([torch.zeros(1)], lr=0.1)
     >>> torch_scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.98)
@@ -1282,18 +1286,20 @@ def create_lr_scheduler_with_warmup(
         end = group["lr"] if warmup_end_value is None else warmup_end_value
         milestones: list[tuple[int, float]] = [(0, warmup_start_value), (warmup_duration - 1, end)]
         if isinstance(lr_scheduler, TorchLRScheduler):
-            if group["lr"] != end:
-                milestones.append((warmup_duration, group["lr"]))  # hand over at the scheduler's own start
+            # As in ignite, only the first param group hands over to the torch scheduler's own start: the others
+            # end the warm-up at its end value, which the torch scheduler then goes on from.
+            if index == 0 and group["lr"] != end:
+                milestones.append((warmup_duration, group["lr"]))
         else:
             first = lr_scheduler.get_param()
-            first = first[index] if isinstance(first, list) else first
-            if first == end:  # the scheduler's first value is the warm-up's last: do not repeat it
+            # as in ignite, a list of values (one per group) never equals the end value
+            if not isinstance(first, list) and first == end:  # the first value is the warm-up's last: no repeat
                 if warmup_duration > 2:
                     step = (end - warmup_start_value) / (warmup_duration - 1)
                     milestones[-1] = (warmup_duration - 2, end - step)
                 else:
                     milestones.pop()
-        duration = max(duration, milestones[-1][0] + 1)
+        duration = milestones[-1][0] + 1  # as in ignite, the last param group's warm-up sets the duration
         warmups.append(PiecewiseLinear(optimizer, "lr", milestones, save_history, param_group_index=index))
     schedulers: list[ParamScheduler | ParamGroupScheduler] = [
         ParamGroupScheduler(warmups, save_history=save_history),
