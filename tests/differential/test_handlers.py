@@ -384,6 +384,64 @@ def test_a_plain_function_and_an_object_with_remove_that_is_no_base_save_handler
         assert actual == expected
 
 
+@examples(30)
+@given(
+    every=st.integers(1, 4),
+    epoch_length=st.integers(1, 5),
+    epochs=st.integers(1, 3),
+    n_saved=st.sampled_from([None, 1, 2]),
+    on_completed=st.booleans(),
+)
+def test_saved_checkpoint_events_on_a_trainer_and_on_an_evaluator(
+    every: int, epoch_length: int, epochs: int, n_saved: int | None, on_completed: bool
+) -> None:
+    """SAVED_CHECKPOINT fires once per save (twice where two events save at one iteration), and a checkpoint on an
+    evaluator named by the trainer's epoch (global_step_from_engine) keeps the best validation scores."""
+
+    def program(library: Any, folder: Path) -> list[Any]:
+        Engine, Events, handlers = library.engine.Engine, library.engine.Events, library.handlers
+        model, step = counting_model()
+        trainer = Engine(step)
+        evaluator = Engine(lambda engine, batch: None)
+        periodic = handlers.Checkpoint({"model": model}, handlers.DiskSaver(folder / "last"), n_saved=n_saved)
+        trainer.add_event_handler(Events.ITERATION_COMPLETED(every=every), periodic)
+        if on_completed:
+            trainer.add_event_handler(Events.COMPLETED, periodic)
+        fired: list[Any] = []
+        trainer.register_events(*handlers.checkpoint.CheckpointEvents)
+        trainer.add_event_handler(
+            handlers.checkpoint.CheckpointEvents.SAVED_CHECKPOINT, lambda engine: fired.append(engine.state.iteration)
+        )
+        accuracies = [0.5, 0.7, 0.6, 0.7, 0.9, 0.2]
+        best = handlers.Checkpoint(
+            {"model": model},
+            handlers.DiskSaver(folder / "best"),
+            n_saved=2,
+            filename_prefix="best",
+            score_name="accuracy",
+            global_step_transform=handlers.global_step_from_engine(trainer),
+        )
+        evaluator.add_event_handler(Events.COMPLETED, best)
+
+        @evaluator.on(Events.STARTED)
+        def compute(engine: Any) -> None:
+            engine.state.metrics = {"accuracy": accuracies[trainer.state.epoch - 1]}
+
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0]))
+        trainer.run([0] * epoch_length, max_epochs=epochs)
+        return [
+            fired,
+            listing(folder / "last"),
+            listing(folder / "best"),
+            relative(best.last_checkpoint, folder),
+            {name: weight_in(folder / "best" / name) for name in listing(folder / "best")},
+        ]
+
+    with folders() as (ignite_folder, ember_folder):
+        expected, actual = program_pair(program, ignite_folder, ember_folder)
+        assert actual == expected
+
+
 @pytest.mark.parametrize("content", [[], ["notes.txt"], ["model_1.pt"], ["sub/model_1.pt"]])
 def test_disk_saver_require_empty(content: list[str]) -> None:
     """Which folders DiskSaver(require_empty=True) refuses (a ValueError) and which it takes."""
@@ -536,6 +594,75 @@ def test_early_stopping_attached_to_an_evaluator_differs_on_purpose() -> None:
     expected, actual = both(program)
     assert expected == 6
     assert actual == 3
+
+
+# ---------------------------------------------------------------------------------------------- other handlers
+
+FINITE = st.sampled_from([0.0, 1.5, -2.0, 3])
+ANY_NUMBER = st.sampled_from([0.0, 1.5, -2.0, 3, float("nan"), float("inf"), -float("inf")])
+
+
+def outputs(numbers: st.SearchStrategy[float]) -> st.SearchStrategy[Any]:
+    """Process-function outputs: numbers, tensors, and dicts, lists and tuples of them."""
+    leaf = st.one_of(
+        numbers,
+        numbers.map(lambda value: torch.tensor(value)),
+        st.lists(numbers, min_size=1, max_size=3).map(lambda values: torch.tensor(values)),
+    )
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.lists(inner, max_size=3).map(tuple),
+            st.dictionaries(st.sampled_from(["loss", "y", "extra"]), inner, max_size=3),
+        ),
+        max_leaves=6,
+    )
+
+
+@examples(80)
+@given(
+    batches=st.lists(st.one_of(outputs(FINITE), outputs(ANY_NUMBER)), min_size=1, max_size=6),
+    transform=st.booleans(),
+)
+def test_terminate_on_nan_stops_where_ignite_stops(batches: list[Any], transform: bool) -> None:
+    """The iteration at which TerminateOnNan ends the run, with outputs of every shape ignite looks into."""
+
+    def program(library: Any) -> int:
+        Engine, Events = library.engine.Engine, library.engine.Events
+        trainer = Engine(lambda engine, batch: batch)
+        kwargs = {"output_transform": lambda output: [output]} if transform else {}
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, library.handlers.TerminateOnNan(**kwargs))
+        return int(trainer.run(batches, max_epochs=2).iteration)
+
+    expected, actual = both(program)
+    assert actual == expected
+
+
+@examples(30)
+@given(epoch_length=st.integers(1, 5), epochs=st.integers(1, 3), named=st.booleans())
+def test_epoch_output_store(epoch_length: int, epochs: int, named: bool) -> None:
+    """What EpochOutputStore keeps after each epoch, in its data and in engine.state; store() by hand too."""
+
+    def program(library: Any) -> list[Any]:
+        Engine, Events = library.engine.Engine, library.engine.Events
+        evaluator = Engine(lambda engine, batch: batch * 10 + engine.state.epoch)
+        store = library.handlers.EpochOutputStore(output_transform=lambda output: output + 1)
+        store.attach(evaluator, name="outputs" if named else None)
+        seen: list[Any] = []
+        evaluator.add_event_handler(
+            Events.EPOCH_COMPLETED,
+            lambda engine: seen.append((list(store.data), getattr(engine.state, "outputs", None))),
+        )
+        evaluator.run(list(range(epoch_length)), max_epochs=epochs)
+        if named:
+            evaluator.state.outputs = None
+            store.store(evaluator)
+            seen.append(evaluator.state.outputs)
+        return seen
+
+    expected, actual = both(program)
+    assert actual == expected
 
 
 # ---------------------------------------------------------------------------------------------- schedulers

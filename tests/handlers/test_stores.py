@@ -29,3 +29,16 @@ def test_misuse_fails_when_wired() -> None:
     store.attach(engine)
     with pytest.raises(RuntimeError, match=r"EpochOutputStore is already attached to this engine"):
         store.attach(engine)
+
+
+def test_store_by_hand_fills_the_name_given_to_attach() -> None:
+    """ignite's store(engine) takes no name: it fills the attribute named when attached."""
+    engine = Engine(lambda engine, batch: batch)
+    store = EpochOutputStore()
+    store.attach(engine, name="outputs")
+    engine.run([1, 2])
+    engine.state.outputs = None
+    store.store(engine)
+    assert engine.state.outputs == [1, 2]
+    with pytest.raises(ValueError, match=r"store needs the engine\.state attribute to fill: pass name='outputs'"):
+        EpochOutputStore().store(engine)

@@ -33,6 +33,8 @@ class EpochOutputStore:
         self.output_transform = output_transform
         #: the kept outputs of the current (or last) epoch
         self.data: list[Any] = []
+        #: the ``engine.state`` attribute that :meth:`store` fills (``attach``'s ``name``, as in ignite)
+        self.name: str | None = None
 
     def reset(self) -> None:
         """Forget the kept outputs (done when an epoch starts)."""
@@ -42,8 +44,14 @@ class EpochOutputStore:
         """Keep the transformed output of ``engine``'s current iteration."""
         self.data.append(self.output_transform(engine.state.output))
 
-    def store(self, engine: Engine, name: str) -> None:
-        """Put the kept outputs in ``engine.state.<name>``."""
+    def store(self, engine: Engine, name: str | None = None) -> None:
+        """Put the kept outputs in ``engine.state.<name>`` (by default the ``name`` given to :meth:`attach`)."""
+        name = self.name if name is None else name
+        if name is None:
+            raise ValueError(
+                "EpochOutputStore.store needs the engine.state attribute to fill: pass name='outputs', or attach "
+                "the store with attach(engine, name='outputs')."
+            )
         setattr(engine.state, name, self.data)
 
     def attach(self, engine: Engine, name: str | None = None) -> None:
@@ -70,4 +78,5 @@ class EpochOutputStore:
         engine.add_event_handler(Events.EPOCH_STARTED, self.reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self.update)
         if name is not None:
+            self.name = name
             engine.add_event_handler(Events.EPOCH_COMPLETED, self.store, name)
