@@ -550,7 +550,11 @@ def stopping_program(library: Any, case: Stopping, load_at: int | None = None, s
         ),
     )
     final = trainer.run([0], max_epochs=len(case.scores))
-    return [trace, final.epoch, stopper.logger.name.split(".", 1)[1]]
+    settings_read = [getattr(stopper, name) for name in ("threshold", "cumulative", "mode", "threshold_mode")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # ignite 0.5.4's names, deprecated in ignite 0.5.5
+        settings_read += [stopper.min_delta, stopper.cumulative_delta, stopper.min_delta_mode]
+    return [trace, final.epoch, stopper.logger.name.split(".", 1)[1], settings_read]
 
 
 @examples(150)
@@ -576,6 +580,37 @@ def test_early_stopping_state_dicts_load_into_each_other(case: Stopping, split: 
     expected = stopping_program(LIBRARIES["ignite"], rest, state=states[0])
     assert stopping_program(LIBRARIES["ember"], rest, state=states[0]) == expected
     assert stopping_program(LIBRARIES["ignite"], rest, state=states[1]) == expected
+
+
+@examples(30)
+@given(case=stoppings(), reset_at=st.integers(1, 6), counter=st.integers(0, 2))
+def test_early_stopping_attributes_set_by_hand(case: Stopping, reset_at: int, counter: int) -> None:
+    """ignite's attributes are plain ones: a handler may set counter, best_score and the settings mid-run."""
+
+    def program(library: Any) -> list[Any]:
+        Engine, Events = library.engine.Engine, library.engine.Events
+        trainer = Engine(lambda engine, batch: None)
+        stopper = library.handlers.EarlyStopping(
+            patience=case.patience, score_function=lambda engine: case.scores[engine.state.epoch - 1], trainer=trainer
+        )
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, stopper)
+
+        @trainer.on(Events.EPOCH_COMPLETED(once=reset_at))
+        def change(engine: Any) -> None:
+            stopper.counter = counter
+            stopper.best_score = 0.6
+            stopper.threshold, stopper.threshold_mode = case.threshold, case.threshold_mode
+            stopper.mode, stopper.cumulative = case.mode, case.cumulative
+
+        trace: list[Any] = []
+        trainer.add_event_handler(
+            Events.EPOCH_COMPLETED,
+            lambda: trace.append((stopper.counter, stopper.best_score, dict(stopper.state_dict()))),
+        )
+        return [trace, trainer.run([0], max_epochs=len(case.scores)).epoch]
+
+    expected, actual = both(program)
+    assert actual == expected
 
 
 def test_early_stopping_attached_to_an_evaluator_differs_on_purpose() -> None:

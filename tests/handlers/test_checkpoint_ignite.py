@@ -581,3 +581,13 @@ def test_a_saver_with_remove_that_is_no_base_save_handler_is_never_asked_to_remo
     trainer.run([0], max_epochs=3)
     assert sorted(store.files) == ["trainer_1.pt", "trainer_2.pt", "trainer_3.pt"]
     assert checkpoint.last_checkpoint == "trainer_3.pt"
+
+
+def test_ignites_item_and_kwargs_names(tmp_path: Path) -> None:
+    """Checkpoint.Item is the (priority, filename) pair of the kept list; DiskSaver.kwargs the torch.save options."""
+    trainer = idle_trainer()
+    checkpoint = Checkpoint({"trainer": trainer}, tmp_path)
+    checkpoint(trainer)
+    item = checkpoint._saved[-1]
+    assert isinstance(item, Checkpoint.Item) and (item.priority, item.filename) == (0, "trainer_0.pt")
+    assert DiskSaver(tmp_path / "other", pickle_protocol=4).kwargs == {"pickle_protocol": 4}

@@ -343,3 +343,13 @@ def test_load_state_dict_takes_the_threshold_mode_and_refuses_an_unknown_one() -
 def test_has_a_logger_named_after_its_class() -> None:
     stopper = EarlyStopping(2, lambda engine: 1.0, Engine(lambda engine, batch: batch))
     assert stopper.logger is logging.getLogger("ember.handlers.early_stopping.EarlyStopping")
+
+
+def test_ignites_attributes_can_be_set() -> None:
+    """counter, best_score and the settings are plain attributes in ignite; the settings are still checked."""
+    stopper = EarlyStopping(2, lambda engine: 1.0, Engine(lambda engine, batch: batch))
+    stopper.counter, stopper.best_score, stopper.threshold, stopper.threshold_mode = 1, 0.5, 0.1, "rel"
+    assert stopper.state_dict() == {"counter": 1, "best_score": 0.5, "threshold_mode": "rel"}
+    assert (stopper.min_delta, stopper.min_delta_mode) == (0.1, "rel")  # ignite 0.5.4's names
+    with pytest.raises(ValueError, match="threshold_mode must be 'abs' or 'rel'"):
+        stopper.threshold_mode = "relative"  # type: ignore[assignment]

@@ -580,6 +580,8 @@ class DiskSaver(BaseSaveHandler):
         self.asynchronous = asynchronous
         self.save_on_rank = save_on_rank
         self.torch_save_kwargs = dict(torch_save_kwargs)
+        #: ignite's name for :attr:`torch_save_kwargs`
+        self.kwargs = self.torch_save_kwargs
         if distributed.get_rank() == save_on_rank:
             self._prepare_folder(create_dir, require_empty)
         self._executor: ThreadPoolExecutor | None = None
@@ -989,6 +991,8 @@ class Checkpoint:
     """
 
     SAVED_CHECKPOINT = CheckpointEvents.SAVED_CHECKPOINT
+    #: a kept checkpoint, ``(priority, filename)``: the items of ``state_dict()["_saved"]`` (ignite's name)
+    Item = _Saved
 
     def __init__(
         self,

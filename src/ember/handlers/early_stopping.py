@@ -296,36 +296,68 @@ class EarlyStopping:
             # Wired here rather than in attach() so the weights come back however the check is wired.
             trainer.add_event_handler(Events.COMPLETED, self.restore)
 
-    # ignite's attribute names, read from the Patience that holds them
+    # ignite's attribute names, read from (and written to) the Patience that holds them
     @property
     def counter(self) -> int:
         """Evaluations since the last improvement."""
         return self.patience.counter
+
+    @counter.setter
+    def counter(self, value: int) -> None:
+        self.patience.counter = value
 
     @property
     def best_score(self) -> float | None:
         """The best score so far (``None`` before the first evaluation)."""
         return self.patience.best_score
 
+    @best_score.setter
+    def best_score(self, value: float | None) -> None:
+        self.patience.best_score = value
+
     @property
     def threshold(self) -> float:
-        """The margin an improvement must clear (``min_delta``)."""
+        """The margin an improvement must clear (``min_delta``; ignite 0.5.5's name)."""
         return self.patience.min_delta
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.patience.min_delta = value
+
+    min_delta = threshold  # ignite 0.5.4's name (deprecated in ignite, ember's own)
 
     @property
     def cumulative(self) -> bool:
-        """Whether small gains add up against the same best score (``cumulative_delta``)."""
+        """Whether small gains add up against the same best score (``cumulative_delta``; ignite 0.5.5's name)."""
         return self.patience.cumulative_delta
+
+    @cumulative.setter
+    def cumulative(self, value: bool) -> None:
+        self.patience.cumulative_delta = value
+
+    cumulative_delta = cumulative  # ignite 0.5.4's name (deprecated in ignite, ember's own)
 
     @property
     def mode(self) -> str:
         """``"max"`` or ``"min"``."""
         return self.patience.mode
 
+    @mode.setter
+    def mode(self, value: Literal["max", "min"]) -> None:
+        _check_patience_arguments(self.patience.patience, self.patience.min_delta, False, value)
+        self.patience.mode = value
+
     @property
     def threshold_mode(self) -> str:
         """``"abs"`` or ``"rel"``."""
         return self.patience.threshold_mode
+
+    @threshold_mode.setter
+    def threshold_mode(self, value: Literal["abs", "rel"]) -> None:
+        _check_patience_arguments(self.patience.patience, self.patience.min_delta, False, "max", value)
+        self.patience.threshold_mode = value
+
+    min_delta_mode = threshold_mode  # ignite 0.5.4's name
 
     def attach(
         self,
