@@ -442,7 +442,9 @@ def test_saved_checkpoint_events_on_a_trainer_and_on_an_evaluator(
         assert actual == expected
 
 
-@pytest.mark.parametrize("content", [[], ["notes.txt"], ["model_1.pt"], ["sub/model_1.pt"]])
+@pytest.mark.parametrize(
+    "content", [[], ["notes.txt"], ["model_1.pt"], ["sub/model_1.pt"], [".hidden.pt"], ["folder.pt/notes.txt"]]
+)
 def test_disk_saver_require_empty(content: list[str]) -> None:
     """Which folders DiskSaver(require_empty=True) refuses (a ValueError) and which it takes."""
 

@@ -531,8 +531,9 @@ class DiskSaver(BaseSaveHandler):
         atomic: write through a temporary file (the default). ``False`` writes the final file in
             place, which a crash can leave half-written (the checksum still tells).
         create_dir: create ``dirname`` when it does not exist.
-        require_empty: refuse a folder that already holds ``.pt`` files, so two runs do not mix
-            their checkpoints. Pass ``False`` to continue a run in its own folder.
+        require_empty: refuse a folder that already holds entries named ``*.pt`` (hidden ones and
+            folders too, as in ignite), so two runs do not mix their checkpoints. Pass ``False`` to
+            continue a run in its own folder.
         save_on_rank: under ``torch.distributed``, the rank that checks the folder and writes.
         asynchronous: copy the state to CPU memory on the calling thread and write it from a
             background thread; at most one write is in flight (a new save waits for the previous
@@ -607,7 +608,8 @@ class DiskSaver(BaseSaveHandler):
         if removed:
             logger.info("Removed temporary files that killed writers left in %s: %s", self.dirname, removed)
         if require_empty:
-            present = sorted(path.name for path in _checkpoint_files(self.dirname, ""))
+            # as in ignite, any entry named *.pt counts, hidden or not, file or folder
+            present = sorted(entry.name for entry in self.dirname.iterdir() if entry.name.endswith(_EXTENSION))
             if present:
                 raise ValueError(
                     f"Checkpoint folder {str(self.dirname)!r} already holds checkpoints {present[:5]}. Use a new "
