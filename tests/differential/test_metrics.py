@@ -23,6 +23,7 @@ import ignite.engine
 import ignite.metrics
 import ignite.metrics.confusion_matrix
 import ignite.metrics.epoch_metric
+import ignite.metrics.metric
 import pytest
 import torch
 from hypothesis import given, settings
@@ -32,6 +33,7 @@ import ember.engine
 import ember.metrics
 import ember.metrics.confusion_matrix
 import ember.metrics.epoch_metric
+import ember.metrics.metric
 
 LONG = settings.get_current_profile_name() == "long"
 EXAMPLES = settings(max_examples=2_000 if LONG else 150, derandomize=not LONG, deadline=None)
@@ -802,6 +804,56 @@ def test_engine_outputs_of_other_forms(d: Draw, output: str) -> None:
         compare(f"{metric} of {output}", make, batches, "engine")
     if output == "dict with more keys":  # Loss's third key, criterion_kwargs
         compare("Loss of a dict", lambda lib: lib.Loss(torch.nn.functional.cross_entropy), batches, "engine", rtol=1e-5)
+
+
+def custom_metric_class(lib: Any) -> type:
+    """ignite's documented way to write a metric, against ``lib``'s ``Metric`` and decorators."""
+    metric_module = lib.metric
+
+    class CountAbove(metric_module.Metric):  # type: ignore[misc,name-defined]
+        """The fraction of predictions above the label, plus a per-class count (a tensor state)."""
+
+        def __init__(self, threshold: float = 0.0, output_transform: Callable[[Any], Any] = lambda x: x) -> None:
+            self.threshold = threshold
+            super().__init__(output_transform=output_transform)
+
+        @metric_module.reinit__is_reduced
+        def reset(self) -> None:
+            self._above = torch.tensor(0, dtype=torch.long)
+            self._count = 0
+            super().reset()
+
+        @metric_module.reinit__is_reduced
+        def update(self, output: Any) -> None:
+            y_pred, y = output[0].detach(), output[1].detach()
+            self._above += (y_pred.max(dim=1).values > self.threshold).sum()
+            self._count += y.shape[0]
+
+        @metric_module.sync_all_reduce("_above", "_count:SUM")
+        def compute(self) -> float:
+            if self._count == 0:
+                raise lib.NotComputableError("CountAbove needs at least one example.")
+            return self._above.item() / self._count
+
+    return CountAbove
+
+
+@FEW
+@given(d=draws(max_extra=0), threshold=st.sampled_from([0.0, 0.5, 1.0]))
+def test_a_metric_written_as_ignite_documents(d: Draw, threshold: float) -> None:
+    """A user's Metric subclass (reset/update/compute with ignite's decorators) runs the same, and combines."""
+    compare(
+        "custom Metric subclass",
+        lambda lib: custom_metric_class(lib)(threshold),
+        multiclass_batches(d),
+        d.feed,
+    )
+    compare(
+        "custom Metric subclass in arithmetic",
+        lambda lib: custom_metric_class(lib)(threshold) * 2 - lib.Accuracy(),
+        multiclass_batches(d),
+        d.feed,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- refusals
