@@ -95,6 +95,21 @@ def weight_in(path: Path) -> float:
     return float(state["weight"].flatten()[0])
 
 
+def summary(path: Path) -> tuple[Any, ...]:
+    """What a checkpoint file holds: the model's weight, its keys, the kept list and the trainer's iteration.
+
+    With include_self and a single object, ember keeps the list beside the object's state dict, not inside it
+    (pinned by test_include_self_with_one_object_differs_on_purpose): that layout is read as ignite's.
+    """
+    saved = torch.load(path, weights_only=False)
+    keys = sorted(saved)
+    if keys == ["checkpointer", "model"]:
+        keys = sorted([*saved["model"], "checkpointer"])
+    kept = [list(item) for item in saved["checkpointer"]["_saved"]] if "checkpointer" in saved else None
+    iteration = saved["trainer"]["iteration"] if "trainer" in saved else None
+    return (weight_in(path), keys, kept, iteration)
+
+
 def counting_model() -> tuple[torch.nn.Module, Callable[[Any, Any], None]]:
     """A model whose weight counts the iterations, and the step that counts them."""
     model = torch.nn.Linear(1, 1)
@@ -194,7 +209,7 @@ def checkpoint_program(library: Any, folder: Path, runs: list[Save]) -> list[Any
                     number,
                     engine.state.epoch,
                     files,
-                    {name: weight_in(folder / name) for name in files},
+                    {name: summary(folder / name) for name in files},
                     relative(checkpoint.last_checkpoint, folder),
                     [tuple(item) for item in checkpoint.state_dict()["_saved"]],
                 )
