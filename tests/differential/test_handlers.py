@@ -1025,6 +1025,49 @@ def test_param_group_scheduler_with_names_ignite_documents(data: st.DataObject) 
     assert close(actual, expected)
 
 
+def test_concat_scheduler_with_a_later_duration_of_zero_differs_on_purpose() -> None:
+    """ignite stays for good on a scheduler given 0 events after the first; ember skips it, and warns at creation."""
+
+    def program(library: Any) -> list[float]:
+        opt = optimizer()
+        handlers = library.handlers
+        chain = handlers.ConcatScheduler(
+            [
+                handlers.LinearCyclicalScheduler(opt, "lr", 0.0, 1.0, 4),
+                handlers.CosineAnnealingScheduler(opt, "lr", 5.0, 6.0, 4),
+                handlers.LinearCyclicalScheduler(opt, "lr", 9.0, 10.0, 4),
+            ],
+            durations=[3, 0],
+        )
+        rates = []
+        for _ in range(6):
+            chain(None)
+            rates.append(round(opt.param_groups[0]["lr"], 3))
+        return rates
+
+    assert program(LIBRARIES["ignite"]) == [0.0, 0.5, 1.0, 5.0, 5.146, 5.5]
+    with pytest.warns(UserWarning, match=r"schedulers\[1\] have a duration of 0, so ember skips them; ignite 0\.5\.5"):
+        assert program(LIBRARIES["ember"]) == [0.0, 0.5, 1.0, 9.0, 9.5, 10.0]
+
+
+def test_reduce_lr_on_plateau_min_lr_of_a_later_group_differs_on_purpose() -> None:
+    """ignite ignores min_lr for param_group_index > 0 (it reads group 0's bound); ember keeps it, and warns."""
+
+    def program(library: Any) -> list[float]:
+        opt = optimizer(2)
+        scheduler = library.handlers.ReduceLROnPlateauScheduler(
+            opt, "loss", param_group_index=1, mode="min", factor=0.5, patience=0, min_lr=0.1
+        )
+        engine = SimpleNamespace(state=SimpleNamespace(metrics={"loss": 1.0}))
+        for _ in range(4):
+            scheduler(engine)
+        return [group["lr"] for group in opt.param_groups]
+
+    assert program(LIBRARIES["ignite"]) == [0.1, 0.025]
+    with pytest.warns(UserWarning, match=r"keeps param group 1's rate above min_lr=0\.1; ignite 0\.5\.5 ignores"):
+        assert program(LIBRARIES["ember"]) == [0.1, 0.1]
+
+
 RESUMABLE: dict[str, Callable[[Any, torch.optim.Optimizer], Any]] = {
     "linear": lambda handlers, opt: handlers.LinearCyclicalScheduler(
         opt, "lr", 0.0, 1.0, 5, cycle_mult=1.5, warmup_duration=2, monotonic=True

@@ -580,3 +580,17 @@ def test_lr_scheduler_ignite_form_loads_a_state_dict_of_an_earlier_ember() -> No
     resumed_optimizer.load_state_dict(old_optimizer.state_dict())
     resumed.load_state_dict(saved)
     assert run(resumed, resumed_optimizer, 4) == pytest.approx(reference[5:])
+
+
+def test_concat_scheduler_warns_about_a_later_duration_of_zero() -> None:
+    """ember skips such a scheduler where ignite 0.5.5 would stay on it: the difference is said at creation."""
+    optimizer = make_optimizer()
+    schedulers = [LinearCyclicalScheduler(optimizer, "lr", 0.0, 1.0, 4) for _ in range(3)]
+    with pytest.warns(UserWarning, match=r"schedulers\[1\] have a duration of 0, so ember skips them"):
+        ConcatScheduler(schedulers, durations=[2, 0])
+
+
+def test_reduce_lr_on_plateau_warns_about_min_lr_of_a_later_group() -> None:
+    optimizer = make_optimizer(groups=2)
+    with pytest.warns(UserWarning, match=r"ignite 0\.5\.5 ignores min_lr for any param group but 0"):
+        ReduceLROnPlateauScheduler(optimizer, "loss", param_group_index=1, min_lr=0.01)

@@ -722,6 +722,15 @@ class ConcatScheduler(ParamScheduler):
             )
         self.schedulers = list(schedulers)
         self.durations = [int(d) for d in durations]
+        skipped = [index for index, duration in enumerate(self.durations) if duration == 0 and index > 0]
+        if skipped:
+            warnings.warn(
+                f"ConcatScheduler: schedulers{skipped} have a duration of 0, so ember skips them; "
+                "ignite 0.5.5 stays on such a scheduler for the rest of the run. Remove them to get the same "
+                "schedule from both.",
+                UserWarning,
+                stacklevel=2,
+            )
         self._scheduler_index = 0
         self._current_duration = self.durations[0]
         super().__init__(optimizers[0], names[0], save_history)
@@ -1162,6 +1171,14 @@ class ReduceLROnPlateauScheduler(ParamScheduler):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}.")
         kwargs = dict(scheduler_kwargs)
         kwargs.pop("verbose", None)  # torch deprecated it; save_history records the rates instead
+        if param_group_index and kwargs.get("min_lr", 0) != 0:
+            warnings.warn(
+                f"ReduceLROnPlateauScheduler keeps param group {param_group_index}'s rate above "
+                f"min_lr={kwargs['min_lr']!r}; ignite 0.5.5 ignores min_lr for any param group but 0 (it reads "
+                "the bound of group 0, which is 0), so its rate may go lower there.",
+                UserWarning,
+                stacklevel=2,
+            )
         view = optimizer if param_group_index is None else _GroupView(optimizer, param_group_index)
         try:
             self.scheduler = ReduceLROnPlateau(view, **kwargs)
