@@ -12,6 +12,12 @@ framework's own cost visible: a real model's step takes far longer, the overhead
 ``--clock cpu`` times with the process's CPU time instead of the wall clock: on a machine shared with
 other jobs, the time the process waits for a core then does not count (the cases are single-threaded).
 
+A second table times the frameworks alone: the same loop and trainers with a model that returns its
+input, a loss whose ``backward()`` and ``item()`` do nothing and an optimizer whose ``step()`` and
+``zero_grad()`` do nothing, so that what is left is the framework's own Python per step. Its
+differences are a fraction of a microsecond and stable from run to run, where those of the first
+table are within the bare loop's own spread on a busy machine.
+
 Run it with a Python that also has pytorch-ignite and lightning installed (and ``PYTHONPATH=src``)
 to get their columns; they are reported as "not installed" otherwise.
 """
@@ -71,6 +77,62 @@ def factory_trainer(module: Any, batches: list[Batch]) -> Callable[[], object]:
     return lambda: trainer.run(batches, max_epochs=1)
 
 
+class _NoOpLoss:
+    """A loss whose backward() and item() cost nothing: only the framework's own work is left."""
+
+    def backward(self) -> None:
+        pass
+
+    def item(self) -> float:
+        return 0.0
+
+    def __mul__(self, factor: float) -> _NoOpLoss:  # ignite scales the loss it reports
+        return self
+
+    def __truediv__(self, factor: float) -> _NoOpLoss:
+        return self
+
+
+_NO_OP_LOSS = _NoOpLoss()
+
+
+class _PassThrough(nn.Module):
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+def _no_op_loss(y_pred: Any, y: Any) -> Any:
+    return _NO_OP_LOSS
+
+
+def _no_op_optimizer() -> torch.optim.Optimizer:
+    optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.01)
+    # Instance attributes shadow the methods (and torch's profiling wrapper around step).
+    optimizer.step = lambda closure=None: None  # type: ignore[method-assign,assignment]
+    optimizer.zero_grad = lambda set_to_none=True: None  # type: ignore[method-assign]
+    return optimizer
+
+
+def no_op_bare_loop(batches: list[Batch]) -> Callable[[], object]:
+    model, optimizer = _PassThrough(), _no_op_optimizer()
+
+    def run() -> None:
+        model.train()
+        for x, y in batches:
+            optimizer.zero_grad()
+            loss = _no_op_loss(model(x), y)
+            loss.backward()
+            optimizer.step()
+            loss.item()
+
+    return run
+
+
+def no_op_trainer(module: Any, batches: list[Batch]) -> Callable[[], object]:
+    trainer = module.create_supervised_trainer(_PassThrough(), _no_op_optimizer(), _no_op_loss)
+    return lambda: trainer.run(batches, max_epochs=1)
+
+
 def lightning_trainer(batches: list[Batch]) -> Callable[[], object]:
     import lightning
 
@@ -121,6 +183,33 @@ def seconds(run: Callable[[], object], clock: Callable[[], float] = time.perf_co
     return clock() - start
 
 
+def time_cases(
+    cases: dict[str, Callable[[], object] | None], rounds: int, steps: int, clock: Callable[[], float]
+) -> dict[str, float]:
+    """Per-step median of each case over ``rounds`` alternating rounds, in microseconds; prints a table."""
+    runnable = {name: run for name, run in cases.items() if run is not None}
+    for run in runnable.values():  # warm-up: first-call allocations, lazy imports
+        run()
+    timings: dict[str, list[float]] = {name: [] for name in runnable}
+    for _ in range(rounds):
+        for name, run in runnable.items():
+            timings[name].append(seconds(run, clock))
+    bare = statistics.median(timings["bare loop"]) / steps * 1e6
+    print(f"{'case':16s}{'us per step':>14s}{'over bare loop':>18s}{'ratio':>9s}{'rounds ranged':>22s}")
+    medians = {}
+    for name in cases:
+        if name not in runnable:
+            print(f"{name:16s}{'not installed':>14s}")
+            continue
+        per_step = medians[name] = statistics.median(timings[name]) / steps * 1e6
+        low, high = (extreme(timings[name]) / steps * 1e6 for extreme in (min, max))
+        print(
+            f"{name:16s}{per_step:>11.2f} us{per_step - bare:>+15.2f} us{per_step / bare:>8.2f}x"
+            f"{low:>11.2f} - {high:.2f} us"
+        )
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000)
@@ -152,31 +241,30 @@ def main() -> None:
         warnings.filterwarnings("ignore")
         cases["lightning"] = lightning_trainer(batches)
 
-    runnable = {name: run for name, run in cases.items() if run is not None}
-    for run in runnable.values():  # warm-up: first-call allocations, lazy imports
-        run()
-    timings: dict[str, list[float]] = {name: [] for name in runnable}
-    for _ in range(args.rounds):
-        for name, run in runnable.items():
-            timings[name].append(seconds(run, clock))
-
-    bare = statistics.median(timings["bare loop"]) / args.steps * 1e6
     print(
         f"{args.steps} steps, tiny MLP 32->32->10, batch 16, SGD, 1 thread, torch {torch.__version__}; "
         f"median of {args.rounds} alternating rounds, {args.clock} clock"
     )
-    print(f"{'case':16s}{'us per step':>14s}{'over bare loop':>18s}{'ratio':>9s}{'rounds ranged':>22s}")
-    for name in cases:
-        if name not in runnable:
-            print(f"{name:16s}{'not installed':>14s}")
-            continue
-        per_step = statistics.median(timings[name]) / args.steps * 1e6
-        low, high = (extreme(timings[name]) / args.steps * 1e6 for extreme in (min, max))
-        print(
-            f"{name:16s}{per_step:>11.1f} us{per_step - bare:>+15.1f} us{per_step / bare:>8.2f}x"
-            f"{low:>11.1f} - {high:.1f} us"
-        )
+    time_cases(cases, args.rounds, args.steps, clock)
     print("the spread of the bare loop's rounds is the noise floor of the differences")
+
+    no_op_steps = args.steps * 10
+    one = torch.zeros(1)
+    no_op_batches = [(one, one)] * no_op_steps
+    no_op_cases: dict[str, Callable[[], object] | None] = {
+        "bare loop": no_op_bare_loop(no_op_batches),
+        "ember": no_op_trainer(ember.engine, no_op_batches),
+        "pytorch-ignite": None,
+    }
+    if cases["pytorch-ignite"] is not None:
+        import ignite.engine
+
+        no_op_cases["pytorch-ignite"] = no_op_trainer(ignite.engine, no_op_batches)
+    print(
+        f"\nthe frameworks alone: {no_op_steps} steps of a pass-through model, a no-op loss and optimizer; "
+        f"median of {args.rounds} alternating rounds, {args.clock} clock"
+    )
+    time_cases(no_op_cases, args.rounds, no_op_steps, clock)
 
 
 if __name__ == "__main__":
