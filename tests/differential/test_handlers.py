@@ -192,7 +192,9 @@ def checkpoint_program(library: Any, folder: Path, runs: list[Save]) -> list[Any
             score_function=None if scores is None else (lambda engine, scores=scores: scores[engine.state.epoch - 1]),
             score_name=save.score_name,
             n_saved=save.n_saved,
-            global_step_transform=(lambda engine, event: engine.state.epoch) if save.epoch_as_step else None,
+            global_step_transform=(
+                (lambda engine, event: engine.state.get_event_attrib_value(event)) if save.epoch_as_step else None
+            ),
             filename_pattern=save.pattern,
             include_self=save.include_self,
             greater_or_equal=save.greater_or_equal,
