@@ -28,6 +28,7 @@ from typing import Any
 import ignite.engine
 import ignite.handlers
 import ignite.handlers.checkpoint
+import ignite.handlers.timing
 import pytest
 import torch
 from hypothesis import given, settings
@@ -36,6 +37,7 @@ from hypothesis import strategies as st
 import ember.engine
 import ember.handlers
 import ember.handlers.checkpoint
+import ember.handlers.timing
 
 LONG = settings.get_current_profile_name() == "long"
 
@@ -717,6 +719,63 @@ def test_epoch_output_store(epoch_length: int, epochs: int, named: bool) -> None
 
     expected, actual = both(program)
     assert actual == expected
+
+
+TIMER_EVENTS = [None, "STARTED", "EPOCH_STARTED", "ITERATION_STARTED", "ITERATION_COMPLETED", "EPOCH_COMPLETED"]
+
+
+@examples(60)
+@given(
+    start=st.sampled_from(TIMER_EVENTS[1:3]),
+    pause=st.sampled_from(["COMPLETED", "ITERATION_COMPLETED", "EPOCH_COMPLETED"]),
+    resume=st.sampled_from(TIMER_EVENTS),
+    step=st.sampled_from(TIMER_EVENTS),
+    average=st.booleans(),
+    epoch_length=st.integers(1, 4),
+    epochs=st.integers(1, 3),
+)
+def test_timer_on_a_fake_clock(
+    start: str,
+    pause: str,
+    resume: str | None,
+    step: str | None,
+    average: bool,
+    epoch_length: int,
+    epochs: int,
+) -> None:
+    """value(), total, step_count and running after every event, with a clock that each event moves on."""
+    now = [0.0]
+
+    def program(library: Any) -> list[Any]:
+        Engine, Events = library.engine.Engine, library.engine.Events
+        now[0] = 0.0
+        trainer = Engine(lambda engine, batch: None)
+        timer = library.handlers.Timer(average=average)
+        timer.attach(
+            trainer,
+            start=getattr(Events, start),
+            pause=getattr(Events, pause),
+            resume=None if resume is None else getattr(Events, resume),
+            step=None if step is None else getattr(Events, step),
+        )
+        trace: list[Any] = []
+
+        def tick(engine: Any, event: str) -> None:
+            trace.append((event, timer.value(), timer.total, timer.step_count, timer.running))
+            now[0] += {"GET_BATCH_STARTED": 3.0, "ITERATION_STARTED": 5.0}.get(event, 1.0)
+
+        for event in ("STARTED", "EPOCH_STARTED", "GET_BATCH_STARTED", "ITERATION_STARTED", "ITERATION_COMPLETED"):
+            trainer.add_event_handler(getattr(Events, event), tick, event)
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, tick, "EPOCH_COMPLETED")
+        trainer.add_event_handler(Events.COMPLETED, tick, "COMPLETED")
+        trainer.run([0] * epoch_length, max_epochs=epochs)
+        return [trace, timer.value(), timer.total, timer.step_count, timer.running]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ignite.handlers.timing, "perf_counter", lambda: now[0])
+        patch.setattr(ember.handlers.timing, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+        expected, actual = both(program)
+    assert close(actual, expected)
 
 
 # ---------------------------------------------------------------------------------------------- schedulers

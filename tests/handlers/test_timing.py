@@ -23,8 +23,8 @@ def sleeping_step(seconds: float) -> Any:
 # ---------------------------------------------------------------- Timer
 
 
-def test_average_time_per_iteration_counts_only_between_resume_and_pause() -> None:
-    """Time spent fetching a batch (outside ITERATION_STARTED..COMPLETED) is left out."""
+def test_average_time_per_iteration_counts_between_resume_and_pause_and_from_start() -> None:
+    """Time spent fetching a batch is left out, but for the first one: as in ignite, start resets the timer running."""
     engine = Engine(sleeping_step(0.005))
     engine.add_event_handler(Events.GET_BATCH_COMPLETED, lambda: time.sleep(0.1))
     timer = Timer(average=True).attach(
@@ -36,8 +36,8 @@ def test_average_time_per_iteration_counts_only_between_resume_and_pause() -> No
     )
     engine.run(range(4))
     assert timer.steps == 4
-    # the first fetch too: it comes after EPOCH_STARTED, before the first ITERATION_STARTED
-    assert 4 * 0.005 <= timer.total < 0.1
+    # the first fetch counts: it comes after EPOCH_STARTED, before the first ITERATION_STARTED; the others do not
+    assert 0.1 + 4 * 0.005 <= timer.total < 0.2
     assert timer.value() == pytest.approx(timer.total / 4)
     assert not timer.running
 
@@ -274,3 +274,14 @@ def test_throughput_global_samples_is_the_epochs_count_in_one_process() -> None:
     assert monitor.global_samples is None
     engine.run([[1, 2], [3, 4, 5]])
     assert monitor.global_samples == monitor.samples == 5
+
+
+def test_total_is_the_finished_stretches_and_value_adds_the_running_one() -> None:
+    """ignite's total and step_count: the time of the stretches ended by pause, and a float count."""
+    timer = Timer()
+    time.sleep(0.01)
+    assert timer.total == 0.0 and timer.value() >= 0.01
+    timer.pause()
+    assert timer.total == timer.value() >= 0.01
+    timer.step()
+    assert timer.step_count == 1.0 and isinstance(timer.step_count, float) and timer.steps == 1

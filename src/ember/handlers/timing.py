@@ -118,8 +118,10 @@ class Timer:
 
         Each argument is an event (filtered events and ``|`` lists work too) or ``None`` to leave that
         action to the caller. The defaults (as in ignite) time the whole run, from ``STARTED`` to
-        ``COMPLETED``. With a ``resume`` event, ``start`` resets the timer paused, so time counts
-        only from ``resume`` to ``pause``. Returns the timer, so it can be created and attached in one line.
+        ``COMPLETED``. As in ignite, ``start`` resets the timer running, also with a ``resume``
+        event: what comes between ``start`` and the first ``pause`` counts too (with ``start=
+        EPOCH_STARTED, resume=ITERATION_STARTED``, the fetch of the epoch's first batch). Returns the
+        timer, so it can be created and attached in one line.
 
         Raises:
             TypeError: ``engine`` is not an :class:`~ember.engine.Engine`.
@@ -139,9 +141,6 @@ class Timer:
             if event is not None:
                 _check_event(engine, name, event)
         actions = {"start": self.reset, "pause": self.pause, "resume": self.resume, "step": self.step}
-        if resume is not None:
-            # time counts from the resume event on: what comes between start and it (a fetch) is left out
-            actions["start"] = self._reset_paused
         for name, event in wiring:
             if event is not None:
                 engine.add_event_handler(event, actions[name])
@@ -157,10 +156,6 @@ class Timer:
         self._steps = 0
         self._started_at = time.perf_counter()
         return self
-
-    def _reset_paused(self) -> None:
-        self.reset()
-        self._started_at = None
 
     def pause(self, *args: Any) -> None:
         """Stop counting time until :meth:`resume`; does nothing if already paused."""
@@ -193,28 +188,34 @@ class Timer:
         return self._steps
 
     @property
-    def step_count(self) -> int:
-        """Steps counted since the last reset (ignite's name for :attr:`steps`)."""
-        return self._steps
+    def step_count(self) -> float:
+        """Steps counted since the last reset, as a float (ignite's name and type for :attr:`steps`)."""
+        return float(self._steps)
 
     @property
     def total(self) -> float:
-        """Seconds counted since the last reset, pauses excluded."""
+        """Seconds of the finished stretches since the last reset (as in ignite, the running one is not in it).
+
+        :meth:`value` adds the running stretch.
+        """
+        return self._elapsed
+
+    def _counted(self) -> float:
         if self._started_at is None:
             return self._elapsed
         return self._elapsed + time.perf_counter() - self._started_at
 
     def value(self) -> float:
-        """Seconds counted: the total, or with ``average=True`` the total per step.
+        """Seconds counted, the running stretch included: the total, or with ``average=True`` the total per step.
 
         While no step was counted, the average is the total.
         """
-        total = self.total
-        return total / max(self._steps, 1) if self.average else total
+        counted = self._counted()
+        return counted / max(self._steps, 1) if self.average else counted
 
     def state_dict(self) -> dict[str, Any]:
-        """The time and steps counted so far, for checkpoints."""
-        return {"elapsed": self.total, "steps": self._steps}
+        """The time (the running stretch included) and steps counted so far, for checkpoints."""
+        return {"elapsed": self._counted(), "steps": self._steps}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Continue from a saved :meth:`state_dict`; the timer is paused until the next resume or reset.
