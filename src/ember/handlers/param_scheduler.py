@@ -936,8 +936,8 @@ class LRScheduler(ParamScheduler):
         self.metric = metric
         self.state_attr = state_attr
         self.use_legacy = _check_bool("use_legacy", use_legacy)
-        # ignite's form keeps the optimizer's rate at its first event; ember's and the legacy form step at every one.
-        # ignite starts CosineAnnealingWarmRestarts one step ahead (its first event gives step 1's rate): so do we.
+        # Whether the default event is ITERATION_COMPLETED and, where torch's step() drives the scheduler (ember's
+        # form; CosineAnnealingWarmRestarts, which ignite starts one step ahead), whether the first event steps.
         self._step_at_first_event = (
             self.ember_form or use_legacy or isinstance(lr_scheduler, CosineAnnealingWarmRestarts)
         )
