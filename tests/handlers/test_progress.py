@@ -405,3 +405,16 @@ def test_ignite_event_arguments_are_checked_at_attach(kwargs: dict[str, Any], ma
     engine = Engine()
     with pytest.raises(ValueError, match=match):
         ProgressBar(file=io.StringIO()).attach(engine, **kwargs)
+
+
+def test_ignites_pbar_name_and_close() -> None:
+    """pbar is the open tqdm bar (ignite's name for bar), None between epochs; close() closes it."""
+    stream = io.StringIO()
+    engine = Engine(lambda engine, batch: None)
+    pbar = ProgressBar(file=stream)
+    pbar.attach(engine)
+    seen: list[Any] = []
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda: seen.append(pbar.pbar))
+    engine.run(range(4))
+    assert seen[0] is not None and hasattr(seen[0], "update") and pbar.pbar is None
+    pbar.close()  # nothing open: nothing to do

@@ -476,6 +476,15 @@ class ProgressBar:
             postfix.update(entries if entries else [(name, value)])
         return postfix
 
+    @property
+    def pbar(self) -> Any:
+        """The open tqdm bar, or ``None`` between epochs (ignite's name for :attr:`bar`)."""
+        return self.bar
+
+    def close(self) -> None:
+        """Close the open bar, if any (the engine's events close it anyway)."""
+        self._close()
+
     def _close(self) -> None:
         if self.bar is not None:
             bar, self.bar = self.bar, None
