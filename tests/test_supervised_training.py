@@ -492,3 +492,30 @@ def test_compiled_model_trains_and_evaluates() -> None:
     evaluator = create_supervised_evaluator(compiled, inference_mode=False)
     y_pred, _ = evaluator.run(data).output
     assert y_pred.shape == (4, 3) and not compiled.training and not compiled_source.training
+
+
+def test_options_changed_by_a_handler_apply_from_the_next_iteration() -> None:
+    """Clipping turned on after a first epoch (a warm-up) applies to the second: the step reads its options anew."""
+    data = make_data(4)
+    model = make_model()
+    step = supervised_training_step(model, make_optimizer(model), nn.CrossEntropyLoss())
+    trainer = Engine(step)
+
+    @trainer.on(Events.EPOCH_COMPLETED(once=1))
+    def start_clipping() -> None:
+        step.clip_grad_norm = 0.5
+
+    trainer.run(data, max_epochs=2)
+    reference = make_model()
+    optimizer = make_optimizer(reference)
+    for epoch in range(2):
+        for x, y in data:
+            optimizer.zero_grad()
+            nn.CrossEntropyLoss()(reference(x), y).backward()
+            if epoch == 1:
+                nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+            optimizer.step()
+    assert_bit_identical(weights(model), weights(reference))
+    step.clip_grad_norm = None
+    step.output_transform = lambda x, y, y_pred, loss: "custom"
+    assert trainer.run(data, max_epochs=3).output == "custom"

@@ -511,6 +511,22 @@ def _check_training(
     )
 
 
+_PLAIN_OPTIONS = frozenset(
+    {
+        "device",
+        "prepare_batch",
+        "model_fn",
+        "model_transform",
+        "amp_dtype",
+        "gradient_accumulation_steps",
+        "clip_grad_norm",
+        "clip_grad_value",
+        "grad_scaler",
+        "output_transform",
+    }
+)
+
+
 class TrainingStep(_Step):
     """One training iteration as a process function; build it with :func:`supervised_training_step`.
 
@@ -520,9 +536,38 @@ class TrainingStep(_Step):
     Attributes:
         pending: batches whose gradients were accumulated since the last optimizer step.
         grad_scaler: the ``torch.amp.GradScaler`` used, or ``None``.
+
+    The options (``device``, ``prepare_batch``, ``gradient_accumulation_steps``, ``clip_grad_norm``,
+    ...) may be changed between iterations, e.g. by a handler that turns clipping on after a warm-up;
+    the next iteration uses them.
     """
 
     _kind = "training"
+    # Whether the options are the defaults, so that an iteration may take the plain path (one flag
+    # read instead of a dozen on the hot path); kept up to date by __setattr__.
+    _plain = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _PLAIN_OPTIONS:
+            object.__setattr__(self, "_plain", self._has_plain_options())
+
+    def _has_plain_options(self) -> bool:
+        try:
+            return (
+                self.device is None
+                and self.prepare_batch is prepare_batch
+                and self.model_fn is None
+                and self.model_transform is None
+                and self.amp_dtype is None
+                and self.gradient_accumulation_steps == 1
+                and self.clip_grad_norm is None
+                and self.clip_grad_value is None
+                and self.grad_scaler is None
+                and self.output_transform is _loss_item
+            )
+        except AttributeError:  # still being built
+            return False
 
     def __init__(self, training: _Training) -> None:
         super().__init__(training.common)
@@ -583,6 +628,19 @@ class TrainingStep(_Step):
         # handler left the model in eval mode (ignite calls train() on every iteration).
         if not model.training:
             model.train()
+        if self._plain and not self.pending and (type(batch) is tuple or type(batch) is list) and len(batch) == 2:
+            # The usual case, with default options, in the fewest operations: it runs on every
+            # iteration, where each Python operation costs more than in isolation (caches are cold
+            # after the model's own work). The same steps as the general path below.
+            optimizer = self.optimizer
+            optimizer.zero_grad()
+            x, y = batch  # a DataLoader's default collate makes lists
+            loss = self.loss_fn(model(x), y)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            engine.state.optimizer_step += 1  # type: ignore[attr-defined]
+            engine.fire_event(_OPTIMIZER_STEP_COMPLETED)
+            return loss.item()
         if self.pending == 0:
             self.optimizer.zero_grad()
         if (
