@@ -936,7 +936,9 @@ def create_supervised_trainer(
     if training.common.target_device is not None:
         model.to(training.common.target_device)
     step = TrainingStep(training)
-    trainer = engine_class(step)
+    # The bound method, not the step object: calling a method is a few dozen nanoseconds cheaper per
+    # iteration than calling an object through its __call__.
+    trainer = engine_class(step.__call__)
     step.attach(trainer)
     return trainer
 
@@ -1179,7 +1181,7 @@ def create_supervised_evaluator(
     target_device = _check_device(device)
     if target_device is not None:
         model.to(target_device)
-    evaluator = Engine(step)
+    evaluator = Engine(step.__call__)  # the bound method, as for the trainer
     step.attach(evaluator)
     _attach_metrics(evaluator, metrics)
     return evaluator
