@@ -1,11 +1,14 @@
 """Per-step cost of ember's supervised trainer, beyond a bare hand-written training loop.
 
-Trains a tiny MLP (32 -> 32 -> 10, ReLU, batch 16, SGD, cross-entropy, one CPU thread) for 3,000
+Trains a tiny MLP (32 -> 32 -> 10, ReLU, batch 16, SGD, cross-entropy, one CPU thread) for 500
 steps over a pre-built list of batches, with: a bare loop (zero_grad, forward, loss, backward, step,
 loss.item()); ember's ``create_supervised_trainer``; and, when they are installed, pytorch-ignite's
-``create_supervised_trainer`` and Lightning's ``Trainer.fit``. The cases run alternately, several
-rounds, in one process; each figure is the median over the rounds. The tiny model makes the
-framework's own cost visible: a real model's step takes far longer, the overhead stays the same.
+``create_supervised_trainer`` and Lightning's ``Trainer.fit``. The cases run alternately (in
+reverse order every other round), 40 rounds, in one process. "us per step" is the median over the
+rounds; "over bare loop" is the median of each round's difference from the bare loop of the same
+round, with the quartiles of those differences: pairing each round with its neighbour cancels most
+of the drift of a shared machine. The tiny model makes the framework's own cost visible: a real
+model's step takes far longer, the overhead stays the same.
 
     python benchmarks/training_overhead.py [--steps N] [--rounds R] [--clock wall|cpu]
 
@@ -15,8 +18,8 @@ other jobs, the time the process waits for a core then does not count (the cases
 A second table times the frameworks alone: the same loop and trainers with a model that returns its
 input, a loss whose ``backward()`` and ``item()`` do nothing and an optimizer whose ``step()`` and
 ``zero_grad()`` do nothing, so that what is left is the framework's own Python per step. Its
-differences are a fraction of a microsecond and stable from run to run, where those of the first
-table are within the bare loop's own spread on a busy machine.
+differences are a fraction of a microsecond and stable from run to run. In the first table the
+same work costs more, since the model's own work leaves the caches cold for the framework's Python.
 
 Run it with a Python that also has pytorch-ignite and lightning installed (and ``PYTHONPATH=src``)
 to get their columns; they are reported as "not installed" otherwise.
@@ -186,34 +189,41 @@ def seconds(run: Callable[[], object], clock: Callable[[], float] = time.perf_co
 def time_cases(
     cases: dict[str, Callable[[], object] | None], rounds: int, steps: int, clock: Callable[[], float]
 ) -> dict[str, float]:
-    """Per-step median of each case over ``rounds`` alternating rounds, in microseconds; prints a table."""
+    """Time the cases in alternating rounds and print a table; returns each case's per-step median in us.
+
+    A case's overhead is the median over the rounds of its time minus the bare loop's time in the
+    same round, with the quartiles of those differences.
+    """
     runnable = {name: run for name, run in cases.items() if run is not None}
     for run in runnable.values():  # warm-up: first-call allocations, lazy imports
         run()
     timings: dict[str, list[float]] = {name: [] for name in runnable}
-    for _ in range(rounds):
-        for name, run in runnable.items():
-            timings[name].append(seconds(run, clock))
-    bare = statistics.median(timings["bare loop"]) / steps * 1e6
-    print(f"{'case':16s}{'us per step':>14s}{'over bare loop':>18s}{'ratio':>9s}{'rounds ranged':>22s}")
+    order = list(runnable.items())
+    for round_index in range(rounds):
+        for name, run in order if round_index % 2 == 0 else reversed(order):
+            timings[name].append(seconds(run, clock) / steps * 1e6)
+    bare = timings["bare loop"]
+    print(f"{'case':16s}{'us per step':>14s}{'over bare loop':>18s}{'ratio':>9s}{'quartiles of the difference':>32s}")
     medians = {}
     for name in cases:
         if name not in runnable:
             print(f"{name:16s}{'not installed':>14s}")
             continue
-        per_step = medians[name] = statistics.median(timings[name]) / steps * 1e6
-        low, high = (extreme(timings[name]) / steps * 1e6 for extreme in (min, max))
+        per_step = medians[name] = statistics.median(timings[name])
+        differences = [case - base for case, base in zip(timings[name], bare, strict=True)]
+        low, _, high = statistics.quantiles(differences, n=4)
+        overhead = statistics.median(differences)
         print(
-            f"{name:16s}{per_step:>11.2f} us{per_step - bare:>+15.2f} us{per_step / bare:>8.2f}x"
-            f"{low:>11.2f} - {high:.2f} us"
+            f"{name:16s}{per_step:>11.2f} us{overhead:>+15.2f} us{per_step / statistics.median(bare):>8.2f}x"
+            f"{low:>+17.2f} .. {high:+.2f} us"
         )
     return medians
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
@@ -246,9 +256,9 @@ def main() -> None:
         f"median of {args.rounds} alternating rounds, {args.clock} clock"
     )
     time_cases(cases, args.rounds, args.steps, clock)
-    print("the spread of the bare loop's rounds is the noise floor of the differences")
+    print("a difference within its quartiles' span of zero is below what this machine can resolve now")
 
-    no_op_steps = args.steps * 10
+    no_op_steps = args.steps * 20
     one = torch.zeros(1)
     no_op_batches = [(one, one)] * no_op_steps
     no_op_cases: dict[str, Callable[[], object] | None] = {
