@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,7 +63,7 @@ def test_early_stopping_stops_a_real_trainer_on_scripted_scores(
 
     stopper = EarlyStopping(
         patience, lambda engine: engine.state.metrics["accuracy"], trainer, min_delta, cumulative
-    ).attach(evaluator)
+    ).attach(evaluator, reset_engine=trainer)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0, 1]))
     fired: list[Any] = []
     trainer.add_event_handler(Events.TERMINATE, lambda: fired.append(Events.TERMINATE))
@@ -70,7 +72,7 @@ def test_early_stopping_stops_a_real_trainer_on_scripted_scores(
 
     assert state.epoch == (len(scores) if stop_at is None else stop_at)
     assert fired == ([] if stop_at is None else [Events.TERMINATE])
-    assert stopper.patience.best_score == best
+    assert stopper.best_score == best
 
 
 def test_called_directly_with_a_hand_built_engine() -> None:
@@ -81,8 +83,8 @@ def test_called_directly_with_a_hand_built_engine() -> None:
     for score, counter in [(0.5, 0), (0.7, 0), (0.6, 1)]:
         evaluator.state.metrics["f1"] = score
         stopper(evaluator)
-        assert stopper.patience.counter == counter
-    assert stopper.patience.best_score == 0.7
+        assert stopper.counter == counter
+    assert stopper.best_score == 0.7
 
 
 def test_stop_is_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -100,7 +102,7 @@ def test_one_element_tensor_scores_are_accepted() -> None:
     stopper = EarlyStopping(2, lambda engine: torch.tensor(next(scores)), trainer)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, stopper)
     assert trainer.run([0], max_epochs=10).epoch == 3
-    assert stopper.patience.best_score == 2.0
+    assert stopper.best_score == 2.0
 
 
 def test_restore_best_loads_the_weights_of_the_best_epoch() -> None:
@@ -114,7 +116,7 @@ def test_restore_best_loads_the_weights_of_the_best_epoch() -> None:
     trainer = Engine(train_step)
     scores = {1: 0.5, 2: 0.9, 3: 0.8, 4: 0.7, 5: 0.95}
     stopper = EarlyStopping(2, lambda engine: scores[engine.state.epoch], trainer, restore_best=model)
-    stopper.attach(trainer, Events.EPOCH_COMPLETED)
+    stopper.attach(trainer, Events.EPOCH_COMPLETED, reset_engine=trainer)
 
     state = trainer.run([0], max_epochs=5)
 
@@ -132,7 +134,7 @@ def test_restore_best_also_applies_when_the_run_ends_without_stopping() -> None:
     trainer = Engine(train_step)
     scores = {1: 0.5, 2: 0.9, 3: 0.8}
     EarlyStopping(5, lambda engine: scores[engine.state.epoch], trainer, restore_best=model).attach(
-        trainer, Events.EPOCH_COMPLETED
+        trainer, Events.EPOCH_COMPLETED, reset_engine=trainer
     )
     trainer.run([0], max_epochs=3)
     assert model.weight.item() == 2.0
@@ -151,8 +153,8 @@ def test_state_dict_round_trip_continues_the_count() -> None:
 
     resumed = EarlyStopping(3, lambda engine: engine.state.metrics["acc"], trainer)
     resumed.load_state_dict(saved)
-    resumed.patience.step(0.7)
-    assert resumed.patience.counter == 3
+    resumed.decision.step(0.7)
+    assert resumed.counter == 3
     fresh = Patience(3)
     assert fresh.step(0.7) is False
 
@@ -207,7 +209,8 @@ def test_bad_arguments_are_refused_at_construction(
     [
         ("high", TypeError, r"score_function must give a real number, got 'high' \(str\)\. Return a float"),
         (None, TypeError, r"score_function must give a real number, got None \(NoneType\)"),
-        (torch.ones(2), TypeError, r"score_function must give a real number, got tensor\(\[1\., 1\.\]\)"),
+        ([0.5], TypeError, r"score_function must give a real number, got \[0\.5\] \(list\)"),
+        (1 + 2j, TypeError, r"score_function must give a real number, got \(1\+2j\) \(complex\)"),
         (float("nan"), ValueError, r"score_function gave nan, which cannot be compared"),
     ],
 )
@@ -217,11 +220,46 @@ def test_a_score_that_is_not_a_number_says_what_it_got(score: Any, error: type[E
         stopper(Engine())
 
 
+@pytest.mark.parametrize(
+    ("score", "message"),
+    [
+        (torch.ones(2), r"must give one number, got tensor\(\[1\., 1\.\]\) \(Tensor, 2 values\)\. Reduce it"),
+        (torch.tensor([]), r"must give one number, got tensor\(\[\]\) \(Tensor, 0 values\)"),
+        (np.array([0.5, 0.6]), r"must give one number, got array\(\[0\.5, 0\.6\]\) \(ndarray, 2 values\)"),
+    ],
+)
+def test_a_score_of_several_values_is_a_value_error_and_a_runtime_error(score: Any, message: str) -> None:
+    """ignite fails there with numpy's ValueError or torch's RuntimeError; ember's error is both."""
+    stopper = EarlyStopping(2, lambda engine: score, Engine())
+    with pytest.raises(ValueError, match=message) as raised:
+        stopper(Engine())
+    assert isinstance(raised.value, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("score", "value"),
+    [
+        (np.float32(0.5), 0.5),
+        (np.array(0.25), 0.25),
+        (np.array([[0.75]]), 0.75),
+        (torch.tensor([[2]]), 2.0),
+        (True, 1.0),
+        (np.bool_(False), 0.0),
+        (torch.tensor(True), 1.0),
+    ],
+)
+def test_numbers_of_numpy_torch_and_bools_are_scores(score: Any, value: float) -> None:
+    """As in ignite, any one-element tensor or array is a score, and a bool counts as 0 or 1."""
+    stopper = EarlyStopping(2, lambda engine: score, Engine())
+    stopper(Engine())
+    assert stopper.best_score == value and type(stopper.best_score) is float
+
+
 def test_attaching_twice_to_the_same_engine_is_refused() -> None:
-    evaluator = Engine()
-    stopper = EarlyStopping(2, never_called, Engine()).attach(evaluator)
+    evaluator, trainer = Engine(), Engine()
+    stopper = EarlyStopping(2, never_called, trainer).attach(evaluator, reset_engine=trainer)
     with pytest.raises(RuntimeError, match=r"already attached to this engine.*Attach it once"):
-        stopper.attach(evaluator)
+        stopper.attach(evaluator, reset_engine=trainer)
 
 
 def test_attach_to_something_else_than_an_engine_is_refused() -> None:
@@ -295,7 +333,7 @@ def test_ignite_positional_arguments_match_ignite_0_5_5() -> None:
     """EarlyStopping(patience, score_function, trainer, threshold, cumulative, threshold_mode, mode)."""
     stopper = EarlyStopping(3, never_called, Engine(), 0.2, True, "rel", "min")
     assert (stopper.threshold, stopper.cumulative, stopper.threshold_mode, stopper.mode) == (0.2, True, "rel", "min")
-    assert stopper.patience.patience == 3 and stopper.counter == 0 and stopper.best_score is None
+    assert stopper.patience == 3 and stopper.counter == 0 and stopper.best_score is None
 
 
 def test_two_names_of_one_setting_must_agree() -> None:
@@ -322,7 +360,7 @@ def test_reset_forgets_the_scores_and_reset_engine_resets_on_each_training_run()
     assert stopper.stopped and stopper.counter == 2
     stopper.reset()
     assert (stopper.counter, stopper.best_score, stopper.stopped) == (0, None, False)
-    stopper.patience.step(5.0)  # a best score the flat 1.0s cannot beat, unless the next run forgets it
+    stopper.decision.step(5.0)  # a best score the flat 1.0s cannot beat, unless the next run forgets it
     # The run continues from epoch 3; reset at its STARTED, the handler needs 3 evaluations again (a first
     # score, then 2 without gain): it stops at epoch 6. Without the reset it would stop after 2, at epoch 5.
     assert trainer.run([0], max_epochs=10).epoch == 6
@@ -353,3 +391,56 @@ def test_ignites_attributes_can_be_set() -> None:
     assert (stopper.min_delta, stopper.min_delta_mode) == (0.1, "rel")  # ignite 0.5.4's names
     with pytest.raises(ValueError, match="threshold_mode must be 'abs' or 'rel'"):
         stopper.threshold_mode = "relative"  # type: ignore[assignment]
+
+
+def test_patience_is_the_number_and_decision_the_patience_logic() -> None:
+    """As in ignite, handler.patience is an int that can be set; the Patience object is handler.decision."""
+    trainer = Engine(lambda engine, batch: None)
+    scores = iter([1.0, 0.5, 0.5, 0.5, 0.5])
+    stopper = EarlyStopping(2, lambda engine: next(scores), trainer)
+    assert stopper.patience == 2 and type(stopper.patience) is int
+    assert isinstance(stopper.decision, Patience) and stopper.decision.patience == 2
+    stopper.patience = 4  # waits longer: stops after 4 scores without improvement, at epoch 5
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, stopper)
+    assert trainer.run([0], max_epochs=10).epoch == 5
+    assert (stopper.patience, stopper.decision.patience, stopper.counter) == (4, 4, 4)
+    assert stopper.decision.improved is False
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (0, ValueError, r"patience must be >= 1, got patience=0"),
+        (1.5, TypeError, r"patience must be a whole number, got patience=1\.5 \(float\)"),
+    ],
+)
+def test_setting_patience_is_checked(value: Any, error: type[Exception], message: str) -> None:
+    stopper = EarlyStopping(2, never_called, Engine())
+    with pytest.raises(error, match=message):
+        stopper.patience = value
+    assert stopper.patience == 2
+
+
+def test_attach_without_reset_engine_warns_that_ignite_would_reset() -> None:
+    """ignite 0.5.5 resets at the engine's own STARTED (with an evaluator: never stops); ember says so and keeps."""
+    trainer, evaluator = Engine(lambda engine, batch: None), Engine(lambda engine, batch: None)
+    scores = iter([0.9, 0.5, 0.5, 0.5])
+    stopper = EarlyStopping(2, lambda engine: next(scores), trainer)
+    with pytest.warns(UserWarning, match=r"without reset_engine never resets .* ignite 0\.5\.5 resets it at engine's"):
+        stopper.attach(evaluator)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0]))
+    assert trainer.run([0], max_epochs=4).epoch == 3
+
+
+@pytest.mark.parametrize("how", ["reset_engine", "add_event_handler"])
+def test_the_two_ways_that_do_not_warn(how: str) -> None:
+    trainer, evaluator = Engine(lambda engine, batch: None), Engine(lambda engine, batch: None)
+    stopper = EarlyStopping(2, lambda engine: 1.0, trainer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if how == "reset_engine":
+            stopper.attach(evaluator, reset_engine=trainer)
+        else:
+            evaluator.add_event_handler(Events.COMPLETED, stopper)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0]))
+    assert trainer.run([0], max_epochs=10).epoch == 3

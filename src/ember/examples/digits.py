@@ -223,7 +223,7 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     def validate(engine: Engine) -> None:
         lr = optimizer.param_groups[0]["lr"]
         metrics = evaluator.run(validation_loader).metrics  # early stopping sees the score here
-        if early_stopping.patience.improved:
+        if early_stopping.decision.improved:
             engine.state.best_epoch = engine.state.epoch  # type: ignore[attr-defined]
         say(
             f"epoch {engine.state.epoch:2d}/{engine.state.max_epochs}  "
@@ -232,7 +232,9 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
             f"lr {lr:.4f}  {time.perf_counter() - started[0]:.1f}s"
         )
 
-    early_stopping.attach(evaluator)
+    # add_event_handler rather than attach(): nothing resets the handler, so the scores and count loaded
+    # from a checkpoint survive the resumed run's STARTED (attach without reset_engine would warn)
+    evaluator.add_event_handler(Events.COMPLETED, early_stopping)
     # after validate, so that the epoch's line shows the learning rate the epoch trained with
     scheduler.attach(trainer, Events.EPOCH_COMPLETED)
     if args.time_limit:
@@ -305,12 +307,12 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
         kept = (*FIXED_ON_RESUME, "epochs", "patience")
         config_path.write_text(json.dumps({name: getattr(args, name) for name in kept}))
 
-    stopped_early = early_stopping.patience.counter >= early_stopping.patience.patience
+    stopped_early = early_stopping.counter >= early_stopping.patience
     reason = ""
     try:
         if not stopped_early:
             trainer.run(train_loader, max_epochs=args.epochs)
-            stopped_early = early_stopping.patience.counter >= early_stopping.patience.patience
+            stopped_early = early_stopping.counter >= early_stopping.patience
     except SystemExit:
         if preemption.preempted:
             say(f"stopped: preempted at epoch {trainer.state.epoch}, iteration {trainer.state.iteration}")
@@ -323,7 +325,7 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
         best_epoch = trainer.state.best_epoch  # type: ignore[attr-defined]
         reason = (
             f"early stopping at epoch {trainer.state.epoch}: no better validation accuracy for {args.patience} "
-            f"epochs (best {early_stopping.patience.best_score:.4f} at epoch {best_epoch})"
+            f"epochs (best {early_stopping.best_score:.4f} at epoch {best_epoch})"
         )
     elif trainer.state.epoch >= args.epochs:
         reason = f"reached --epochs {args.epochs}"

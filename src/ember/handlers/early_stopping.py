@@ -1,7 +1,8 @@
 """Early stopping: end training when a score has stopped improving for ``patience`` evaluations.
 
 The decision lives in :class:`Patience`, a small pure object that takes scores and answers
-"stop?"; :class:`EarlyStopping` only wires it to an engine's events and to the trainer.
+"stop?"; :class:`EarlyStopping` only wires it to an engine's events and to the trainer (it keeps its
+``Patience`` as ``handler.decision``; ``handler.patience`` is the number, as in ignite).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import copy
 import logging
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -62,11 +64,37 @@ def _check_patience_arguments(
         )
 
 
+class _ScoreShapeError(ValueError, RuntimeError):
+    """A score that is a tensor or an array holding several values (or none), not one number.
+
+    Both a ``ValueError`` and a ``RuntimeError``: ignite 0.5.5 fails on such a score with the error of
+    the container's own truth test, numpy's ``ValueError`` or torch's ``RuntimeError``, so code that
+    catches either one catches ember's too.
+    """
+
+
 def _check_score(score: Any, source: str) -> float:
-    """Return ``score`` as a float, or explain why it cannot be compared."""
-    if isinstance(score, torch.Tensor) and score.numel() == 1:
+    """Return ``score`` as a float, or explain why it cannot be compared.
+
+    A Python, numpy or torch number (a bool counts as 0 or 1, as in ignite) and a tensor or array of one
+    element are numbers; a tensor or array of another size is a ``ValueError`` that is also a
+    ``RuntimeError`` (``_ScoreShapeError``); anything else is a ``TypeError``; NaN is a ``ValueError``.
+    """
+    size: Any
+    if isinstance(score, torch.Tensor):
+        size = score.numel()
+    else:
+        # numpy arrays and numpy scalars (size is an int attribute there; torch's is a method)
+        size = getattr(score, "size", None) if callable(getattr(score, "item", None)) else None
+    if isinstance(size, int):
+        if size != 1:
+            raise _ScoreShapeError(
+                f"{source} must give one number, got {score!r} ({type(score).__name__}, {size} values). "
+                "Reduce it to the one score to compare, e.g. return values.mean().item() or pick the metric's "
+                "entry that measures the run."
+            )
         score = score.item()
-    if isinstance(score, bool) or not isinstance(score, numbers.Real):
+    if not isinstance(score, numbers.Real):
         raise TypeError(
             f"{source} must give a real number, got {score!r} ({type(score).__name__}). Return a float, "
             "e.g. lambda engine: engine.state.metrics['accuracy'] (negate a loss: higher scores are better)."
@@ -281,7 +309,8 @@ class EarlyStopping:
         min_delta = _one_of("min_delta", min_delta, 0.0, "threshold", threshold)
         cumulative_delta = _one_of("cumulative_delta", cumulative_delta, False, "cumulative", cumulative)
         threshold_mode = _one_of("threshold_mode", threshold_mode, "abs", "min_delta_mode", min_delta_mode)
-        self.patience = Patience(patience, min_delta, cumulative_delta, mode, threshold_mode)
+        #: the :class:`Patience` that decides: the best score, the count, whether the last score improved
+        self.decision = Patience(patience, min_delta, cumulative_delta, mode, threshold_mode)
         self.score_function = score_function
         self.trainer = trainer
         self.restore_best = restore_best
@@ -298,64 +327,74 @@ class EarlyStopping:
 
     # ignite's attribute names, read from (and written to) the Patience that holds them
     @property
+    def patience(self) -> int:
+        """How many evaluations in a row without improvement stop the trainer (an int, as in ignite)."""
+        return self.decision.patience
+
+    @patience.setter
+    def patience(self, value: int) -> None:
+        _check_patience_arguments(value, self.decision.min_delta, False)
+        self.decision.patience = value
+
+    @property
     def counter(self) -> int:
         """Evaluations since the last improvement."""
-        return self.patience.counter
+        return self.decision.counter
 
     @counter.setter
     def counter(self, value: int) -> None:
-        self.patience.counter = value
+        self.decision.counter = value
 
     @property
     def best_score(self) -> float | None:
         """The best score so far (``None`` before the first evaluation)."""
-        return self.patience.best_score
+        return self.decision.best_score
 
     @best_score.setter
     def best_score(self, value: float | None) -> None:
-        self.patience.best_score = value
+        self.decision.best_score = value
 
     @property
     def threshold(self) -> float:
         """The margin an improvement must clear (``min_delta``; ignite 0.5.5's name)."""
-        return self.patience.min_delta
+        return self.decision.min_delta
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        self.patience.min_delta = value
+        self.decision.min_delta = value
 
     min_delta = threshold  # ignite 0.5.4's name (deprecated in ignite, ember's own)
 
     @property
     def cumulative(self) -> bool:
         """Whether small gains add up against the same best score (``cumulative_delta``; ignite 0.5.5's name)."""
-        return self.patience.cumulative_delta
+        return self.decision.cumulative_delta
 
     @cumulative.setter
     def cumulative(self, value: bool) -> None:
-        self.patience.cumulative_delta = value
+        self.decision.cumulative_delta = value
 
     cumulative_delta = cumulative  # ignite 0.5.4's name (deprecated in ignite, ember's own)
 
     @property
     def mode(self) -> str:
         """``"max"`` or ``"min"``."""
-        return self.patience.mode
+        return self.decision.mode
 
     @mode.setter
     def mode(self, value: Literal["max", "min"]) -> None:
-        _check_patience_arguments(self.patience.patience, self.patience.min_delta, False, value)
-        self.patience.mode = value
+        _check_patience_arguments(self.decision.patience, self.decision.min_delta, False, value)
+        self.decision.mode = value
 
     @property
     def threshold_mode(self) -> str:
         """``"abs"`` or ``"rel"``."""
-        return self.patience.threshold_mode
+        return self.decision.threshold_mode
 
     @threshold_mode.setter
     def threshold_mode(self, value: Literal["abs", "rel"]) -> None:
-        _check_patience_arguments(self.patience.patience, self.patience.min_delta, False, "max", value)
-        self.patience.threshold_mode = value
+        _check_patience_arguments(self.decision.patience, self.decision.min_delta, False, "max", value)
+        self.decision.threshold_mode = value
 
     min_delta_mode = threshold_mode  # ignite 0.5.4's name
 
@@ -373,14 +412,21 @@ class EarlyStopping:
             event: when to check (default: ``COMPLETED``, the end of each evaluation).
             reset_engine: an engine on whose ``reset_event`` the handler forgets its scores
                 (:meth:`reset`), e.g. the trainer, so that each training run starts afresh.
-                By default nothing resets it. (ignite 0.5.5 resets on ``engine``'s ``STARTED``
-                when this is left out, which with an evaluator forgets the scores before each
-                evaluation; ember does not.)
+                Left out, nothing resets the handler, and ember warns: ignite 0.5.5 then resets
+                it on ``engine``'s own ``reset_event``, which with an evaluator forgets the scores
+                before each evaluation, so that its early stopping never stops the trainer.
             reset_event: the event of ``reset_engine`` that resets the handler.
+
+        To check after each evaluation without any reset (so that scores loaded from a checkpoint
+        survive a resumed run's ``STARTED`` too), add the handler the way both libraries do,
+        ``evaluator.add_event_handler(Events.COMPLETED, handler)``; it does not warn.
 
         Raises:
             TypeError: ``engine`` or ``reset_engine`` is not an :class:`~ember.engine.Engine`.
             RuntimeError: the handler is already attached to ``engine``.
+
+        Warns:
+            UserWarning: ``reset_engine`` is left out (where ignite 0.5.5 would reset the handler).
         """
         check_attach(
             "EarlyStopping",
@@ -393,7 +439,18 @@ class EarlyStopping:
                 f"reset_engine must be an ember Engine or None, got {reset_engine!r} ({type(reset_engine).__name__}). "
                 "Pass the trainer to forget the scores when it starts a new run."
             )
-        if reset_engine is not None:
+        if reset_engine is None:
+            # a silent difference would be worse: under ignite the same line disables early stopping
+            warnings.warn(
+                "EarlyStopping.attach(engine) without reset_engine never resets the handler in ember, whereas "
+                f"ignite 0.5.5 resets it at engine's {reset_event} (attached to an evaluator, ignite forgets the "
+                "scores before every evaluation and never stops the trainer). To forget the scores when training "
+                "starts, pass reset_engine=trainer (the same in both libraries). To keep them across runs, add the "
+                f"handler with engine.add_event_handler({event}, handler) instead of attach().",
+                UserWarning,
+                stacklevel=2,
+            )
+        else:
             reset_engine.add_event_handler(reset_event, self.reset)
         engine.add_event_handler(event, self)
         return self
@@ -404,25 +461,25 @@ class EarlyStopping:
         if distributed.is_distributed():
             # Every rank reaches this broadcast once per evaluation, so the decision is one for all.
             score = distributed.broadcast_object(score if distributed.get_rank() == 0 else None, src=0)
-        stop = self.patience.step(_check_score(score, "score_function"))
-        if not self.patience.improved:
-            self.logger.debug("EarlyStopping: %i / %i", self.patience.counter, self.patience.patience)
-        if self.patience.improved and self.restore_best is not None:
+        stop = self.decision.step(_check_score(score, "score_function"))
+        if not self.decision.improved:
+            self.logger.debug("EarlyStopping: %i / %i", self.decision.counter, self.decision.patience)
+        if self.decision.improved and self.restore_best is not None:
             self.best_weights = {
                 name: tensor.detach().clone() for name, tensor in self.restore_best.state_dict().items()
             }
         if stop:
             self.logger.info(
                 "EarlyStopping: no improvement over the best score %s for %d evaluations; stopping the trainer.",
-                self.patience.best_score,
-                self.patience.counter,
+                self.decision.best_score,
+                self.decision.counter,
             )
             self.stopped = True
             self.trainer.terminate()
 
     def reset(self) -> None:
         """Forget every score and the kept weights, as before the first evaluation."""
-        self.patience.reset()
+        self.decision.reset()
         self.best_weights = None
         self.stopped = False
 
@@ -431,18 +488,18 @@ class EarlyStopping:
         if self.restore_best is None or self.best_weights is None:
             return
         self.restore_best.load_state_dict(self.best_weights)
-        self.logger.info("EarlyStopping: restored the weights of the best score %s.", self.patience.best_score)
+        self.logger.info("EarlyStopping: restored the weights of the best score %s.", self.decision.best_score)
 
     def state_dict(self) -> dict[str, Any]:
         """The state for checkpoints: ignite's keys, in its order, and the best weights with ``restore_best``.
 
         ``{"counter", "best_score", "threshold_mode"}``, plus ``"best_weights"`` with ``restore_best``.
         """
-        decision = self.patience.state_dict()
+        decision = self.decision.state_dict()
         saved = {
             "counter": decision["counter"],
             "best_score": decision["best_score"],
-            "threshold_mode": self.patience.threshold_mode,
+            "threshold_mode": self.decision.threshold_mode,
         }
         if self.restore_best is not None:
             saved["best_weights"] = copy.copy(self.best_weights)
@@ -457,7 +514,7 @@ class EarlyStopping:
         Raises:
             TypeError / ValueError: the mapping is not one saved by :meth:`state_dict`.
         """
-        self.patience.load_state_dict(state_dict)
+        self.decision.load_state_dict(state_dict)
         if "threshold_mode" in state_dict:
             threshold_mode = state_dict["threshold_mode"]
             if threshold_mode not in ("abs", "rel"):
@@ -465,7 +522,7 @@ class EarlyStopping:
                     f"state_dict['threshold_mode'] must be 'abs' or 'rel', got {threshold_mode!r}. "
                     "Pass a dict saved by EarlyStopping.state_dict()."
                 )
-            self.patience.threshold_mode = threshold_mode
+            self.decision.threshold_mode = threshold_mode
         if self.restore_best is not None:
             weights = state_dict.get("best_weights")
             if weights is not None and not isinstance(weights, Mapping):
