@@ -1239,3 +1239,107 @@ def test_progress_bar_log_message_during_a_run_goes_to_stdout(capfd: pytest.Capt
         trainer.run([0, 0], max_epochs=2)
         outputs.append(capfd.readouterr().out)
     assert outputs[1] == outputs[0] == "epoch 1\nepoch 2\n"
+
+
+# ---------------------------------------------------------------------------------------------- early stopping (2)
+
+
+@examples(40)
+@given(case=stoppings(), change_at=st.integers(1, 6), new_patience=st.integers(1, 4))
+def test_early_stopping_patience_is_the_number_read_and_set_as_in_ignite(
+    case: Stopping, change_at: int, new_patience: int
+) -> None:
+    """handler.patience is the int given; a handler may set it mid-run, and the new one decides from there."""
+
+    def program(library: Any) -> list[Any]:
+        Engine, Events = library.engine.Engine, library.engine.Events
+        trainer = Engine(lambda engine, batch: None)
+        stopper = library.handlers.EarlyStopping(
+            case.patience, lambda engine: case.scores[engine.state.epoch - 1], trainer, mode=case.mode
+        )
+        read = [stopper.patience, type(stopper.patience).__name__]
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, stopper)
+
+        @trainer.on(Events.EPOCH_COMPLETED(once=change_at))
+        def change(engine: Any) -> None:
+            stopper.patience = new_patience
+
+        trace: list[Any] = []
+        trainer.add_event_handler(
+            Events.EPOCH_COMPLETED, lambda: trace.append((stopper.patience, stopper.counter, stopper.best_score))
+        )
+        return [read, trace, trainer.run([0], max_epochs=len(case.scores)).epoch]
+
+    expected, actual = both(program)
+    assert actual == expected
+
+
+SCORES_OF_EVERY_KIND = [
+    pytest.param(lambda: 0.5, id="float"),
+    pytest.param(lambda: 3, id="int"),
+    pytest.param(lambda: True, id="bool"),
+    pytest.param(lambda: torch.tensor(0.5), id="tensor-0d"),
+    pytest.param(lambda: torch.tensor([[0.5]]), id="tensor-1-element"),
+    pytest.param(lambda: torch.tensor(True), id="tensor-bool"),
+    pytest.param(lambda: torch.tensor([0.5, 0.6]), id="tensor-2-values"),
+    pytest.param(lambda: torch.tensor([]), id="tensor-empty"),
+    pytest.param(lambda: __import__("numpy").float32(0.5), id="numpy-float32"),
+    pytest.param(lambda: __import__("numpy").array(0.5), id="numpy-0d"),
+    pytest.param(lambda: __import__("numpy").array([0.5]), id="numpy-1-element"),
+    pytest.param(lambda: __import__("numpy").array([0.5, 0.6]), id="numpy-2-values"),
+    pytest.param(lambda: "0.5", id="str"),
+    pytest.param(lambda: [0.5], id="list"),
+    pytest.param(lambda: {"accuracy": 0.5}, id="dict"),
+    pytest.param(lambda: 1 + 2j, id="complex"),
+]
+
+
+@pytest.mark.parametrize("make_score", SCORES_OF_EVERY_KIND)
+def test_early_stopping_scores_of_every_kind(make_score: Callable[[], Any]) -> None:
+    """What counts as a score, and the error a score that does not count raises: an instance of ignite's type.
+
+    ignite stores the first score as it is and fails when it compares the second with it; ember checks the
+    first. So the program scores three times and compares the outcome, not when it came.
+    """
+    results: dict[str, Any] = {}
+    for name, library in LIBRARIES.items():
+        trainer = library.engine.Engine(lambda engine, batch: None)
+        stopper = library.handlers.EarlyStopping(2, lambda engine: make_score(), trainer)
+        try:
+            for _ in range(3):
+                stopper(trainer)
+        except Exception as error:  # the error itself is the result
+            results[name] = error
+        else:
+            best = stopper.best_score  # ignite keeps the score as given (a tensor, an array), ember a float
+            results[name] = (float(best.item() if hasattr(best, "item") else best), stopper.counter)
+    expected, actual = results["ignite"], results["ember"]
+    if isinstance(expected, Exception):
+        assert isinstance(actual, type(expected)), f"ignite raised {expected!r}, ember {actual!r}"
+    else:
+        assert actual == expected
+
+
+def test_early_stopping_attach_without_reset_engine_warns_in_ember_only() -> None:
+    """The difference of test_early_stopping_attached_to_an_evaluator_differs_on_purpose is said at attach().
+
+    With reset_engine both libraries agree, and neither warns.
+    """
+
+    def program(library: Any, **attach: Any) -> tuple[int, list[str]]:
+        Engine, Events = library.engine.Engine, library.engine.Events
+        trainer, evaluator = Engine(lambda engine, batch: None), Engine(lambda engine, batch: None)
+        scores = iter([0.9, 0.5, 0.5, 0.5, 0.5, 0.5])
+        stopper = library.handlers.EarlyStopping(2, lambda engine: next(scores), trainer)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stopper.attach(evaluator, **({"reset_engine": trainer} if attach else {}))
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0]))
+        return int(trainer.run([0], max_epochs=6).epoch), [str(warning.message) for warning in caught]
+
+    ignite_epoch, ignite_warnings = program(LIBRARIES["ignite"])
+    ember_epoch, ember_warnings = program(LIBRARIES["ember"])
+    assert (ignite_epoch, ignite_warnings) == (6, [])
+    assert ember_epoch == 3 and len(ember_warnings) == 1
+    assert "ignite 0.5.5 resets it at engine's Events.STARTED" in ember_warnings[0]
+    assert program(LIBRARIES["ember"], reset_engine=True) == program(LIBRARIES["ignite"], reset_engine=True) == (3, [])
