@@ -253,9 +253,14 @@ class EarlyStopping:
     Attach it to the engine whose score it watches, at the event where the score is ready::
 
         stopper = EarlyStopping(3, lambda engine: engine.state.metrics["accuracy"], trainer)
-        stopper.attach(evaluator)  # checks after each evaluation (Events.COMPLETED)
-        # ignite's spelling does the same:
+        # checks after each evaluation (Events.COMPLETED), forgets the scores when trainer starts a run
+        stopper.attach(evaluator, reset_engine=trainer)
+        # or ignite's usual spelling: checks after each evaluation, never resets (keeps loaded scores)
         evaluator.add_event_handler(Events.COMPLETED, stopper)
+
+    ``stopper.attach(evaluator)`` alone warns: ignite 0.5.5 would reset the handler at the
+    evaluator's ``STARTED`` (see :meth:`attach`). ``stopper.patience`` is the number, as in
+    ignite; the :class:`Patience` that decides is ``stopper.decision``.
 
     Calling ``stopper(evaluator)`` directly does the same check, which is how it can be tested
     without a run.
