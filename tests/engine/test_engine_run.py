@@ -47,16 +47,17 @@ def test_generator_without_epoch_length_learns_it_when_it_runs_out() -> None:
     assert (state.iteration, state.epoch_length, lengths) == (4, 4, [4])
 
 
-def test_one_shot_iterator_that_runs_dry_ends_the_run_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_one_shot_iterator_that_runs_dry_ends_each_later_epoch_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """As pytorch-ignite 0.5.5: each epoch that finds the data dry ends at once, with a warning."""
     engine = Engine(lambda engine, batch: None)
     rows: list[str] = []
-    for event in (Events.TERMINATE, Events.COMPLETED):
+    for event in (Events.TERMINATE, Events.EPOCH_COMPLETED, Events.COMPLETED):
         engine.add_event_handler(event, lambda e, name=event.name: rows.append(name))
     with caplog.at_level(logging.WARNING), pytest.warns(UserWarning, match="can provide no more batches") as caught:
         state = engine.run(iter(range(3)), max_epochs=3)
     assert caught[0].filename == __file__  # the warning points at the run() call
-    assert state.iteration == 3
-    assert rows == ["TERMINATE", "COMPLETED"]
+    assert (state.iteration, state.epoch) == (3, 3)
+    assert rows == ["EPOCH_COMPLETED", "EPOCH_COMPLETED", "EPOCH_COMPLETED", "COMPLETED"]
     assert "can provide no more batches" in caplog.text
 
 
@@ -84,8 +85,12 @@ def test_max_iters_may_end_mid_epoch() -> None:
     engine = Engine(lambda engine, batch: None)
     epochs: list[tuple[int, int]] = []
     engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: epochs.append((e.state.epoch, e.state.iteration)))
+    terminated: list[int] = []
+    engine.add_event_handler(Events.TERMINATE, lambda e: terminated.append(e.state.iteration))
     state = engine.run(range(4), max_iters=10)
-    assert epochs == [(1, 4), (2, 8), (3, 10)]
+    # as pytorch-ignite 0.5.5: max_iters within an epoch ends the run as terminate() does (no EPOCH_COMPLETED)
+    assert epochs == [(1, 4), (2, 8)]
+    assert terminated == [10]
     assert (state.max_epochs, state.max_iters) == (None, 10)  # one limit at a time, as in pytorch-ignite
 
 

@@ -326,6 +326,10 @@ class DeterministicEngine(Engine):
         self._loaded_generator_states = generator_states
         self._loaded_seed_offsets = seed_offsets
 
+    def _ignite_resume_position(self, iteration: int) -> int | None:
+        """After pytorch-ignite's dict, the pass resumes at ``iteration % len(data)`` (ignite's DeterministicEngine)."""
+        return None  # the engine derives it from the data's length when the pass opens
+
     def _restore_loaded_rng_states(self) -> None:
         saved, self._loaded_rng_states = self._loaded_rng_states, None
         if saved is None:
@@ -391,6 +395,7 @@ class _SeededPasses:
         self._pass_start_generator_states: list[torch.Tensor] = []
         self._offset: int | None = None  # the seed offset of the current pass
         self._next_offset: tuple[int, int] | None = None  # (first iteration, offset) of the next pass, if set
+        self._pass_start: int | None = None  # the iteration the current pass started after
         if (
             isinstance(data, DataLoader)
             and not isinstance(data.dataset, IterableDataset)
@@ -472,6 +477,9 @@ class _SeededPasses:
         if loaded is not None:  # as the saving run had it, for the pass it was in or the one it had set up
             self._offset = loaded["pass"]
             self._next_offset = tuple(loaded["next"]) if loaded["next"] is not None else None
+            if loaded.get("pass_start") == pass_start and self._offset is not None:
+                self._pass_start = pass_start  # the saving run had opened this very pass (maybe not drawn from it)
+                return self._offset
         if position and self._offset is not None:
             return self._offset
         if self._next_offset is not None and self._next_offset[0] == pass_start:
@@ -484,10 +492,15 @@ class _SeededPasses:
             # ignite's rule: the pass's first iteration over the data's length (over 1 without a length)
             offset = pass_start // pass_length if pass_length else pass_start
         self._offset, self._next_offset = offset, None
+        self._pass_start = pass_start
         return offset
 
     def _seed_offsets(self) -> dict[str, Any]:
-        return {"pass": self._offset, "next": list(self._next_offset) if self._next_offset is not None else None}
+        return {
+            "pass": self._offset,
+            "pass_start": self._pass_start,
+            "next": list(self._next_offset) if self._next_offset is not None else None,
+        }
 
     def _set_up_generators(self, engine: DeterministicEngine, position: int) -> None:
         """A DataLoader's own generators are not reseeded (ignite leaves them running): a resumed pass

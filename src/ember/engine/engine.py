@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import enum
 import inspect
-import itertools
 import logging
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -30,6 +29,8 @@ from ember.engine.events import (
     EventsList,
     FilteredEvent,
 )
+from ember.engine.passes import DataPasses, length_of
+from ember.engine.saved_position import parse_state_dict
 from ember.engine.state import State
 
 __all__ = ["Engine", "RemovableEventHandle", "RemovableWrapperHandle"]
@@ -54,14 +55,18 @@ _EVENT_KEYWORDS: dict[Any, str] = {Events.TERMINATE_SINGLE_EPOCH: "iter_counter"
 
 
 class _Stop(enum.IntEnum):
-    """The stop a user asked for; ``NONE`` is falsy so the loop tests it with one ``if``."""
+    """The stop a user asked for; ``NONE`` is falsy so the loop tests it with one ``if``.
+
+    Ordered by precedence, as in pytorch-ignite: a requested ``terminate()`` wins over
+    ``terminate_epoch()``, which wins over ``interrupt()``.
+    """
 
     NONE = 0
-    EPOCH = 1
-    EPOCH_SKIP_COMPLETED = 2
-    RUN = 3
-    RUN_SKIP_COMPLETED = 4
-    INTERRUPT = 5
+    INTERRUPT = 1
+    EPOCH = 2
+    EPOCH_SKIP_COMPLETED = 3
+    RUN = 4
+    RUN_SKIP_COMPLETED = 5
 
 
 class _Phase(enum.Enum):
@@ -73,15 +78,21 @@ class _Phase(enum.Enum):
     TERMINATED = "terminated"  # terminate(): run() continues with the next epoch
     FINISHED = "finished"  # reached its end: run() starts anew, or continues to a larger limit
     FAILED = "failed"  # an exception ended it: run() continues from where it stopped
-    LOADED = "loaded"  # load_state_dict(): run() resumes from the saved position (nothing if that run was complete)
+    LOADED = "loaded"  # load_state_dict(): run() resumes from the saved position
 
 
 class _Next(enum.Enum):
-    """What the loop does next within the run."""
+    """What the loop does next within the run (where an interrupted run goes on)."""
 
     EPOCH = "epoch"  # start a new epoch (EPOCH_STARTED)
     BATCH = "batch"  # fire GET_BATCH_STARTED, then fetch the next batch
     FETCH = "fetch"  # GET_BATCH_STARTED has fired already: fetch the next batch
+    COUNT = "count"  # GET_BATCH_COMPLETED has fired: count the fetched batch's iteration, process it
+    PROCESS = "process"  # ITERATION_STARTED has fired: process the batch
+
+
+# Where an interrupted run goes on after each per-iteration event.
+_NEXT_AFTER = (_Next.FETCH, _Next.COUNT, _Next.PROCESS, _Next.BATCH)
 
 
 class _StopSignal(Exception):
@@ -328,12 +339,13 @@ class Engine:
         self._phase = _Phase.FRESH
         self._next = _Next.EPOCH
         self._last_fired: tuple[Any, int] = (None, 0)
-        self._pass_length: int | None = None
-        self._data: Iterable[Any] | None = None
-        self._batches: Iterator[Any] | None = None
-        self._switch = _SwitchRequest()
-        self._pass_start_iteration = 0
-        self._epoch_start_iteration = 0
+        self._data_passes = DataPasses()
+        self._epoch_base: int | None = None  # the iteration the current epoch's iterations count from
+        self._init_iter: int | None = None  # iterations of the next epoch already run (pytorch-ignite's name)
+        self._resume_position: int | None = 0  # batches of the data to skip when the next pass opens
+        self._restarted_at = -1  # the iteration at which the last new pass over the data was opened
+        self._interrupt_after_epoch = False
+        self._loaded_native = False
         self._epoch_start_time = 0.0
 
     # ------------------------------------------------------------------ events and handlers
@@ -370,11 +382,10 @@ class Engine:
                 f"{type(event_to_attr).__name__}: {event_to_attr!r}. Pass e.g. event_to_attr={{MyEvents.STEP: 'step'}}."
             )
         for event, attribute in (event_to_attr or {}).items():
-            if event not in self._allowed_events or isinstance(event, Events):
-                raise ValueError(
-                    f"event_to_attr names {event!r}, which is not a custom event registered on this engine. "
-                    "Pass it in event_names as well."
-                )
+            # as in pytorch-ignite, only the entries of the events named in this call are used: frameworks
+            # register one event at a time with one mapping shared by all
+            if not any(event is name or (isinstance(name, str) and event == name) for name in event_names):
+                continue
             if not isinstance(attribute, str) or not attribute.isidentifier():
                 raise TypeError(f"event_to_attr values must be attribute names, got {attribute!r} for {event!r}.")
             self._event_counters[event] = attribute
@@ -573,6 +584,8 @@ class Engine:
                 f"Expected an event (a member of Events or of a registered EventEnum, a registered string, a filtered "
                 f"event or several joined with '|'), got {event!r} ({type(event).__name__})."
             )
+        if event_filter is not None and event_filter.is_every_count():
+            event_filter = None  # every=1 is the event itself, as in pytorch-ignite
         if event_filter is not None and base not in self._event_counters:
             raise ValueError(
                 f"{_event_label(base)} has no counter, so it cannot take a filter ({event_filter!r}). Filters work on "
@@ -592,7 +605,7 @@ class Engine:
 
     def _refresh_due(self, slot: int) -> None:
         """Recompute when the loop must next look at the handlers of a per-iteration event."""
-        if slot <= _GET_BATCH_COMPLETED and self._data is None:
+        if slot <= _GET_BATCH_COMPLETED and self.state.dataloader is None:
             self._due[slot] = NEVER  # without data there is no batch to get: GET_BATCH_* do not fire
         else:
             self._due[slot] = 0 if self._trace else self._per_iteration[slot].next_due(self.state.iteration)
@@ -630,15 +643,24 @@ class Engine:
                 if entry.filter is None or entry.filter.fires(self, count):
                     entry.call(self)
             if self._per_iteration[slot] is dispatch:  # unless a handler changed the handlers
-                self._due[slot] = 0 if self._trace else dispatch.next_due(count + 1)
+                # GET_BATCH_STARTED may fire twice at one count (the data ran out at an epoch's end)
+                self._due[slot] = 0 if self._trace else dispatch.next_due(count + (slot != _GET_BATCH_STARTED))
         if self._stop:
-            # paused just before a fetch: the resumed run fetches without firing GET_BATCH_STARTED again
-            if self._stop is _Stop.INTERRUPT and slot == _GET_BATCH_STARTED:
-                self._next = _Next.FETCH
+            self._next = _NEXT_AFTER[slot]
             self._raise_stop()
 
     def _fire_and_check(self, event: Any) -> None:
         self._fire(event)
+        if self._stop:
+            self._raise_stop()
+
+    def _fire_starting_event(self, event: Any) -> None:
+        """Fire ``STARTED`` / ``EPOCH_STARTED``, where ``terminate_epoch()`` has no epoch to end (as pytorch-ignite)."""
+        self._fire(event)
+        if self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+            self._stop = _Stop.NONE
+            self._interrupt_after_epoch = False
+            raise _misplaced_terminate_epoch(f"a handler of {event.name}")
         if self._stop:
             self._raise_stop()
 
@@ -661,7 +683,7 @@ class Engine:
         """End the current epoch once the handlers of the current event have finished.
 
         Then ``TERMINATE_SINGLE_EPOCH`` and ``EPOCH_COMPLETED`` fire (``EPOCH_COMPLETED`` not with
-        ``skip_epoch_completed=True``) and the next epoch begins with the next batch of the data.
+        ``skip_epoch_completed=True``) and the next epoch begins with a new pass over the data.
         Call it from the process function, from a handler of an iteration event, or from
         ``EPOCH_COMPLETED``, where it does nothing more.
 
@@ -669,23 +691,25 @@ class Engine:
             RuntimeError: called while no epoch runs, or from ``STARTED`` / ``EPOCH_STARTED``
                 (the epoch has not begun; there is nothing to end yet).
         """
-        starting = self.last_event_name in (Events.STARTED, Events.EPOCH_STARTED)
-        if self._phase is not _Phase.RUNNING or starting:
-            where = "a STARTED or EPOCH_STARTED handler" if starting else "outside a run"
-            raise RuntimeError(
-                f"terminate_epoch() was called from {where}, where no epoch's iterations are running. "
-                "Call it from the process function or from a handler of an iteration event (e.g. "
-                "ITERATION_COMPLETED); use terminate() to stop the whole run."
-            )
+        if self._phase is not _Phase.RUNNING:
+            raise _misplaced_terminate_epoch("outside a run")
+        if self._stop >= _Stop.RUN:
+            return  # the run stops anyway (terminate() takes precedence, as in pytorch-ignite)
+        if self._stop is _Stop.INTERRUPT:
+            self._interrupt_after_epoch = True
         self._stop = _Stop.EPOCH_SKIP_COMPLETED if skip_epoch_completed else _Stop.EPOCH
 
     def interrupt(self) -> None:
         """Pause the run once the handlers of the current event have finished; ``run()`` resumes it.
 
         ``INTERRUPT`` fires and :meth:`run` returns the state. The next :meth:`run` call continues
-        where the run stopped: with the next batch of the same epoch, from the same data iterator.
+        where the run stopped: right after the event it was asked for in, from the same data iterator.
+        Asked for together with ``terminate_epoch()``, it pauses once that epoch has ended.
         """
-        self._stop = _Stop.INTERRUPT
+        if self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+            self._interrupt_after_epoch = True
+        elif self._stop is _Stop.NONE:
+            self._stop = _Stop.INTERRUPT
 
     @property
     def should_terminate(self) -> bool | str:
@@ -724,14 +748,16 @@ class Engine:
     @property
     def should_interrupt(self) -> bool:
         """Whether :meth:`interrupt` was asked for; setting ``True`` asks for it."""
-        return self._stop is _Stop.INTERRUPT
+        return self._stop is _Stop.INTERRUPT or self._interrupt_after_epoch
 
     @should_interrupt.setter
     def should_interrupt(self, value: bool) -> None:
         if value:
             self.interrupt()
-        elif self._stop is _Stop.INTERRUPT:
-            self._stop = _Stop.NONE
+        else:
+            self._interrupt_after_epoch = False
+            if self._stop is _Stop.INTERRUPT:
+                self._stop = _Stop.NONE
 
     @property
     def last_event_name(self) -> Any:
@@ -748,11 +774,18 @@ class Engine:
 
     def _raise_stop(self) -> None:
         kind, self._stop = self._stop, _Stop.NONE
-        if kind in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED) and self._next is _Next.EPOCH:
-            return  # asked for at the end of an epoch: that epoch is over anyway
         raise _StopSignal(kind)
 
     # ------------------------------------------------------------------ checkpointing
+
+    @property
+    def _state_dict_user_keys(self) -> list[str]:
+        """pytorch-ignite's name of :attr:`state_dict_user_keys` (frameworks that subclass Engine read it)."""
+        return self.state_dict_user_keys
+
+    @_state_dict_user_keys.setter
+    def _state_dict_user_keys(self, keys: list[str]) -> None:
+        self.state_dict_user_keys = keys
 
     def state_dict(self) -> dict[str, Any]:
         """The engine's position, for checkpoints: counters, run length and ``state_dict_user_keys``.
@@ -761,21 +794,27 @@ class Engine:
         two is ``None``), ``epoch_completed`` (whether ``epoch`` had ended when saved),
         ``terminated`` (whether ``terminate()`` had ended, or was about to end, the run),
         ``data_position`` (how many batches into its pass over the data the next batch is),
-        ``epoch_start_iteration`` (the iteration the current epoch started after) and each user key.
-        The last two make a resume exact also after ``terminate_epoch()`` or ``set_data()``.
+        ``epoch_start_iteration`` (the iteration the current epoch started after),
+        ``get_batch_started`` (whether ``GET_BATCH_STARTED`` had fired for the next batch) and each
+        user key. They make a resume exact, wherever the state was saved.
         :meth:`load_state_dict` also reads pytorch-ignite's smaller dict.
         """
         state = self.state
+        in_epoch = self._next is not _Next.EPOCH
+        epoch_base = self._epoch_base if self._epoch_base is not None else state.iteration - (self._init_iter or 0)
+        fetched = self._next in (_Next.COUNT, _Next.PROCESS)  # the batch is refetched on resume
+        iterator_open = self._data_passes.iterator is not None
         saved: dict[str, Any] = {
             "iteration": state.iteration,
             "epoch": state.epoch,
             "epoch_length": state.epoch_length,
             "max_epochs": state.max_epochs,
             "max_iters": state.max_iters,
-            "epoch_completed": self._next is _Next.EPOCH,
+            "epoch_completed": not in_epoch,
             "terminated": self._phase is _Phase.TERMINATED or self._stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED),
-            "data_position": self._resume_position(),
-            "epoch_start_iteration": self._epoch_start_iteration,
+            "data_position": self._data_passes.position(state.iteration) - fetched if iterator_open else 0,
+            "epoch_start_iteration": epoch_base if in_epoch else state.iteration,
+            "get_batch_started": self._next is _Next.FETCH,
         }
         for key in self.state_dict_user_keys:
             if not hasattr(state, key):
@@ -790,121 +829,66 @@ class Engine:
         """Restore a position saved by :meth:`state_dict`; the next :meth:`run` resumes from it.
 
         Also accepts pytorch-ignite's format: ``epoch_length``, exactly one of ``iteration`` and
-        ``epoch``, exactly one of ``max_epochs`` and ``max_iters``, and the user keys; the missing
-        counter is derived from ``epoch_length``. The loaded engine behaves as the one that saved
-        it: a run that ``terminate()`` had ended continues with the next epoch on ``run()`` (ignite's
-        Ctrl+C-then-resume idiom). A loaded run that had reached its end runs nothing on ``run()``
-        and logs a warning, unless a larger ``max_epochs`` / ``max_iters`` is passed (set
-        ``engine.state.max_epochs = None`` to start afresh; pytorch-ignite would start afresh).
+        ``epoch``, exactly one of ``max_epochs`` and ``max_iters``, and the user keys. Such a dict
+        resumes as pytorch-ignite resumes it: ``state.epoch`` counts the completed epochs, a partly
+        run epoch starts again with ``EPOCH_STARTED`` and runs its remaining iterations, and a
+        complete run starts afresh on ``run()``.
+
+        ember's own dict resumes exactly where the saving engine stood: a partly run epoch gets no
+        second ``EPOCH_STARTED`` and its data is positioned at the next batch; a run that
+        ``terminate()`` had ended continues with the next epoch. A loaded run that had reached its
+        end runs nothing on ``run()`` and warns, unless a larger ``max_epochs`` / ``max_iters`` is
+        passed (set ``engine.state.max_epochs = None`` to start afresh).
+
+        It may be called between runs, or from a ``STARTED`` handler (the run then continues from
+        the loaded position, as frameworks built on pytorch-ignite do to resume).
 
         Raises:
             ValueError: a key is missing or a value is out of range.
             TypeError: a value has the wrong type.
-            RuntimeError: the engine is running.
+            RuntimeError: the engine is running, past its ``STARTED`` event.
         """
-        if self._phase is _Phase.RUNNING:
-            raise RuntimeError("load_state_dict() cannot be called while the engine is running.")
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
-        has_iteration, has_epoch = "iteration" in state_dict, "epoch" in state_dict
-        user_keys = [key for key in self.state_dict_user_keys if key in state_dict]
-        if has_iteration != has_epoch and len(user_keys) < len(self.state_dict_user_keys):
-            # pytorch-ignite's dict of an engine without these keys (a checkpoint of ignite's trainer)
-            absent = [key for key in self.state_dict_user_keys if key not in state_dict]
-            warnings.warn(
-                f"The state dict (pytorch-ignite's format) has no {absent}; engine.state keeps its current "
-                f"values of them ({', '.join(f'{k}={getattr(self.state, k, None)!r}' for k in absent)}).",
-                UserWarning,
-                stacklevel=2,
+        running = self._phase is _Phase.RUNNING
+        if running and self.last_event_name is not Events.STARTED:
+            raise RuntimeError(
+                f"load_state_dict() was called while the engine runs (at {_event_label(self.last_event_name)}). "
+                "Call it before run(), or from a STARTED handler, where the run then continues from the "
+                "loaded position."
             )
-        else:
-            user_keys = list(self.state_dict_user_keys)
-        missing = [key for key in ("epoch_length", *user_keys) if key not in state_dict]
-        if not (has_iteration or has_epoch):
-            missing.insert(0, "iteration or epoch")
-        if not ("max_epochs" in state_dict or "max_iters" in state_dict):
-            missing.append("max_epochs or max_iters")
-        if missing:
-            raise ValueError(
-                f"The state dict misses {missing} (it has {sorted(map(str, state_dict))}). "
-                "Pass a dict saved by Engine.state_dict() (or pytorch-ignite's) with the same state_dict_user_keys."
-            )
-        epoch_length = state_dict["epoch_length"]
-        max_epochs, max_iters = state_dict.get("max_epochs"), state_dict.get("max_iters")
-        for name, value in (("epoch_length", epoch_length), ("max_epochs", max_epochs), ("max_iters", max_iters)):
-            try:
-                _check_positive(f"state_dict[{name!r}]", value)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"{error} The state dict is invalid.") from None
-        for name in ("iteration", "epoch"):
-            value = state_dict.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"state_dict[{name!r}] must be an integer, got {value!r}.")
-            if value < 0:
-                raise ValueError(f"state_dict[{name!r}] must be >= 0, got {value}.")
-        if max_epochs is not None and max_iters is not None:
-            raise ValueError(
-                f"The state dict sets both max_epochs={max_epochs} and max_iters={max_iters}; a run is limited "
-                "by one of them. Remove one of the two keys (or set it to None)."
-            )
-        if has_iteration and has_epoch:
-            iteration, epoch = state_dict["iteration"], state_dict["epoch"]
-            default_completed = epoch_length is None or iteration == epoch * epoch_length
-            consistent = epoch > 0 or iteration == 0
-            if epoch_length is not None and epoch > 0:
-                consistent = iteration <= epoch * epoch_length
-        elif epoch_length is None:
-            if state_dict.get("iteration", 0) or state_dict.get("epoch", 0):
-                raise ValueError(
-                    "The state dict has one counter and no epoch_length, so the other counter cannot be derived. "
-                    "Add epoch_length (or both iteration and epoch) to the state dict."
-                )
-            iteration = epoch = 0
-            default_completed, consistent = True, True
-        elif has_iteration:  # pytorch-ignite's format, saved by iteration
-            iteration = state_dict["iteration"]
-            epoch = -(-iteration // epoch_length)
-            default_completed, consistent = iteration % epoch_length == 0, True
-        else:
-            epoch = state_dict["epoch"]
-            iteration = epoch * epoch_length
-            default_completed, consistent = True, True
-        if not consistent:
-            raise ValueError(
-                f"The state dict is inconsistent: iteration={iteration} cannot be reached in epoch={epoch} "
-                f"with epoch_length={epoch_length}."
-            )
-        completed = state_dict.get("epoch_completed", default_completed)
-        terminated = state_dict.get("terminated", False)
-        position, epoch_start = state_dict.get("data_position"), state_dict.get("epoch_start_iteration")
-        for name, value in (("data_position", position), ("epoch_start_iteration", epoch_start)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"state_dict[{name!r}] must be an integer >= 0, got {value!r}.")
-        for name, flag in (("epoch_completed", completed), ("terminated", terminated)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"state_dict[{name!r}] must be a bool, got {flag!r}.")
+        loaded = parse_state_dict(state_dict, self.state_dict_user_keys, self.state)
         state = self.state
-        state.iteration, state.epoch, state.epoch_length = iteration, epoch, epoch_length
-        state.max_epochs, state.max_iters = max_epochs, max_iters
-        for key in user_keys:
-            setattr(state, key, state_dict[key])
-        in_epoch = epoch > 0 and not completed and not terminated
-        self._next = _Next.BATCH if in_epoch else _Next.EPOCH
-        if not in_epoch:
-            self._epoch_start_iteration = iteration
-        elif epoch_start is not None:
-            self._epoch_start_iteration = epoch_start
-        else:
-            self._epoch_start_iteration = (epoch - 1) * epoch_length if epoch_length else 0
-        self._batches = None
-        self._pass_start_iteration = iteration - position if position is not None else 0
-        # a run that terminate() ended continues with the next epoch, as the engine that saved it would
-        self._phase = _Phase.TERMINATED if terminated else _Phase.LOADED
+        state.iteration, state.epoch, state.epoch_length = loaded.iteration, loaded.epoch, loaded.epoch_length
+        state.max_epochs, state.max_iters = loaded.max_epochs, loaded.max_iters
+        for key, value in loaded.user_values.items():
+            setattr(state, key, value)
+        self._data_passes.close()
+        self._epoch_base = None
+        self._restarted_at = -1
+        self._interrupt_after_epoch = False
+        if loaded.native:
+            self._next = _Next(loaded.next_step)
+            self._init_iter = loaded.iter_counter
+            self._resume_position = loaded.data_position
+        else:  # as pytorch-ignite: the epoch restarts at iteration % epoch_length of a new pass
+            self._next = _Next.EPOCH
+            self._init_iter = None
+            self._resume_position = self._ignite_resume_position(loaded.iteration)
+        self._loaded_native = loaded.native
+        if not running:
+            # a run that terminate() had ended continues with the next epoch, as the engine that saved it would
+            self._phase = _Phase.TERMINATED if loaded.terminated else _Phase.LOADED
+
+    def _ignite_resume_position(self, iteration: int) -> int | None:
+        """The first batch of the data after loading pytorch-ignite's dict: the start, as ignite's Engine does.
+
+        ``None`` would mean ``iteration % len(data)`` (what pytorch-ignite's DeterministicEngine does).
+        """
+        return 0
 
     # ------------------------------------------------------------------ data
 
     def set_data(self, data: Iterable[Any]) -> None:
-        """Take the next batches from ``data``: the next fetch starts a pass over it.
+        """Take the next batches from ``data``: the next fetch takes its first batch.
 
         Works between runs and from a handler or the process function during a run. The epoch
         length is not changed. (Assigning ``engine.state.dataloader`` instead switches at the
@@ -917,93 +901,80 @@ class Engine:
             raise TypeError(
                 f"set_data expects an iterable of batches (a list, a DataLoader, ...), got {type(data).__name__}."
             )
-        self._use_data(data)
-        self._switch.pending = True
-
-    def _use_data(self, data: Iterable[Any] | None) -> None:
-        self._data = data
         self.state.dataloader = data
-        self._pass_length = _length_of(data)
+        self._data_passes.switch(data, self.state.iteration)
+        self._refresh_data_due()
+
+    def _refresh_data_due(self) -> None:
         for slot in (_GET_BATCH_STARTED, _GET_BATCH_COMPLETED):
             self._refresh_due(slot)
 
-    def _start_pass(self, position: int) -> Iterator[Any]:
-        """Open a pass over the data for :func:`_batch_source`, ``position`` batches into it."""
+    def _open_pass(self, position: int = 0) -> None:
+        """Start a new pass over ``state.dataloader`` (used from there on, as in pytorch-ignite)."""
         state = self.state
-        if state.dataloader is not self._data:  # a handler reassigned state.dataloader
-            self._use_data(state.dataloader)
-        pass_iter = self._open_pass(self._data, position)
-        self._pass_start_iteration = state.iteration - position
-        self._switch.pending = False
-        return pass_iter
+        self._data_passes.open(state.dataloader, state.iteration, state.epoch, position, self.logger)
+        self._refresh_data_due()
 
-    def _pass_ran_out(self) -> bool:
-        """A pass over the data ended before the epoch did; returns whether the epoch ends here.
+    def _start_epoch_part(self) -> None:
+        """Set up the counting of the epoch's iterations, opening a pass over the data if none is open.
 
-        Fires ``DATALOADER_STOP_ITERATION``; then either learns the epoch length (data without
-        ``len``: the epoch ends), or lets a new pass start, or ends the run if the pass was empty.
+        As in pytorch-ignite, a run's first epoch (resumed or not) opens a new pass and counts
+        ``iteration % epoch_length`` iterations as run already; later epochs go on with the pass.
         """
         state = self.state
-        passed = state.iteration - self._pass_start_iteration
-        self._fire(Events.DATALOADER_STOP_ITERATION)
+        if self._data_passes.iterator is None:
+            position = self._resume_position
+            if position is None:  # no saved position: the pass is where the iteration falls in it
+                length = _length_of(state.dataloader)
+                position = state.iteration % length if length else 0
+            self._resume_position = 0
+            self._open_pass(position)
+            if self._init_iter is None:
+                self._init_iter = state.iteration % state.epoch_length if state.epoch_length else state.iteration
+        self._epoch_base = state.iteration - (self._init_iter or 0)
+        self._init_iter = None
+        self._restarted_at = -1
+
+    def _pass_ran_out(self) -> bool:
+        """The pass over the data ended before the epoch did; returns whether the epoch ends here.
+
+        Data without a length ends its first epoch here (the epoch length is learned). Otherwise
+        ``DATALOADER_STOP_ITERATION`` fires and a new pass starts, unless the previous one was just
+        started: then the data can give no more batches, and the epoch ends with a warning.
+        """
+        state = self.state
+        restarted = self._restarted_at == state.iteration  # no batch came from the pass started last
         if state.epoch_length is None:
-            if passed == 0:
-                raise ValueError(
-                    "data is empty: iterating over it yielded no batch. Pass data with at least one batch."
+            epoch_length = state.iteration - (self._epoch_base or 0)
+            if epoch_length == 0:
+                message = (
+                    "The data ran out before this epoch's first batch, so its length is taken as 0 and the run "
+                    "does nothing more (as pytorch-ignite). Pass data with at least one batch, or epoch_length."
                 )
-            state.epoch_length = state.iteration - self._epoch_start_iteration
-            self._new_pass_next()  # this source ends the epoch here; the next epoch opens a new pass
-            if self._stop:
-                self._raise_stop()
+                warnings.warn(message, UserWarning, stacklevel=6)
+                self.logger.warning(message)
+            state.epoch_length = epoch_length
+            if state.max_iters is not None:  # as in pytorch-ignite
+                state.max_epochs = -(-state.max_iters // epoch_length)
             return True
-        if passed == 0:
-            message = (
-                f"The data can provide no more batches (a new pass over it yielded nothing) at iteration "
-                f"{state.iteration}, before the run's end; the run ends here. Pass data that can be iterated "
-                "again (a list, a DataLoader) rather than an iterator, or a smaller max_epochs/max_iters."
-            )
-            warnings.warn(message, UserWarning, stacklevel=7)
-            self.logger.warning(message)
-            raise _StopSignal(_Stop.RUN)
+        if restarted:
+            if not self._is_done():
+                message = (
+                    f"The data can provide no more batches (a new pass over it yielded nothing) at iteration "
+                    f"{state.iteration}, before the run's end; the epoch ends here. Pass data that can be iterated "
+                    "again (a list, a DataLoader) rather than an iterator, or a smaller max_epochs/max_iters."
+                )
+                warnings.warn(message, UserWarning, stacklevel=6)
+                self.logger.warning(message)
+            return True
+        if state.dataloader is not None:
+            self._fire(Events.DATALOADER_STOP_ITERATION)
+        self._open_pass()
+        self._restarted_at = state.iteration
         if self._stop:
-            # a stop asked for by a DATALOADER_STOP_ITERATION handler acts before the next batch; a
-            # resumed run fetches it from a new pass (the stop ends this source) without firing
-            # GET_BATCH_STARTED again
-            if self._stop is _Stop.INTERRUPT:
-                self._next = _Next.FETCH
-            self._batches = None
+            self._next = _Next.BATCH  # as in pytorch-ignite, a resumed run fires GET_BATCH_STARTED again
             self._raise_stop()
         return False
-
-    def _open_pass(self, data: Iterable[Any] | None, position: int) -> Iterator[Any]:
-        """Start iterating over ``data``, ``position`` batches into the pass when resuming."""
-        if data is None:
-            return itertools.repeat(None)
-        _set_sampler_epoch(data, self.state.epoch - 1)
-        if position and hasattr(data, "iter_from"):
-            return iter(data.iter_from(position))
-        data_iter = iter(data)
-        if position:
-            self.logger.info(
-                "Resuming at batch %d of the data: fetching and discarding %d batches "
-                "(give the data an iter_from(position) method to skip them without loading).",
-                position,
-                position,
-            )
-            for _ in itertools.islice(data_iter, position):
-                pass
-        return data_iter
-
-    def _resume_position(self) -> int:
-        """How many batches into its pass over the data the next batch is."""
-        position = self.state.iteration - self._pass_start_iteration
-        length = self._pass_length
-        return position % length if length else position
-
-    def _new_pass_next(self) -> None:
-        """Leave the current pass: the next batch comes from a new pass over the data."""
-        self._batches = None
-        self._pass_start_iteration = self.state.iteration
 
     # ------------------------------------------------------------------ running
 
@@ -1028,10 +999,13 @@ class Engine:
         Calling ``run()`` on an engine that ran before follows pytorch-ignite's rules:
 
         - after a run that reached its end, the same (or no) ``max_epochs`` starts a new run (an
-          evaluator is simply run again); a larger ``max_epochs``/``max_iters`` continues the run
-          to the new end; a smaller one than reached is a ``ValueError``;
+          evaluator is simply run again) at the first batch of ``data``; ``state.metrics``,
+          ``output`` and ``batch`` keep their values until they are replaced; a larger
+          ``max_epochs``/``max_iters`` continues the run to the new end; a smaller one than
+          reached is a ``ValueError``;
         - after :meth:`terminate`, the run continues with the next epoch; after :meth:`interrupt`,
-          with what would have come next; after :meth:`load_state_dict`, from the saved position;
+          with what would have come next, from the same data iterator (``data`` is then not
+          used); after :meth:`load_state_dict`, from the loaded position;
         - ``engine.state.max_epochs = None`` (and ``max_iters``) forces a new run; switching
           between ``max_epochs`` and ``max_iters`` needs that reset.
 
@@ -1052,13 +1026,16 @@ class Engine:
 
         - the data runs out: ``DATALOADER_STOP_ITERATION`` fires between ``GET_BATCH_STARTED`` and
           ``GET_BATCH_COMPLETED`` of the next fetch (for sized data that is used up at an epoch's
-          end: in the next epoch), and the engine starts a new pass over the data. If a new pass
-          yields nothing, a ``UserWarning`` is issued and the run ends as with ``terminate()``.
+          end: in the next epoch), and the engine starts a new pass over the data. If that new pass
+          yields nothing, a ``UserWarning`` is issued and the epoch ends there (each later epoch
+          tries again). Data without a length ends its first epoch when it runs out (no event).
           With ``data=None`` no ``GET_BATCH_*`` or ``DATALOADER_STOP_ITERATION`` event fires.
+        - ``max_iters`` reached within an epoch: ``TERMINATE`` and ``COMPLETED`` (as ``terminate()``).
         - ``terminate()``: ... event where called, ``TERMINATE``, ``COMPLETED`` (not with
           ``skip_completed=True``); no further ``EPOCH_COMPLETED``.
         - ``terminate_epoch()``: ... event where called, ``TERMINATE_SINGLE_EPOCH``,
-          ``EPOCH_COMPLETED`` (not with ``skip_epoch_completed=True``), then the next epoch.
+          ``EPOCH_COMPLETED`` (not with ``skip_epoch_completed=True``), then the next epoch, on a
+          new pass over the data.
         - ``interrupt()``: ... event where called, ``INTERRUPT``, and ``run()`` returns. The next
           ``run()`` continues with what would have come next (``STARTED`` is not fired again).
         - an exception in the process function, a handler or the data: ``EXCEPTION_RAISED``
@@ -1066,15 +1043,15 @@ class Engine:
           of ``run()`` unchanged -- unless a handler called ``terminate()`` or ``interrupt()``:
           then it has handled the exception, no further event fires, and ``run()`` returns the
           state of a terminated (interrupted) run. ``KeyboardInterrupt`` too.
-        - resuming from :meth:`load_state_dict`: ``STARTED``, then the run continues right after
-          the event at which the state was saved (a partly run epoch gets no second
-          ``EPOCH_STARTED``; the data is positioned at the next batch, see below).
+        - resuming from :meth:`load_state_dict`: ``STARTED``, then the run continues from the
+          loaded position (see there).
 
-        A resume in the middle of an epoch positions the data at the next batch: if ``data`` has a
-        method ``iter_from(position)``, the engine calls it to get an iterator starting at that
-        batch of the current pass; otherwise it fetches and discards the batches before it. When a
-        pass starts, a ``set_epoch(epoch - 1)`` method of the data's ``sampler`` or
-        ``batch_sampler`` (a ``DistributedSampler``) is called, so each epoch is shuffled anew.
+        A resume in the middle of an epoch from ember's own state dict positions the data at the
+        next batch: if ``data`` has a method ``iter_from(position)``, the engine calls it to get an
+        iterator starting at that batch of the current pass; otherwise it fetches and discards the
+        batches before it. When a pass starts, a ``set_epoch(epoch - 1)`` method of the data's
+        ``sampler`` or ``batch_sampler`` (a ``DistributedSampler``) is called, so each epoch is
+        shuffled anew.
 
         Raises:
             TypeError / ValueError: for arguments that cannot describe a run (the message says why).
@@ -1095,41 +1072,45 @@ class Engine:
                 f"{type(data).__name__}. Pass data=None with epoch_length to run without data."
             )
         state = self.state
+        self._check_new_limits(max_epochs, max_iters)
+        old_limits = (state.max_epochs or 0, state.max_iters or 0)
+        if state.max_epochs is not None and max_epochs is not None:
+            state.max_epochs = max_epochs
+        if state.max_iters is not None and max_iters is not None:
+            state.max_iters = max_iters
         phase = self._phase
+        pending = phase is _Phase.INTERRUPTED or self._next is not _Next.EPOCH
         if state.max_epochs is None and state.max_iters is None:
             phase = _Phase.FRESH
-        if phase is not _Phase.FRESH:
-            self._check_new_limits(max_epochs, max_iters)
-            old_limits = (state.max_epochs or 0, state.max_iters or 0)
-            state.max_epochs = max_epochs or state.max_epochs
-            state.max_iters = max_iters or state.max_iters
+        elif self._is_done() and not pending:
             raised = (state.max_epochs or 0, state.max_iters or 0) > old_limits
-            if phase in (_Phase.FINISHED, _Phase.FAILED) and self._is_done():
-                phase = _Phase.FRESH
-            elif phase is _Phase.LOADED and self._is_done() and not raised:
-                self.logger.warning(
-                    "The loaded run is already complete (iteration %d, epoch %d); nothing to run. Pass a larger "
-                    "max_epochs or max_iters to train for longer, or set engine.state.max_epochs = None to start "
-                    "a new run.",
-                    state.iteration,
-                    state.epoch,
+            if phase is _Phase.LOADED and self._loaded_native and not raised:
+                message = (
+                    f"The loaded run is already complete (iteration {state.iteration}, epoch {state.epoch}); "
+                    "nothing to run. Pass a larger max_epochs or max_iters to train for longer, or set "
+                    "engine.state.max_epochs = None to start a new run. (pytorch-ignite would start a new run.)"
                 )
+                warnings.warn(message, UserWarning, stacklevel=2)
+                self.logger.warning(message)
                 return state
+            phase = _Phase.FRESH
         if phase is _Phase.FRESH:
+            if self._phase is _Phase.INTERRUPTED:  # the paused run is given up, and its pass with it
+                self._data_passes.close()
             self._prepare_new_run(data, max_epochs, max_iters, epoch_length)
             self.logger.info("Engine run starting: %s.", self._limit_text())
-            return self._run_loop(fire_started=True)
-        self._prepare_resume(data, epoch_length)
-        self.logger.info(
-            "Engine run %s at iteration %d, epoch %d: %s.",
-            "continuing after interrupt()" if phase is _Phase.INTERRUPTED else "resuming",
-            state.iteration,
-            state.epoch,
-            self._limit_text(),
-        )
-        if phase is _Phase.TERMINATED:  # the cut-short pass is left: the next epoch starts a new one
-            self._next = _Next.EPOCH
-            self._new_pass_next()
+        else:
+            self._prepare_resume(data, epoch_length, terminated=phase is _Phase.TERMINATED)
+            self.logger.info(
+                "Engine run %s at iteration %d, epoch %d: %s.",
+                "continuing after interrupt()" if phase is _Phase.INTERRUPTED else "resuming",
+                state.iteration,
+                state.epoch,
+                self._limit_text(),
+            )
+        if self._data_passes.iterator is None:
+            state.dataloader = data
+            self._refresh_data_due()
         return self._run_loop(fire_started=phase is not _Phase.INTERRUPTED)
 
     def _check_new_limits(self, max_epochs: int | None, max_iters: int | None) -> None:
@@ -1146,13 +1127,13 @@ class Engine:
                 f"max_epochs={max_epochs}. Set engine.state.max_iters = None before run() to start a new run "
                 "limited by max_epochs."
             )
-        if max_epochs is not None and max_epochs < state.epoch:
+        if state.max_epochs is not None and max_epochs is not None and max_epochs < state.epoch:
             raise ValueError(
                 f"max_epochs={max_epochs} is smaller than the epoch this engine already reached ({state.epoch}). "
                 f"Pass max_epochs >= {state.epoch} to continue the run, or set engine.state.max_epochs = None "
                 "before run() to start a new one."
             )
-        if max_iters is not None and max_iters < state.iteration:
+        if state.max_iters is not None and max_iters is not None and max_iters < state.iteration:
             raise ValueError(
                 f"max_iters={max_iters} is smaller than the iteration this engine already reached "
                 f"({state.iteration}). Pass max_iters >= {state.iteration} to continue the run, or set "
@@ -1167,6 +1148,12 @@ class Engine:
     def _prepare_new_run(
         self, data: Iterable[Any] | None, max_epochs: int | None, max_iters: int | None, epoch_length: int | None
     ) -> None:
+        state = self.state
+        if data is None and epoch_length is None and state.epoch_length is None:
+            raise ValueError(
+                "run() without data needs epoch_length, the number of iterations per epoch, e.g. "
+                "engine.run(epoch_length=100). Or pass the data to iterate over."
+            )
         if epoch_length is None:
             epoch_length = _length_of(data)
             if epoch_length == 0:
@@ -1174,49 +1161,58 @@ class Engine:
                     f"data is empty ({type(data).__name__} of length 0): there is nothing to run. "
                     "Pass data with at least one batch."
                 )
-        if data is None and epoch_length is None:
-            raise ValueError(
-                "run() without data needs epoch_length, the number of iterations per epoch, e.g. "
-                "engine.run(epoch_length=100). Or pass the data to iterate over."
-            )
-        state = self.state
+            if epoch_length is None:  # as in pytorch-ignite, a new run keeps the epoch length it knew
+                epoch_length = state.epoch_length
+        # as in pytorch-ignite, output, batch and metrics carry over: a trainer-side handler may read the
+        # metrics of the evaluator's previous run
         state.iteration = state.epoch = 0
         state.epoch_length = epoch_length
         state.max_iters = max_iters
         state.max_epochs = (max_epochs or 1) if max_iters is None else None
-        state.output = state.batch = None
-        state.metrics = {}
-        state.times = {"EPOCH_COMPLETED": None, "COMPLETED": None}
-        self._use_data(data)
-        self._batches = None
         self._next = _Next.EPOCH
-        self._epoch_start_iteration = 0
+        self._epoch_base = self._init_iter = None
+        self._resume_position = 0
+        self._loaded_native = False
 
-    def _prepare_resume(self, data: Iterable[Any] | None, epoch_length: int | None) -> None:
+    def _prepare_resume(self, data: Iterable[Any] | None, epoch_length: int | None, terminated: bool) -> None:
         state = self.state
-        if epoch_length is not None and state.epoch_length is not None and epoch_length != state.epoch_length:
-            raise ValueError(
-                f"epoch_length={epoch_length} differs from the resumed run's epoch_length={state.epoch_length}. "
-                "Leave epoch_length out when resuming (or pass the same value)."
-            )
-        if data is not None and data is not self._data:
-            self._use_data(data)
-            self._batches = None
-        elif data is None and self._data is None and epoch_length is None and state.epoch_length is None:
+        if state.epoch_length is not None:
+            if epoch_length is not None and epoch_length != state.epoch_length:
+                raise ValueError(
+                    f"epoch_length={epoch_length} differs from the resumed run's epoch_length={state.epoch_length}. "
+                    "Leave epoch_length out when resuming (or pass the same value)."
+                )
+        else:
+            if epoch_length is None and data is not None:
+                epoch_length = _length_of(data)
+                if epoch_length == 0:
+                    raise ValueError(
+                        f"data is empty ({type(data).__name__} of length 0): there is nothing to run. "
+                        "Pass data with at least one batch."
+                    )
+            state.epoch_length = epoch_length
+        if state.epoch_length is None and data is None and self._data_passes.iterator is None:
             raise ValueError("Resuming a run needs its data (or epoch_length for a run without data).")
-        if state.epoch_length is None:
-            state.epoch_length = epoch_length if epoch_length is not None else self._pass_length
+        if terminated:  # the next epoch starts at its first iteration, as in pytorch-ignite
+            self._init_iter = 0
 
     def _is_done(self) -> bool:
+        """Whether the counters reached the run's limits (pytorch-ignite's rule)."""
         state = self.state
-        if state.max_iters is not None:
-            return state.iteration >= state.max_iters
-        return state.max_epochs is not None and state.epoch >= state.max_epochs and self._next is _Next.EPOCH
+        if state.max_iters is not None and state.iteration >= state.max_iters:
+            return True
+        if state.max_epochs is None:
+            return False
+        if state.epoch_length is not None and state.iteration >= state.epoch_length * state.max_epochs:
+            return True
+        return state.epoch >= state.max_epochs
 
     def _run_loop(self, fire_started: bool) -> State:
         state = self.state
         self._phase = _Phase.RUNNING
-        self._stop = _Stop.NONE
+        if fire_started:
+            self._stop = _Stop.NONE
+            self._interrupt_after_epoch = False
         self._trace = self.logger.isEnabledFor(logging.DEBUG)
         for slot in range(4):
             self._refresh_due(slot)
@@ -1226,8 +1222,9 @@ class Engine:
         try:
             try:
                 if fire_started:
-                    self._fire_and_check(Events.STARTED)
-                while not self._is_done():
+                    state.times = {"EPOCH_COMPLETED": None, "COMPLETED": None}
+                    self._fire_starting_event(Events.STARTED)
+                while self._next is not _Next.EPOCH or not self._is_done():
                     self._run_epoch()
             except _StopSignal as signal:
                 if signal.kind is _Stop.INTERRUPT:
@@ -1236,13 +1233,13 @@ class Engine:
                     return state
                 self._phase = _Phase.TERMINATED
                 self._next = _Next.EPOCH
-                self._new_pass_next()
+                self._data_passes.close()
                 self._fire(Events.TERMINATE)
                 if signal.kind is _Stop.RUN_SKIP_COMPLETED:
                     return state
             else:
                 self._phase = _Phase.FINISHED
-                self._new_pass_next()  # a run continued to a larger limit starts a new pass, as in ignite
+            self._data_passes.close()  # a later run starts a new pass over its data, as in pytorch-ignite
             state.times["COMPLETED"] = time.perf_counter() - run_start
             self._fire(Events.COMPLETED)
             state.times["COMPLETED"] = elapsed = time.perf_counter() - run_start
@@ -1252,14 +1249,15 @@ class Engine:
             return state
         except (Exception, KeyboardInterrupt) as error:
             self._phase = _Phase.FAILED
-            self._batches = None
+            self._keep_position_after_failure()
             if not self._handle_exception(error):
                 raise
             return state
         finally:
             if self._phase is _Phase.RUNNING:
                 self._phase = _Phase.FINISHED
-            self._stop = _Stop.NONE
+            if self._phase is not _Phase.INTERRUPTED:
+                self._stop = _Stop.NONE
 
     def _run_epoch(self) -> None:
         """Run (the rest of) one epoch: EPOCH_STARTED, its iterations, EPOCH_COMPLETED."""
@@ -1268,67 +1266,120 @@ class Engine:
         try:
             if self._next is _Next.EPOCH:
                 state.epoch += 1
-                self._epoch_start_iteration = state.iteration
                 self._epoch_start_time = time.perf_counter()
                 self._next = _Next.BATCH
-                self._fire_and_check(Events.EPOCH_STARTED)
+                self._epoch_base = None
+                self._fire_starting_event(Events.EPOCH_STARTED)
+            if self._epoch_base is None:
+                self._start_epoch_part()
             self._run_iterations()
         except _StopSignal as signal:
             if signal.kind not in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
                 raise
             skip_completed = signal.kind is _Stop.EPOCH_SKIP_COMPLETED
-            self._new_pass_next()  # as in pytorch-ignite, the next epoch starts a new pass over the data
-            self._fire(Events.TERMINATE_SINGLE_EPOCH, state.iteration - self._epoch_start_iteration)
+            self._next = _Next.EPOCH
+            self._fire(Events.TERMINATE_SINGLE_EPOCH, state.iteration - (self._epoch_base or 0))
+            self._open_pass()  # as in pytorch-ignite, the next epoch starts a new pass over the data
         self._next = _Next.EPOCH
+        self._epoch_base = None
         state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
         if not skip_completed:
-            self._fire_and_check(Events.EPOCH_COMPLETED)
+            self._fire(Events.EPOCH_COMPLETED)
             state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
+        if self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+            self._stop = _Stop.NONE  # asked for at the end of an epoch: that epoch is over anyway
+        if self._interrupt_after_epoch:
+            self._interrupt_after_epoch = False
+            if not self._stop:
+                self._stop = _Stop.INTERRUPT
         self.logger.info("Epoch %d complete in %.3f s.", state.epoch, state.times["EPOCH_COMPLETED"])
+        if self._stop:
+            self._raise_stop()
 
     def _run_iterations(self) -> None:
         """Run the iterations of the current epoch; returns when the epoch's last one is done."""
         state = self.state
-        process = self._process_function
         due = self._due
         fire = self._fire_per_iteration
+        process = self._process_function
+        passes = self._data_passes
+        epoch_length = state.epoch_length
+        base = self._epoch_base or 0
+        end = NEVER if epoch_length is None else base + epoch_length
+        stop_at = end if state.max_iters is None else min(end, state.max_iters)
+        if self._next is _Next.COUNT or self._next is _Next.PROCESS:
+            self._finish_fetched_iteration()
         it = state.iteration
-        epoch_end = self._epoch_end_iteration()
-        if it >= epoch_end:
+        if it >= stop_at:
+            self._epoch_or_run_ends(it, end)
             return
-        if self._next is _Next.FETCH:
-            self._next = _Next.BATCH
-        elif it >= due[_GET_BATCH_STARTED]:
-            fire(_GET_BATCH_STARTED, it)
-        batches = self._batches
-        if batches is None:
-            batches = self._batches = _batch_source(weakref.ref(self), self._switch, self._resume_position())
-        for batch in batches:
+        fetch_only = self._next is _Next.FETCH
+        self._next = _Next.BATCH
+        while True:
+            if fetch_only:
+                fetch_only = False
+            else:
+                state.batch = None
+                if it >= due[_GET_BATCH_STARTED]:
+                    fire(_GET_BATCH_STARTED, it)
+            try:
+                batch = next(passes.iterator)  # type: ignore[arg-type]  # opened by _start_epoch_part
+            except StopIteration:
+                state.batch = None
+                if self._pass_ran_out():
+                    return
+                fetch_only = True  # no GET_BATCH_STARTED right after DATALOADER_STOP_ITERATION, as in pytorch-ignite
+                continue
+            state.batch = batch
+            state.output = None  # as in pytorch-ignite: a fetched batch has no output yet
             if it >= due[_GET_BATCH_COMPLETED]:
-                state.batch = batch
                 fire(_GET_BATCH_COMPLETED, it)
-                batch = state.batch
             it += 1
             state.iteration = it
-            state.batch = batch
             if it >= due[_ITERATION_STARTED]:
                 fire(_ITERATION_STARTED, it)
-                batch = state.batch
-            state.output = process(self, batch)
+            state.output = process(self, state.batch)
             if it >= due[_ITERATION_COMPLETED]:
                 fire(_ITERATION_COMPLETED, it)
             if self._stop:
                 self._raise_stop()
-            if it >= epoch_end:
+            if it >= stop_at:
+                self._epoch_or_run_ends(it, end)
                 return
-            if it >= due[_GET_BATCH_STARTED]:
-                fire(_GET_BATCH_STARTED, it)
-        self._new_pass_next()  # the source returned: the epoch's length was just learned, the epoch ends here
 
-    def _epoch_end_iteration(self) -> int:
+    def _finish_fetched_iteration(self) -> None:
+        """Resume an iteration interrupted after its batch was fetched: count it, process it."""
         state = self.state
-        end = NEVER if state.epoch_length is None else self._epoch_start_iteration + state.epoch_length
-        return end if state.max_iters is None else min(end, state.max_iters)
+        if self._next is _Next.COUNT:
+            state.iteration += 1
+            self._next = _Next.PROCESS
+            if state.iteration >= self._due[_ITERATION_STARTED]:
+                self._fire_per_iteration(_ITERATION_STARTED, state.iteration)
+        self._next = _Next.BATCH
+        state.output = self._process_function(self, state.batch)
+        if state.iteration >= self._due[_ITERATION_COMPLETED]:
+            self._fire_per_iteration(_ITERATION_COMPLETED, state.iteration)
+        if self._stop:
+            self._raise_stop()
+
+    def _epoch_or_run_ends(self, iteration: int, epoch_end: int) -> None:
+        """The epoch's last iteration ran (return), or ``max_iters`` was reached within it (terminate)."""
+        if iteration < epoch_end:
+            # as in pytorch-ignite: max_iters within an epoch ends the run as terminate() does
+            raise _StopSignal(_Stop.RUN)
+
+    def _keep_position_after_failure(self) -> None:
+        """An exception ended the run: note where the epoch and the data stood, so that ``run()`` goes on from there."""
+        state = self.state
+        if self._next is not _Next.EPOCH:
+            fetched = self._next in (_Next.COUNT, _Next.PROCESS)  # that batch is fetched again
+            if self._data_passes.iterator is not None:
+                self._resume_position = self._data_passes.position(state.iteration) - fetched
+            if self._epoch_base is not None:
+                self._init_iter = state.iteration - self._epoch_base
+            self._next = _Next.BATCH
+        self._epoch_base = None
+        self._data_passes.close()
 
     def _handle_exception(self, error: BaseException) -> bool:
         """Call every ``EXCEPTION_RAISED`` handler; return whether one of them handled the error.
@@ -1360,67 +1411,23 @@ class Engine:
         elif stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED):
             self._phase = _Phase.TERMINATED
             self._next = _Next.EPOCH
+            self._resume_position = 0
         else:
             return False
         self.logger.info("An EXCEPTION_RAISED handler called %s: the run ends without re-raising.", stop.name.lower())
         return True
 
 
-class _SwitchRequest:
-    """Set by :meth:`Engine.set_data`; read by the batch source after each batch."""
-
-    __slots__ = ("pending",)
-
-    def __init__(self) -> None:
-        self.pending = False
-
-
-def _batch_source(engine_ref: weakref.ref[Engine], switch: _SwitchRequest, position: int) -> Iterator[Any]:
-    """Yield the run's batches, pass after pass over the data, starting ``position`` batches into a pass.
-
-    This generator owns the data rules: it starts a new pass when one runs out (firing
-    ``DATALOADER_STOP_ITERATION`` first), learns the epoch length of data without ``len`` (then it
-    returns, which ends the epoch), switches to new data at once after :meth:`Engine.set_data` and
-    at the next pass after ``state.dataloader`` was reassigned, and ends the run when a new pass
-    yields nothing. It holds the engine weakly, so an interrupted engine is still freed by
-    reference counting.
-    """
-    while True:
-        engine = engine_ref()
-        if engine is None:
-            return
-        pass_iter = engine._start_pass(position)
-        del engine
-        position = 0
-        for batch in pass_iter:
-            yield batch
-            if switch.pending:  # set_data(): the next batch comes from the start of the new data
-                break
-        else:
-            engine = engine_ref()
-            if engine is None or engine._pass_ran_out():
-                return
-            del engine
-
-
-def _set_sampler_epoch(data: Any, epoch: int) -> None:
-    """Call ``set_epoch`` on the sampler of a DataLoader-like ``data`` (a DistributedSampler reshuffles)."""
-    for holder in (data, getattr(data, "batch_sampler", None)):
-        sampler = getattr(holder, "sampler", None)
-        if sampler is not None and callable(getattr(sampler, "set_epoch", None)):
-            sampler.set_epoch(epoch)
-            return
-    batch_sampler = getattr(data, "batch_sampler", None)
-    if batch_sampler is not None and callable(getattr(batch_sampler, "set_epoch", None)):
-        batch_sampler.set_epoch(epoch)
-
-
 def _length_of(data: Iterable[Any] | None) -> int | None:
-    """``len(data)``, or None for data without a length (a DataLoader of an IterableDataset raises)."""
-    try:
-        return len(data)  # type: ignore[arg-type]
-    except TypeError:
-        return None
+    return length_of(data)
+
+
+def _misplaced_terminate_epoch(where: str) -> RuntimeError:
+    return RuntimeError(
+        f"terminate_epoch() was called from {where}, where no epoch's iterations are running. "
+        "Call it from the process function or from a handler of an iteration event (e.g. "
+        "ITERATION_COMPLETED); use terminate() to stop the whole run."
+    )
 
 
 def _output_the_batch(engine: Engine, batch: Any) -> Any:

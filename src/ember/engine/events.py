@@ -132,11 +132,18 @@ class EventFilter:
             return bool(self.function(engine, count))
         if self.once is not None:
             return count in self.once
+        if self.before is None and self.after is None and self.every is not None:
+            return count % self.every == 0
+        # a window (before and/or after) never opens at count 0, as in pytorch-ignite
         return (
-            (self.every is None or count % self.every == self._phase(self.every))
+            count > (self.after or 0)
             and (self.before is None or count < self.before)
-            and (self.after is None or count > self.after)
+            and (self.every is None or count % self.every == self._phase(self.every))
         )
+
+    def is_every_count(self) -> bool:
+        """Whether the filter passes every count (``every=1`` alone), so that it filters nothing."""
+        return self.every == 1 and self.before is None and self.after is None
 
     def _phase(self, every: int) -> int:
         """The remainder modulo ``every`` of the counts that fire.
@@ -156,7 +163,9 @@ class EventFilter:
             return count
         if self.once is not None:
             return min((k for k in self.once if k >= count), default=NEVER)
-        start = count if self.after is None else max(count, self.after + 1)
+        if self.before is None and self.after is None and self.every is not None:
+            return count + (-count) % self.every
+        start = max(count, (self.after or 0) + 1)
         if self.every is not None:
             start += (self._phase(self.every) - start) % self.every
         if self.before is not None and start >= self.before:
@@ -202,8 +211,24 @@ class EventEnum(Enum):
         engine.register_events(*BackpropEvents)
     """
 
-    # Members compare by identity; hashing by identity keeps dictionary look-ups in C.
-    __hash__ = object.__hash__
+    def __eq__(self, other: object) -> bool:
+        """An event equals itself, the same event with a filter, and its name, as in pytorch-ignite.
+
+        >>> Events.ITERATION_COMPLETED(every=10) == Events.ITERATION_COMPLETED
+        True
+        >>> Events.ITERATION_COMPLETED == "ITERATION_COMPLETED"
+        True
+        """
+        if self is other:
+            return True
+        if isinstance(other, FilteredEvent):
+            return other.event is self
+        if isinstance(other, str):
+            return self._name_ == other
+        return False
+
+    def __hash__(self) -> int:
+        return hash(self._name_)
 
     def __call__(
         self,
@@ -280,6 +305,25 @@ class FilteredEvent:
     def __init__(self, event: EventEnum, event_filter: EventFilter) -> None:
         self.event = event
         self.filter = event_filter
+
+    @property
+    def name(self) -> str:
+        """The name of the event it filters."""
+        return self.event.name
+
+    @property
+    def value(self) -> Any:
+        """The value of the event it filters."""
+        return self.event.value
+
+    def __eq__(self, other: object) -> bool:
+        """A filtered event equals its event (with any filter) and its name, as in pytorch-ignite."""
+        if isinstance(other, FilteredEvent):
+            return other.event is self.event
+        return self.event == other
+
+    def __hash__(self) -> int:
+        return hash(self.event)
 
     def __or__(self, other: Any) -> EventsList:
         joined: EventsList = EventsList([self]) | other

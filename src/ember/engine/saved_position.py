@@ -1,0 +1,204 @@
+"""Reading an engine's saved position: ember's own state dict, or pytorch-ignite's smaller one.
+
+:func:`parse_state_dict` checks a dict and says what it means (a :class:`SavedPosition`); the
+engine then applies it. Keeping the two apart keeps :meth:`Engine.load_state_dict` short and lets
+every rule about the format be read in one place.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SavedPosition", "parse_state_dict"]
+
+
+@dataclass(frozen=True)
+class SavedPosition:
+    """What a saved engine state says: the counters, the limits, and what the run does next.
+
+    ``native`` is true for ember's own format (both ``iteration`` and ``epoch``), which resumes
+    exactly; pytorch-ignite's (one of them) resumes as ignite does. ``next_step`` is ``"epoch"``
+    (start the next epoch), ``"batch"`` (fire ``GET_BATCH_STARTED`` and fetch the next batch of the
+    current epoch) or ``"fetch"`` (fetch it; the event had fired). ``iter_counter`` is the number of
+    iterations of the current epoch already run; ``data_position`` the number of batches of the
+    current pass already taken (``None``: not saved, derived from the data's length).
+    """
+
+    iteration: int
+    epoch: int
+    epoch_length: int | None
+    max_epochs: int | None
+    max_iters: int | None
+    native: bool
+    terminated: bool = False
+    next_step: str = "epoch"
+    iter_counter: int = 0
+    data_position: int | None = None
+    user_values: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"state_dict[{name!r}] must be a positive integer, got {value!r}. The state dict is invalid.")
+    if value < 1:
+        raise ValueError(f"state_dict[{name!r}] must be a positive integer, got {value}. The state dict is invalid.")
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"state_dict[{name!r}] must be an integer, got {value!r}.")
+    if value < 0:
+        raise ValueError(f"state_dict[{name!r}] must be >= 0, got {value}.")
+    return value
+
+
+def _user_values(
+    state_dict: Mapping[str, Any], user_keys: list[str], ignite_format: bool, state: Any
+) -> dict[str, Any]:
+    present = [key for key in user_keys if key in state_dict]
+    absent = [key for key in user_keys if key not in state_dict]
+    if absent and ignite_format:
+        # pytorch-ignite's dict of an engine without these keys (a checkpoint of ignite's trainer)
+        warnings.warn(
+            f"The state dict (pytorch-ignite's format) has no {absent}; engine.state keeps its current "
+            f"values of them ({', '.join(f'{k}={getattr(state, k, None)!r}' for k in absent)}).",
+            UserWarning,
+            stacklevel=4,
+        )
+        return {key: state_dict[key] for key in present}
+    return {key: state_dict[key] for key in user_keys if key in state_dict}
+
+
+def _check_keys(state_dict: Mapping[str, Any], user_keys: list[str], ignite_format: bool) -> None:
+    has_iteration, has_epoch = "iteration" in state_dict, "epoch" in state_dict
+    missing = [key for key in ("epoch_length", *([] if ignite_format else user_keys)) if key not in state_dict]
+    if not (has_iteration or has_epoch):
+        missing.insert(0, "iteration or epoch")
+    if not ("max_epochs" in state_dict or "max_iters" in state_dict):
+        missing.append("max_epochs or max_iters")
+    if missing:
+        raise ValueError(
+            f"The state dict misses {missing} (it has {sorted(map(str, state_dict))}). "
+            "Pass a dict saved by Engine.state_dict() (or pytorch-ignite's) with the same state_dict_user_keys."
+        )
+
+
+def parse_state_dict(state_dict: Any, user_keys: list[str], state: Any) -> SavedPosition:
+    """Check ``state_dict`` and return what it says; raise ``TypeError``/``ValueError`` naming what is wrong."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
+    has_iteration, has_epoch = "iteration" in state_dict, "epoch" in state_dict
+    ignite_format = has_iteration != has_epoch
+    _check_keys(state_dict, user_keys, ignite_format)
+    epoch_length = state_dict["epoch_length"]
+    max_epochs, max_iters = state_dict.get("max_epochs"), state_dict.get("max_iters")
+    for name, value in (("epoch_length", epoch_length), ("max_epochs", max_epochs), ("max_iters", max_iters)):
+        _positive(name, value)
+    for name in ("iteration", "epoch"):
+        _count(name, state_dict.get(name, 0))
+    if max_epochs is not None and max_iters is not None:
+        raise ValueError(
+            f"The state dict sets both max_epochs={max_epochs} and max_iters={max_iters}; a run is limited "
+            "by one of them. Remove one of the two keys (or set it to None)."
+        )
+    values = _user_values(state_dict, user_keys, ignite_format, state)
+    if ignite_format:
+        return _parse_ignite(state_dict, epoch_length, max_epochs, max_iters, values)
+    return _parse_native(state_dict, epoch_length, max_epochs, max_iters, values)
+
+
+def _parse_ignite(
+    state_dict: Mapping[str, Any],
+    epoch_length: int | None,
+    max_epochs: int | None,
+    max_iters: int | None,
+    values: dict[str, Any],
+) -> SavedPosition:
+    """pytorch-ignite's dict: one counter; ``epoch`` is the number of completed epochs."""
+    counter = state_dict.get("iteration", state_dict.get("epoch"))
+    if counter and epoch_length is None:
+        raise ValueError(
+            "The state dict has one counter and no epoch_length, so the other counter cannot be derived. "
+            "Add epoch_length (or both iteration and epoch) to the state dict."
+        )
+    if not counter or epoch_length is None:
+        iteration = epoch = 0
+    elif "iteration" in state_dict:
+        iteration, epoch = counter, counter // epoch_length
+    else:
+        iteration, epoch = counter * epoch_length, counter
+    if max_epochs is not None and max_epochs < epoch:
+        raise ValueError(
+            f"The state dict's max_epochs={max_epochs} is smaller than its epoch={epoch}. "
+            "Pass a dict whose max_epochs is at least its epoch."
+        )
+    if max_iters is not None and max_iters < iteration:
+        raise ValueError(
+            f"The state dict's max_iters={max_iters} is smaller than its iteration={iteration}. "
+            "Pass a dict whose max_iters is at least its iteration."
+        )
+    return SavedPosition(iteration, epoch, epoch_length, max_epochs, max_iters, native=False, user_values=values)
+
+
+def _parse_native(
+    state_dict: Mapping[str, Any],
+    epoch_length: int | None,
+    max_epochs: int | None,
+    max_iters: int | None,
+    values: dict[str, Any],
+) -> SavedPosition:
+    """ember's own dict: both counters and where in the epoch and the data the run stood."""
+    iteration, epoch = state_dict["iteration"], state_dict["epoch"]
+    consistent = epoch > 0 or iteration == 0
+    if epoch_length is not None and epoch > 0:
+        consistent = iteration <= epoch * epoch_length
+    if not consistent:
+        raise ValueError(
+            f"The state dict is inconsistent: iteration={iteration} cannot be reached in epoch={epoch} "
+            f"with epoch_length={epoch_length}."
+        )
+    default_completed = epoch_length is None or iteration == epoch * epoch_length
+    flags = {
+        name: state_dict.get(name, default)
+        for name, default in (
+            ("epoch_completed", default_completed),
+            ("terminated", False),
+            ("get_batch_started", False),
+        )
+    }
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"state_dict[{name!r}] must be a bool, got {flag!r}.")
+    position, epoch_start = state_dict.get("data_position"), state_dict.get("epoch_start_iteration")
+    for name, value in (("data_position", position), ("epoch_start_iteration", epoch_start)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"state_dict[{name!r}] must be an integer >= 0, got {value!r}.")
+    terminated = flags["terminated"]
+    in_epoch = epoch > 0 and not flags["epoch_completed"] and not terminated
+    if epoch_start is None:
+        epoch_start = (epoch - 1) * epoch_length if epoch_length and epoch else 0
+    elif in_epoch and not (
+        epoch_start <= iteration and (epoch_length is None or iteration - epoch_start <= epoch_length)
+    ):
+        raise ValueError(
+            f"The state dict is inconsistent: epoch_start_iteration={epoch_start} does not fit iteration={iteration} "
+            f"within an epoch of epoch_length={epoch_length}. Pass the dict state_dict() saved, unedited."
+        )
+    return SavedPosition(
+        iteration,
+        epoch,
+        epoch_length,
+        max_epochs,
+        max_iters,
+        native=True,
+        terminated=terminated,
+        next_step=("fetch" if flags["get_batch_started"] else "batch") if in_epoch else "epoch",
+        iter_counter=iteration - epoch_start if in_epoch else 0,
+        data_position=0 if terminated else position,
+        user_values=values,
+    )
