@@ -519,3 +519,15 @@ def test_options_changed_by_a_handler_apply_from_the_next_iteration() -> None:
     step.clip_grad_norm = None
     step.output_transform = lambda x, y, y_pred, loss: "custom"
     assert trainer.run(data, max_epochs=3).output == "custom"
+
+
+def test_leftover_batches_are_stepped_with_a_warning_naming_ignites_difference() -> None:
+    """ignite carries leftover batches into the next epoch's window; ember steps them, and says so once."""
+    model = make_model()
+    trainer = create_supervised_trainer(
+        model, make_optimizer(model), nn.CrossEntropyLoss(), gradient_accumulation_steps=2
+    )
+    with pytest.warns(UserWarning, match=r"1 batch\(es\) left over at iteration 3.*pytorch-ignite does not") as caught:
+        trainer.run(make_data(3), max_epochs=2)
+    assert len([warning for warning in caught if "left over" in str(warning.message)]) == 1
+    assert trainer.state.optimizer_step == 4

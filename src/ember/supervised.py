@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import warnings
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -580,6 +581,7 @@ class TrainingStep(_Step):
         self.clip_grad_value = training.clip_grad_value
         self.grad_scaler = training.grad_scaler
         self.pending = 0
+        self._warned_leftover = False
 
     def attach(self, engine: Engine) -> None:
         """Wire this step to ``engine``, the engine whose process function calls it.
@@ -705,8 +707,23 @@ class TrainingStep(_Step):
         uses their mean gradient, as if the ``m`` batches were one batch. Runs on ``EPOCH_COMPLETED``
         and on ``COMPLETED`` (a run ended by ``terminate()`` or ``max_iters`` mid-accumulation);
         does nothing when no gradient waits.
+
+        pytorch-ignite steps no leftover batches (it counts accumulation windows over the run's
+        iterations, across epochs, and drops a window the run leaves unfinished), so the first such
+        step of a step object warns, naming the difference.
         """
         if self.pending:
+            if not self._warned_leftover:
+                self._warned_leftover = True
+                warnings.warn(
+                    f"The optimizer steps on the {self.pending} batch(es) left over at iteration "
+                    f"{engine.state.iteration}, which gradient_accumulation_steps={self.gradient_accumulation_steps} "
+                    "does not divide, on their mean gradient. pytorch-ignite does not: it carries them into the "
+                    "next epoch's accumulation and drops those left when the run ends, so the weights differ from "
+                    "ignite's. Make the epoch length a multiple of gradient_accumulation_steps to get ignite's steps.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             self._step_optimizer(engine)
 
     def _step_optimizer(self, engine: Engine) -> None:
