@@ -964,6 +964,91 @@ def test_epoch_metric_warns_about_a_failing_compute_fn_as_ignite() -> None:
             metric.update((torch.zeros(2), torch.zeros(2)))
 
 
+# ---------------------------------------------------------------------------------------------- metrics through the supervised factories
+
+
+def _train_and_validate(engine_module: Any, metrics_module: Any, d: Draw, steps: int, epochs: int) -> dict[str, Any]:
+    """A trainer with dropout and batch norm, validated with metrics after every epoch, as ignite's guides do."""
+    torch.manual_seed(d.seed % 1000)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Dropout(0.3), torch.nn.Linear(8, 3)
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    generator = d.generator()
+    size = 2 + max(d.sizes)  # batch norm needs two samples
+    data = [(torch.randn(size, 4, generator=generator), torch.randint(0, 3, (size,), generator=generator))]
+    data = data * (steps * len(d.sizes))  # an epoch length that is a multiple of the accumulation steps
+    trainer = engine_module.create_supervised_trainer(model, optimizer, loss_fn, gradient_accumulation_steps=steps)
+    evaluator = engine_module.create_supervised_evaluator(
+        model,
+        metrics={
+            "accuracy": metrics_module.Accuracy(),
+            "loss": metrics_module.Loss(loss_fn),
+            "precision": metrics_module.Precision(average=False),
+        },
+    )
+    seen: dict[str, Any] = {"outputs": [], "metrics": [], "modes": []}
+    trainer.add_event_handler(
+        engine_module.Events.ITERATION_COMPLETED, lambda engine: seen["outputs"].append(engine.state.output)
+    )
+
+    def validate(engine: Any) -> None:
+        evaluator.run(data[:2])
+        seen["metrics"].append(dict(evaluator.state.metrics))
+        seen["modes"].append(model.training)
+
+    trainer.add_event_handler(engine_module.Events.EPOCH_COMPLETED, validate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.run(data, max_epochs=epochs)
+    seen["weights"] = [parameter.detach().clone() for parameter in model.parameters()]
+    seen["modes"].append(model.training)
+    with torch.no_grad():
+        seen["after"] = model(data[0][0])  # inference after the run: eval mode, as the evaluator left it
+    return seen
+
+
+@FEW
+@given(d=draws(max_extra=0), steps=st.sampled_from([1, 2, 3]), epochs=st.integers(1, 2))
+def test_supervised_trainer_and_evaluator_with_metrics(d: Draw, steps: int, epochs: int) -> None:
+    """The same weights bit for bit, the same outputs, metrics and model modes, in both libraries."""
+    expected = _train_and_validate(ignite.engine, ignite.metrics, d, steps, epochs)
+    actual = _train_and_validate(ember.engine, ember.metrics, d, steps, epochs)
+    COMPARED["supervised factories"] = COMPARED.get("supervised factories", 0) + 1
+    for weight, expected_weight in zip(actual["weights"], expected["weights"], strict=True):
+        assert torch.equal(weight, expected_weight)
+    # ignite reports (loss / steps) * steps, ember the batch's loss itself: equal up to rounding
+    assert_same_value(tuple(expected["outputs"]), tuple(actual["outputs"]), exact=False, rtol=1e-6, where="outputs")
+    assert actual["modes"] == expected["modes"]
+    assert torch.equal(actual["after"], expected["after"])
+    for metrics, expected_metrics in zip(actual["metrics"], expected["metrics"], strict=True):
+        assert sorted(metrics) == sorted(expected_metrics)
+        for key, value in expected_metrics.items():
+            assert_same_value(value, metrics[key], exact=False, rtol=1e-6, where=key)
+
+
+def test_gradient_accumulation_leftovers_differ_from_ignite_with_a_warning() -> None:
+    """Epochs of 3 batches, windows of 2: ignite carries the leftover batch, ember steps it and warns."""
+    weights = {}
+    for name, engine_module in (("ignite", ignite.engine), ("ember", ember.engine)):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 2)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        trainer = engine_module.create_supervised_trainer(
+            model, optimizer, torch.nn.CrossEntropyLoss(), gradient_accumulation_steps=2
+        )
+        generator = torch.Generator().manual_seed(1)
+        data = [(torch.randn(4, 4, generator=generator), torch.randint(0, 2, (4,), generator=generator))] * 3
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.run(data, max_epochs=2)
+        weights[name] = model.weight.detach().clone()
+        leftover_warnings = [warning for warning in caught if "pytorch-ignite does not" in str(warning.message)]
+        assert len(leftover_warnings) == (1 if name == "ember" else 0)
+    assert not torch.equal(weights["ember"], weights["ignite"])
+
+
 # ---------------------------------------------------------------------------------------------- the count
 
 
