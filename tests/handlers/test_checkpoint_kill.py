@@ -16,8 +16,10 @@ import torch
 
 from ember.handlers import find_latest_checkpoint, load_checkpoint
 
-KILLS = {False: 20, True: 6}
-MAX_KILLS = 40
+# All kills land after the first iteration (none is spent on the start-up); every other one is aimed at a
+# checkpoint write (sent once a new .partial file exists), the others land at a random moment of training.
+KILLS = {False: 12, True: 6}
+MAX_KILLS = 24
 
 
 def start(script: Path, folder: Path, final: Path, *options: str) -> subprocess.Popen[str]:
@@ -29,12 +31,27 @@ def start(script: Path, folder: Path, final: Path, *options: str) -> subprocess.
     )
 
 
-def wait_for_ready(process: subprocess.Popen[str]) -> None:
+def read_until(process: subprocess.Popen[str], prefix: str) -> list[str]:
+    """The lines the process prints up to and including the first that starts with ``prefix`` (or to its end)."""
     assert process.stdout is not None
+    lines = []
     for line in process.stdout:
-        if line.strip() == "ready":
-            return
-    raise AssertionError(f"the training script ended (status {process.wait()}) before it was ready")
+        lines.append(line)
+        if line.startswith(prefix):
+            break
+    return lines
+
+
+def partial_files(folder: Path) -> set[str]:
+    return {path.name for path in folder.iterdir() if path.name.endswith(".partial")} if folder.is_dir() else set()
+
+
+def wait_for_a_write(process: subprocess.Popen[str], folder: Path) -> None:
+    """Poll the folder until a write begins (a .partial file that was not there) or the process ends."""
+    present = partial_files(folder)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and not partial_files(folder) - present:
+        time.sleep(0.001)  # not a busy loop: on two cores it would take the CPU from the writer it waits for
 
 
 @pytest.mark.slow
@@ -48,19 +65,24 @@ def test_sigkill_at_random_moments_never_loses_the_run(
     folder, final = tmp_path / "checkpoints", tmp_path / "final.pt"
     kills = completed = partial_files_seen = 0
     partial_before: set[str] = set()
-    # a few more kills while none has yet cut a write short: with only 6 kills (async) a busy machine
-    # sometimes lets every kill land between writes, and the last assertion below needs one that did not
+    # a few more kills while none has yet cut a write short (on a busy machine an aimed kill can still
+    # arrive after the write's rename), as the last assertion below needs one that did
     while kills < KILLS[asynchronous] or (partial_files_seen == 0 and kills < MAX_KILLS):
         process = start(training_script.path, folder, final, *options)
-        wait_for_ready(process)
-        # ready comes after the resume; the kill lands in training, a checkpoint write, or the run's end
-        time.sleep(randomness.uniform(0.0, 0.25))
+        if read_until(process, "ready")[-1:] != ["ready\n"]:
+            raise AssertionError(f"the training script ended (status {process.wait()}) before it was ready")
+        # ready comes after the resume; a run resumed from its last checkpoint may end without an iteration
+        printed = read_until(process, "iteration")
+        if (kills + completed) % 2 == 0:
+            wait_for_a_write(process, folder)
+        else:  # a random moment: in training, a checkpoint write, or the run's end (a resumed run may be near it)
+            time.sleep(randomness.uniform(0.0, 0.1))
         process.send_signal(signal.SIGKILL)
         status = process.wait()
         assert process.stdout is not None
-        printed = process.stdout.read().split()  # what it printed before dying: "iteration N" lines
+        printed += process.stdout.read().splitlines()  # what it printed before dying: "iteration N" lines
         process.stdout.close()
-        iterations = [int(word) for word in printed if word.isdigit()]
+        iterations = [int(line.split()[1]) for line in printed if line.startswith("iteration")]
         # "iteration N" is printed after the save of iteration N (sync); an async save is durable once the next
         # save has waited for it. Before that, a fresh run killed early may rightly have no checkpoint yet.
         saved_one = bool(iterations) and max(iterations) >= (2 if asynchronous else 1)
@@ -74,9 +96,9 @@ def test_sigkill_at_random_moments_never_loses_the_run(
             continue
         assert status == -signal.SIGKILL
         kills += 1
-        partial_files = {path.name for path in folder.iterdir() if path.name.endswith(".partial")}
-        partial_files_seen += bool(partial_files - partial_before)
-        partial_before = partial_files
+        left = partial_files(folder)
+        partial_files_seen += bool(left - partial_before)
+        partial_before = left
         for path in folder.glob("*.pt"):
             load_checkpoint(path)  # raises if any finished checkpoint is damaged
         if saved_one or has_checkpoints:
