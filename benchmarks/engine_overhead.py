@@ -51,12 +51,31 @@ def bare_loop(data: list[int]) -> Callable[[], None]:
     return run
 
 
+def bare_loop_with_handlers(data: list[int]) -> Callable[[], None]:
+    """The physical limit for plain handlers: the bare loop calling the same 5 handlers directly."""
+    engine = object()
+
+    def run() -> None:
+        for batch in data:
+            no_op(engine, batch)
+            handler(engine)
+            handler(engine)
+            handler(engine)
+            handler(engine)
+            handler(engine)
+
+    return run
+
+
 def engine_case(module: Any, data: list[int], case: str) -> Callable[[], object]:
     engine = module.Engine(no_op)
     events = module.Events
     if case == "every100":
         for _ in range(5):
             engine.add_event_handler(events.ITERATION_COMPLETED(every=100), handler)
+    elif case == "not_due100":
+        for _ in range(100):
+            engine.add_event_handler(events.ITERATION_COMPLETED(every=10**9), handler)
     elif case == "plain":
         for _ in range(5):
             engine.add_event_handler(events.ITERATION_COMPLETED, handler)
@@ -77,6 +96,7 @@ def engine_case(module: Any, data: list[int], case: str) -> Callable[[], object]
 CASES = {
     "none": "no handlers",
     "every100": "5 x ITERATION_COMPLETED(every=100)",
+    "not_due100": "100 x ITERATION_COMPLETED, never due",
     "plain": "5 x ITERATION_COMPLETED",
     "progress_bar": "ProgressBar attached",
     "csv_logger": "CSVLogger on ITERATION_COMPLETED(every=100)",
@@ -103,17 +123,28 @@ def main() -> None:
     have_progress_bar = hasattr(ember.handlers, "ProgressBar") and importlib.util.find_spec("tqdm") is not None
 
     bare = best_seconds(bare_loop(data), args.repeats)
-    print(f"bare loop: {bare / args.items * 1e6:.3f} us per iteration ({args.items} items, best of {args.repeats})")
-    print(f"{'case':40s}" + "".join(f"{name:>18s}" for name in modules))
+    limit = best_seconds(bare_loop_with_handlers(data), args.repeats)
+    per_item = 1e6 / args.items
+    print(f"bare loop: {bare * per_item:.3f} us per iteration ({args.items} items, best of {args.repeats})")
+    print(
+        f"bare loop calling the 5 handlers itself (the limit for plain handlers): +{(limit - bare) * per_item:.3f} us"
+    )
+    print(f"{'case':40s}" + "".join(f"{name:>18s}" for name in modules) + f"{'ignite / ember':>16s}")
     for case, label in CASES.items():
         row = f"{label:40s}"
+        figures = {}
         for name, module in modules.items():
             if case in EMBER_ONLY and (name != "ember" or (case == "progress_bar" and not have_progress_bar)):
                 row += f"{'-':>18s}"
                 continue
             seconds = best_seconds(engine_case(module, data, case), args.repeats)
-            row += f"{(seconds - bare) / args.items * 1e6:>15.3f} us"
+            figures[name] = (seconds - bare) * per_item
+            row += f"{figures[name]:>15.3f} us"
+        if len(figures) == 2:
+            row += f"{figures['pytorch-ignite'] / max(figures['ember'], 1e-3):>15.0f}x"
         print(row)
+        if case == "plain":
+            print(f"{'  ember beyond the limit':40s}{figures['ember'] - (limit - bare) * per_item:>15.3f} us")
     print("figures: engine time per iteration beyond the bare loop (lower is better)")
 
 

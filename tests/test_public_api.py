@@ -30,6 +30,7 @@ EXPECTED = {
         "State",
         "TrainerEvents",
         "TrainingStep",
+        "convert_tensor",
         "create_supervised_evaluator",
         "create_supervised_trainer",
         "prepare_batch",

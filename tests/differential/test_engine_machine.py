@@ -4,7 +4,8 @@ Each example builds one ignite ``Engine`` and one ember ``Engine`` with the same
 every event, and random "actions" -- ``terminate()``, ``terminate_epoch()``, ``interrupt()`` and their
 quiet forms -- on filtered events), then applies the same random sequence of calls to both: ``run()``
 with data of several kinds and lengths, ``state.max_epochs = None``, ``set_data()``, ``state_dict()`` /
-``load_state_dict()`` round trips into the same or a fresh engine. After every call it compares the
+``load_state_dict()`` round trips (pytorch-ignite's keys) into a fresh engine of the same library or of
+the other one. After every call it compares the
 event trace (event, epoch, iteration, batch), the state's counters, limits, ``output``, ``batch`` and
 ``metrics``, and the type of any exception raised.
 
@@ -192,8 +193,8 @@ def _call(side: Side, step: tuple[Any, ...], actions: tuple[Action, ...]) -> str
                 engine.state.max_iters = None
             elif kind == "set_data":
                 engine.set_data(_make_data(step[1]))
-            elif kind == "roundtrip_fresh":
-                saved = _ignite_keys(engine.state_dict())
+            elif kind in ("roundtrip_fresh", "roundtrip_cross"):
+                saved = step[1] if kind == "roundtrip_cross" else _ignite_keys(engine.state_dict())
                 fresh = _build(side.lib, actions, side.trace)
                 fresh.load_state_dict(saved)
                 side.engine = fresh
@@ -222,6 +223,7 @@ steps = st.one_of(
     st.just(("reset",)),
     st.tuples(st.just("set_data"), datas.filter(lambda d: d.kind != "none")),
     st.just(("roundtrip_fresh",)),
+    st.just(("roundtrip_cross",)),
 )
 actions = st.builds(
     lambda event, kind, value, action: Action(
@@ -253,7 +255,11 @@ def test_random_call_sequences_match_ignite(program: list[tuple[Any, ...]], stop
         sides.append(Side(lib, _build(lib, stops, trace), trace))
     ignite_side, ember_side = sides
     for number, step in enumerate(program):
-        raised = [_call(side, step, stops) for side in sides]
+        if step[0] == "roundtrip_cross":  # each library loads the dict the other one saved
+            dicts = [_ignite_keys(dict(side.engine.state_dict())) for side in sides]
+            raised = [_call(sides[0], (step[0], dicts[1]), stops), _call(sides[1], (step[0], dicts[0]), stops)]
+        else:
+            raised = [_call(side, step, stops) for side in sides]
         where = f"step {number} {step!r} of {program!r} with handlers {stops!r}"
         assert raised[1] == raised[0], f"{where}: ignite raised {raised[0]}, ember {raised[1]}"
         assert ember_side.trace == ignite_side.trace, f"{where}: event traces differ"

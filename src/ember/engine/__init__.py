@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         supervised_training_step,
         supervised_training_step_amp,
     )
+    from ember.utils import convert_tensor
 
 # name -> the module that defines it, imported on first access (PEP 562)
 _LAZY = {
@@ -36,6 +37,7 @@ _LAZY = {
     "EvaluationStep": "ember.supervised",
     "TrainerEvents": "ember.supervised",
     "TrainingStep": "ember.supervised",
+    "convert_tensor": "ember.utils",
     "create_supervised_evaluator": "ember.supervised",
     "create_supervised_trainer": "ember.supervised",
     "prepare_batch": "ember.supervised",
@@ -73,6 +75,7 @@ __all__ = [
     "State",
     "TrainerEvents",
     "TrainingStep",
+    "convert_tensor",
     "create_supervised_evaluator",
     "create_supervised_trainer",
     "prepare_batch",

@@ -314,6 +314,12 @@ class Engine:
         state_dict_user_keys: names of ``state`` attributes that :meth:`state_dict` saves as well.
     """
 
+    #: pytorch-ignite's flag: interrupt() and resuming run() are always available here.
+    interrupt_resume_enabled = True
+    #: pytorch-ignite's names of the keys its state dict always has, and of the keys it has one of.
+    _state_dict_all_req_keys = ("epoch_length", "iteration")
+    _state_dict_one_of_opt_keys = (("max_epochs", "max_iters"),)
+
     def __init__(self, process_function: ProcessFunction | None = None) -> None:
         if process_function is None:
             process_function = _output_the_batch
@@ -488,7 +494,7 @@ class Engine:
         """
         try:
             has_handlers = event_name in self._dispatch
-            registered = has_handlers or event_name in self._allowed_events  # never a filtered event
+            registered = has_handlers or event_name in self._allowed_events
         except TypeError:  # unhashable: certainly not an event
             has_handlers = registered = False
         if not registered:
@@ -500,6 +506,24 @@ class Engine:
             self._fire(event_name)
         else:
             self._last_fired = (event_name, self.state.iteration)
+
+    def _fire_event(self, event_name: Any, *event_args: Any, **event_kwargs: Any) -> None:
+        """Run the handlers of ``event_name``, passing ``event_args`` after the engine: pytorch-ignite's method.
+
+        Frameworks built on ignite call it from their ``Engine`` subclasses; prefer :meth:`fire_event`.
+
+        Raises:
+            TypeError: keyword arguments, which ember's handlers of an event do not receive.
+        """
+        if event_kwargs:
+            raise TypeError(
+                f"_fire_event got keyword arguments {sorted(event_kwargs)}; ember passes only positional event "
+                "arguments to handlers. Pass them positionally, or share them through engine.state."
+            )
+        if not event_args or not self.has_registered_events(event_name):
+            self.fire_event(event_name)  # also raises the error that names an unregistered event
+        else:
+            self._fire(event_name, *event_args)
 
     def add_handler_wrapper(self, wrapper: HandlerWrapper) -> RemovableWrapperHandle:
         """Route every handler call of this engine through ``wrapper``, beside any wrappers already added.
@@ -1306,14 +1330,17 @@ class Engine:
         epoch_length = state.epoch_length
         base = self._epoch_base or 0
         end = NEVER if epoch_length is None else base + epoch_length
-        stop_at = end if state.max_iters is None else min(end, state.max_iters)
+        max_iters = state.max_iters
         if self._next is _Next.COUNT or self._next is _Next.PROCESS:
             self._finish_fetched_iteration()
         it = state.iteration
-        if it >= stop_at:
+        fetch_only = self._next is _Next.FETCH
+        if not fetch_only and it in (end, max_iters):  # resumed after the epoch's (the run's) last iteration
             self._epoch_or_run_ends(it, end)
             return
-        fetch_only = self._next is _Next.FETCH
+        # as in pytorch-ignite, the epoch ends when its iteration count *equals* epoch_length (the run when the
+        # iteration equals max_iters): a limit already passed (epoch_length learned late) is never reached
+        stop_at = min((limit for limit in (end, max_iters) if limit is not None and limit > it), default=NEVER)
         self._next = _Next.BATCH
         while True:
             if fetch_only:
@@ -1364,7 +1391,7 @@ class Engine:
 
     def _epoch_or_run_ends(self, iteration: int, epoch_end: int) -> None:
         """The epoch's last iteration ran (return), or ``max_iters`` was reached within it (terminate)."""
-        if iteration < epoch_end:
+        if iteration != epoch_end:
             # as in pytorch-ignite: max_iters within an epoch ends the run as terminate() does
             raise _StopSignal(_Stop.RUN)
 

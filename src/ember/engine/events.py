@@ -227,8 +227,9 @@ class EventEnum(Enum):
             return self._name_ == other
         return False
 
-    def __hash__(self) -> int:
-        return hash(self._name_)
+    # Hashing by identity keeps dictionary look-ups in C (the engine looks events up on every fire). So an
+    # event equals its name, but a dict keyed by events is not looked up by the name (ignite's is).
+    __hash__ = object.__hash__
 
     def __call__(
         self,
