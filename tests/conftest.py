@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -15,15 +22,69 @@ settings.register_profile(
 )
 
 
+PROCESS_TESTS_OPTION = "ember_process_tests"  # the workerinput key: where a worker lists its process tests
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist, run every test that starts processes (or is slow) on one worker, one at a time.
 
     Those tests start 2-process gloo groups, torchrun jobs and subprocesses killed on purpose; running
     two of them at once on a 2-core machine would only make their timeouts race. The other worker runs
     the single-process tests beside them.
+
+    The ``xdist_group`` mark alone no longer does it: pytest-xdist 3.8 groups by a suffix it writes into
+    ``item._nodeid``, which pytest 9.2's node ids do not read. So each worker also lists the process tests
+    in a file, and :class:`ProcessTestsOnOneWorker` (the controller's scheduler) reads it.
     """
     if not config.pluginmanager.hasplugin("xdist"):
         return
+    process_tests = []
     for item in items:
         if item.get_closest_marker("distributed") or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.xdist_group("processes"))
+            process_tests.append(item.nodeid)
+    workerinput = getattr(config, "workerinput", {})
+    if PROCESS_TESTS_OPTION in workerinput:
+        listing = Path(f"{workerinput[PROCESS_TESTS_OPTION]}.{workerinput['workerid']}")
+        partial = listing.with_name(listing.name + ".partial")
+        partial.write_text(json.dumps(process_tests), encoding="utf-8")
+        os.replace(partial, listing)  # the controller never reads half a list
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ProcessTestsOnOneWorker(), "ember-process-tests-on-one-worker")
+
+
+class ProcessTestsOnOneWorker:
+    """The controller's side: ``--dist loadgroup`` with the tests the workers listed as one group."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="ember-xdist-"))
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[PROCESS_TESTS_OPTION] = str(self.folder / "process-tests")
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        from xdist.scheduler import LoadGroupScheduling
+
+        folder = self.folder
+
+        class Scheduler(LoadGroupScheduling):  # type: ignore[misc]
+            process_tests: set[str] | None = None
+
+            def _split_scope(self, nodeid: str) -> str:
+                if self.process_tests is None:  # read once all workers have collected (schedule() runs then)
+                    self.process_tests = set()
+                    for listing in folder.glob("process-tests.*[0-9]"):
+                        self.process_tests.update(json.loads(listing.read_text(encoding="utf-8")))
+                if nodeid in self.process_tests:
+                    return "processes"  # the largest scope: --loadscope-reorder (the default) sends it first
+                return str(super()._split_scope(nodeid))
+
+        return Scheduler(config, log)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
