@@ -1,20 +1,46 @@
-"""Timer and ThroughputMonitor on real runs with real clocks (sleeps give lower bounds, not exact values)."""
+"""Timer and ThroughputMonitor on real runs, timed by a fake clock that the steps advance (exact values, no sleeps).
+
+One test runs on the real clock, to check that the handlers read :func:`time.perf_counter` by default.
+"""
 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 
+import ember.handlers.timing
 from ember.engine import Engine, Events
 from ember.handlers import ThroughputMonitor, Timer, batch_size_of
 
 
-def sleeping_step(seconds: float) -> Any:
+class FakeClock:
+    """A clock that stands still until a test advances it (as a step or a handler that takes time would)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The clock Timer and ThroughputMonitor read (they call ``time.perf_counter`` of their module)."""
+    fake = FakeClock()
+    monkeypatch.setattr(ember.handlers.timing, "time", SimpleNamespace(perf_counter=fake))
+    return fake
+
+
+def timed_step(clock: FakeClock, seconds: float) -> Any:
     def step(engine: Engine, batch: Any) -> Any:
-        time.sleep(seconds)
+        clock.advance(seconds)
         return batch
 
     return step
@@ -23,10 +49,10 @@ def sleeping_step(seconds: float) -> Any:
 # ---------------------------------------------------------------- Timer
 
 
-def test_average_time_per_iteration_counts_between_resume_and_pause_and_from_start() -> None:
+def test_average_time_per_iteration_counts_between_resume_and_pause_and_from_start(clock: FakeClock) -> None:
     """Time spent fetching a batch is left out, but for the first one: as in ignite, start resets the timer running."""
-    engine = Engine(sleeping_step(0.005))
-    engine.add_event_handler(Events.GET_BATCH_COMPLETED, lambda: time.sleep(0.1))
+    engine = Engine(timed_step(clock, 0.005))
+    engine.add_event_handler(Events.GET_BATCH_COMPLETED, lambda: clock.advance(0.1))
     timer = Timer(average=True).attach(
         engine,
         start=Events.EPOCH_STARTED,
@@ -37,18 +63,31 @@ def test_average_time_per_iteration_counts_between_resume_and_pause_and_from_sta
     engine.run(range(4))
     assert timer.steps == 4
     # the first fetch counts: it comes after EPOCH_STARTED, before the first ITERATION_STARTED; the others do not
-    assert 0.1 + 4 * 0.005 <= timer.total < 0.2
+    assert timer.total == pytest.approx(0.1 + 4 * 0.005)
     assert timer.value() == pytest.approx(timer.total / 4)
     assert not timer.running
 
 
-def test_total_time_of_a_run() -> None:
-    engine = Engine(sleeping_step(0.01))
+def test_total_time_of_a_run_on_the_real_clock() -> None:
+    """The real clock: the sleeps are a lower bound, the wall time around the run an upper one."""
+
+    def step(engine: Engine, batch: Any) -> None:
+        time.sleep(0.01)
+
+    engine = Engine(step)
     timer = Timer().attach(engine, start=Events.STARTED, pause=Events.COMPLETED)
     start = time.perf_counter()
     engine.run(range(3))
     wall = time.perf_counter() - start
     assert 0.03 <= timer.value() <= wall
+
+
+def test_total_time_of_a_run(clock: FakeClock) -> None:
+    engine = Engine(timed_step(clock, 0.01))
+    timer = Timer().attach(engine, start=Events.STARTED, pause=Events.COMPLETED)
+    engine.add_event_handler(Events.COMPLETED, lambda: clock.advance(1.0))  # after the pause: not counted
+    engine.run(range(3))
+    assert timer.value() == pytest.approx(0.03)
 
 
 def test_start_event_resets_each_epoch() -> None:
@@ -58,16 +97,16 @@ def test_start_event_resets_each_epoch() -> None:
     assert timer.steps == 5
 
 
-def test_paused_timer_does_not_count() -> None:
+def test_paused_timer_does_not_count(clock: FakeClock) -> None:
     timer = Timer()
-    time.sleep(0.01)
+    clock.advance(0.01)
     timer.pause()
     paused_at = timer.value()
-    time.sleep(0.01)
-    assert timer.value() == paused_at >= 0.01
+    clock.advance(0.01)
+    assert timer.value() == paused_at == pytest.approx(0.01)
     timer.resume()
-    time.sleep(0.01)
-    assert timer.value() >= paused_at + 0.01
+    clock.advance(0.01)
+    assert timer.value() == pytest.approx(paused_at + 0.01)
 
 
 def test_average_without_steps_is_the_total() -> None:
@@ -76,22 +115,23 @@ def test_average_without_steps_is_the_total() -> None:
     assert timer.value() == timer.total
 
 
-def test_timer_state_dict_round_trip_continues_counting() -> None:
-    engine = Engine(sleeping_step(0.005))
+def test_timer_state_dict_round_trip_continues_counting(clock: FakeClock) -> None:
+    engine = Engine(timed_step(clock, 0.005))
     timer = Timer(average=True).attach(engine, start=Events.STARTED, step=Events.ITERATION_COMPLETED)
     engine.run(range(3))
     saved = timer.state_dict()
-    assert saved["steps"] == 3 and saved["elapsed"] >= 0.015
+    assert saved["steps"] == 3 and saved["elapsed"] == pytest.approx(0.015)
 
     restored = Timer(average=True)
     restored.load_state_dict(saved)
     assert not restored.running
     assert (restored.total, restored.steps) == (saved["elapsed"], 3)
+    clock.advance(1.0)  # a restored timer is paused: this does not count
     restored.resume()
-    time.sleep(0.005)
+    clock.advance(0.005)
     restored.step()
     restored.pause()
-    assert restored.total >= saved["elapsed"] + 0.005
+    assert restored.total == pytest.approx(saved["elapsed"] + 0.005)
     assert restored.value() == pytest.approx(restored.total / 4)
 
 
@@ -120,16 +160,16 @@ def test_timer_attach_errors() -> None:
         Timer(average=1)  # type: ignore[arg-type]
 
 
-def test_ignite_defaults_time_the_whole_run_and_stop_at_completed() -> None:
+def test_ignite_defaults_time_the_whole_run_and_stop_at_completed(clock: FakeClock) -> None:
     """ignite's attach(engine) resets at STARTED and pauses at COMPLETED: the value stays put after the run."""
-    engine = Engine(lambda engine, batch: time.sleep(0.002))
+    engine = Engine(timed_step(clock, 0.002))
+    clock.advance(5.0)  # before the run: not counted
     timer = Timer().attach(engine)
     engine.run(range(5))
     assert not timer.is_running and not timer.running
     after_run = timer.value()
-    time.sleep(0.01)
-    assert timer.value() == after_run
-    assert 0.01 <= after_run < 1.0
+    clock.advance(0.01)
+    assert timer.value() == after_run == pytest.approx(0.01)
 
 
 def test_ignite_method_names_and_handler_form() -> None:
@@ -191,15 +231,16 @@ def test_batch_size_of_rejects_batches_without_a_size(batch: Any) -> None:
 # ---------------------------------------------------------------- ThroughputMonitor
 
 
-def test_throughput_counts_samples_from_the_batches() -> None:
+def test_throughput_counts_samples_from_the_batches(clock: FakeClock) -> None:
     batches = [torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(2, 2)]
-    engine = Engine(sleeping_step(0.01))
+    engine = Engine(timed_step(clock, 0.01))
     monitor = ThroughputMonitor().attach(engine)
     engine.run(batches, max_epochs=2)
     assert (monitor.samples, monitor.iterations) == (10, 3)  # the last epoch's window
     metrics = engine.state.metrics
     assert metrics["samples_per_second"] / metrics["iterations_per_second"] == pytest.approx(10 / 3)
-    assert 0 < metrics["iterations_per_second"] <= 100  # each iteration sleeps 10 ms
+    assert metrics["iterations_per_second"] == pytest.approx(100)  # each iteration takes 10 ms
+    assert metrics["samples_per_second"] == pytest.approx(10 / 0.03)
 
 
 def test_throughput_with_a_batch_size_function() -> None:
@@ -217,17 +258,20 @@ def test_throughput_batch_without_size_fails_with_the_fix() -> None:
         engine.run([{"text": "a"}])
 
 
-def test_throughput_survives_interrupt_and_resume() -> None:
-    engine = Engine()
+def test_throughput_survives_interrupt_and_resume(clock: FakeClock) -> None:
+    engine = Engine(timed_step(clock, 0.01))
     monitor = ThroughputMonitor().attach(engine)
     engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: e.interrupt())
     engine.run([torch.zeros(3)] * 4)
     assert monitor.iterations == 2
     paused = monitor.elapsed
-    time.sleep(0.02)
+    assert paused == pytest.approx(0.02)
+    clock.advance(10.0)
     assert monitor.elapsed == paused  # the clock stops while the run is paused
     engine.run()
     assert (monitor.samples, monitor.iterations) == (12, 4)
+    # the clock starts again with the first iteration after the resume (at the latest when it completes)
+    assert paused + 0.01 - 1e-9 <= monitor.elapsed <= paused + 0.02 + 1e-9
 
 
 def test_throughput_state_dict_round_trip() -> None:
@@ -276,12 +320,12 @@ def test_throughput_global_samples_is_the_epochs_count_in_one_process() -> None:
     assert monitor.global_samples == monitor.samples == 5
 
 
-def test_total_is_the_finished_stretches_and_value_adds_the_running_one() -> None:
+def test_total_is_the_finished_stretches_and_value_adds_the_running_one(clock: FakeClock) -> None:
     """ignite's total and step_count: the time of the stretches ended by pause, and a float count."""
     timer = Timer()
-    time.sleep(0.01)
-    assert timer.total == 0.0 and timer.value() >= 0.01
+    clock.advance(0.01)
+    assert timer.total == 0.0 and timer.value() == pytest.approx(0.01)
     timer.pause()
-    assert timer.total == timer.value() >= 0.01
+    assert timer.total == timer.value() == pytest.approx(0.01)
     timer.step()
     assert timer.step_count == 1.0 and isinstance(timer.step_count, float) and timer.steps == 1
