@@ -1,4 +1,8 @@
-"""HandlersProfiler on real runs: its parts add up to the run's wall time and land where the time went."""
+"""HandlersProfiler on real runs: its parts add up to the run's time and land where the time went.
+
+The runs are timed by a fake clock that the data, the step and the handlers advance (as their work
+would), so the figures are exact and nothing sleeps; one test runs on the real clock.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,51 @@ import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+import ember.handlers.profiler
 from ember.engine import Engine, Events
 from ember.handlers import BasicTimeProfiler, HandlersProfiler, HandlersTimeProfiler, Profile
 
-DATA_SLEEP = 0.006
-PROCESS_SLEEP = 0.010
-HANDLER_SLEEP = 0.003
+# binary fractions, so that the fake clock adds them up exactly
+DATA_SLEEP = 2**-7  # 7.8 ms
+PROCESS_SLEEP = 2**-6  # 15.6 ms
+HANDLER_SLEEP = 2**-8  # 3.9 ms
 BATCHES = 8
+
+
+class FakeClock:
+    """A clock that stands still until the code under test advances it (with :func:`sleep`)."""
+
+    def __init__(self) -> None:
+        self.now = 1024.0
+        self.active = True
+
+    def __call__(self) -> float:
+        return self.now if self.active else time.perf_counter()
+
+
+CLOCK = FakeClock()
+REAL_CLOCK_TESTS = {"test_totals_add_up_to_the_wall_time_of_the_run"}
+
+
+def sleep(seconds: float) -> None:
+    """Take ``seconds`` on the clock the profilers read: advance the fake one, or really sleep."""
+    if CLOCK.active:
+        CLOCK.now += seconds
+    else:
+        time.sleep(seconds)
+
+
+@pytest.fixture(autouse=True)
+def fake_clock(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """The profilers read the fake clock (they read ``time.perf_counter`` when they attach), but in REAL_CLOCK_TESTS."""
+    CLOCK.active = request.node.originalname not in REAL_CLOCK_TESTS
+    if CLOCK.active:
+        monkeypatch.setattr(ember.handlers.profiler, "time", SimpleNamespace(perf_counter=CLOCK))
 
 
 class SlowData:
@@ -28,17 +66,17 @@ class SlowData:
 
     def __iter__(self) -> Iterator[int]:
         for index in range(BATCHES):
-            time.sleep(DATA_SLEEP)
+            sleep(DATA_SLEEP)
             yield index
 
 
 def slow_step(engine: Engine, batch: Any) -> int:
-    time.sleep(PROCESS_SLEEP)
+    sleep(PROCESS_SLEEP)
     return int(batch)
 
 
 def log_loss(engine: Engine) -> None:
-    time.sleep(HANDLER_SLEEP)
+    sleep(HANDLER_SLEEP)
 
 
 def profiled_engine() -> tuple[Engine, HandlersProfiler]:
@@ -57,9 +95,9 @@ def row(profile: Profile, handler: str, event: str) -> Any:
 
 def test_totals_add_up_to_the_wall_time_of_the_run() -> None:
     engine, profiler = profiled_engine()
-    start = time.perf_counter()
+    start = CLOCK()
     engine.run(SlowData(), max_epochs=2)
-    wall = time.perf_counter() - start
+    wall = CLOCK() - start
     profile = profiler.profile()
     assert profile.total == pytest.approx(wall, rel=0.05)
     assert profile.total <= wall
@@ -73,15 +111,14 @@ def test_time_lands_in_the_right_part() -> None:
     profile = profiler.profile()
     iterations = 2 * BATCHES
     assert profile.iterations == iterations
-    # Lower bounds: each sleep is counted. Upper bounds: no part swallowed another part's sleeps
-    # (the margins leave room for sleeps that overshoot on a busy machine).
-    assert iterations * DATA_SLEEP <= profile.data_loading < iterations * (DATA_SLEEP + HANDLER_SLEEP)
-    assert iterations * PROCESS_SLEEP <= profile.process_function < iterations * (PROCESS_SLEEP + DATA_SLEEP)
+    # On the fake clock each part holds exactly the time taken in it, and the engine's bookkeeping takes none.
+    assert profile.data_loading == pytest.approx(iterations * DATA_SLEEP)
+    assert profile.process_function == pytest.approx(iterations * PROCESS_SLEEP)
     handler = row(profile, "log_loss", "ITERATION_COMPLETED")
     assert handler.calls == iterations
-    assert iterations * HANDLER_SLEEP <= handler.seconds < iterations * (HANDLER_SLEEP + DATA_SLEEP)
-    assert profile.events()["ITERATION_COMPLETED"] >= handler.seconds
-    assert profile.engine < 0.1 * profile.total  # the bookkeeping is small beside the sleeps
+    assert handler.seconds == pytest.approx(iterations * HANDLER_SLEEP)
+    assert profile.events()["ITERATION_COMPLETED"] == pytest.approx(handler.seconds)
+    assert profile.engine == 0.0
 
 
 def test_custom_events_fired_by_the_process_function_stay_in_it() -> None:
@@ -89,9 +126,9 @@ def test_custom_events_fired_by_the_process_function_stay_in_it() -> None:
     engine = Engine()
 
     def step(engine: Engine, batch: Any) -> None:
-        time.sleep(PROCESS_SLEEP)
+        sleep(PROCESS_SLEEP)
         engine.fire_event("backward_done")
-        time.sleep(PROCESS_SLEEP)
+        sleep(PROCESS_SLEEP)
 
     engine = Engine(step)
     engine.register_events("backward_done")
@@ -126,13 +163,13 @@ def test_an_evaluator_run_is_the_time_of_the_handler_that_runs_it() -> None:
 def test_interrupted_and_resumed_run_is_one_profile_without_the_pause() -> None:
     engine, profiler = profiled_engine()
     engine.add_event_handler(Events.ITERATION_COMPLETED(once=5), lambda e: e.interrupt())
-    start = time.perf_counter()
+    start = CLOCK()
     engine.run(SlowData())
-    first = time.perf_counter() - start
-    time.sleep(0.1)  # the user's pause is not part of the run
-    start = time.perf_counter()
+    first = CLOCK() - start
+    sleep(0.125)  # the user's pause is not part of the run
+    start = CLOCK()
     engine.run()
-    second = time.perf_counter() - start
+    second = CLOCK() - start
     profile = profiler.profile()
     assert profile.iterations == BATCHES
     assert row(profile, "log_loss", "ITERATION_COMPLETED").calls == BATCHES
@@ -149,26 +186,26 @@ def test_a_new_run_starts_a_new_profile() -> None:
 
 def test_a_failed_run_is_profiled_up_to_the_failure() -> None:
     def fail_at_three(engine: Engine, batch: Any) -> None:
-        time.sleep(PROCESS_SLEEP)
+        sleep(PROCESS_SLEEP)
         if engine.state.iteration == 3:
             raise ZeroDivisionError("boom")
 
     engine = Engine(fail_at_three)
     profiler = HandlersProfiler()
     profiler.attach(engine)
-    start = time.perf_counter()
+    start = CLOCK()
     with pytest.raises(ZeroDivisionError):
         engine.run(range(10))
-    wall = time.perf_counter() - start
+    wall = CLOCK() - start
     profile = profiler.profile()
     assert profile.iterations == 3
     assert profile.process_function >= 3 * PROCESS_SLEEP
     assert profile.total == pytest.approx(wall, rel=0.05, abs=0.05)
-    time.sleep(0.5)
+    sleep(0.5)
     # The failed run goes on where it stopped (as in ignite): its STARTED begins a new profile, without the pause.
-    start = time.perf_counter()
+    start = CLOCK()
     state = engine.run(range(10))
-    wall = time.perf_counter() - start
+    wall = CLOCK() - start
     assert profiler.profile().iterations == state.iteration - 3
     # the profile covers this run's wall time only: with the 0.5 s pause it would exceed it by 0.5 s
     assert profiler.profile().total == pytest.approx(wall, rel=0.05, abs=0.05)
