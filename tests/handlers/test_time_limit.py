@@ -55,11 +55,12 @@ def test_terminate_fires_then_completed() -> None:
 
 
 def test_the_count_starts_at_started_not_at_construction() -> None:
-    """Real clock: a limit shorter than the wait before the run does not cut the run short."""
-    limit = TimeLimit(0.2)
+    """A limit shorter than the wait before the run does not cut the run short."""
+    clock = FakeClock(tick=0.0)
+    limit = TimeLimit(0.2, clock=clock)
     trainer = Engine(lambda engine, batch: batch)
     limit.attach(trainer)
-    time.sleep(0.3)
+    clock.now += 0.3
     assert trainer.run(range(5)).iteration == 5
 
 
