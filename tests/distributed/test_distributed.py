@@ -190,12 +190,27 @@ def test_slurm_node_list_first_host() -> None:
 # --------------------------------------------------------------------------- two processes
 
 
-@pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The worker module, importable by name so that spawned processes can unpickle its functions."""
+def import_workers(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
     return importlib.import_module("distributed_workers")
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The worker module, importable by name so that spawned processes can unpickle its functions."""
+    return import_workers(monkeypatch)
+
+
+# size, global batch, epochs of the 2-rank training run that two tests compare with
+TRAINING = (48, 8, 4)
+
+
+@pytest.fixture(scope="module")
+def two_rank_training() -> list[dict[str, Any]]:
+    """What each rank of one 2-rank training run returned (workers.train with TRAINING), computed once."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return run_two(import_workers(monkeypatch).train, *TRAINING)
 
 
 def run_two(function: Any, *args: Any) -> list[Any]:
@@ -288,15 +303,17 @@ def test_mismatched_collective_is_an_error_not_a_hang(workers: Any, monkeypatch:
 
 @pytest.mark.distributed
 @pytest.mark.slow
-def test_two_ranks_train_like_one_process_with_the_same_global_batch(workers: Any) -> None:
+def test_two_ranks_train_like_one_process_with_the_same_global_batch(
+    workers: Any, two_rank_training: list[dict[str, Any]]
+) -> None:
     """auto_model/auto_dataloader/auto_optim on 2 ranks = 1 process with the global batch; shards are disjoint.
 
     Tolerance: the model is float64 and both runs take gradients of the same samples at every step;
     they differ only in summation order (two half-batch means averaged by DDP against one mean), an
     error of a few ulps (~1e-16) per step that 24 SGD steps cannot grow past 1e-12.
     """
-    size, global_batch, epochs = 48, 8, 4
-    ranks = run_two(workers.train, size, global_batch, epochs)
+    size, global_batch, epochs = TRAINING
+    ranks = two_rank_training
     single = workers.train(0, size, global_batch, epochs)
     assert single["loader"] == ["ResumableDataLoader", 8, 6]
     assert ranks[0]["loader"] == ["ResumableDataLoader", 4, 6]
@@ -321,11 +338,12 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(workers: An
 
 @pytest.mark.distributed
 @pytest.mark.slow
-def test_mid_epoch_resume_under_two_ranks_is_bit_identical(workers: Any) -> None:
+def test_mid_epoch_resume_under_two_ranks_is_bit_identical(
+    workers: Any, two_rank_training: list[dict[str, Any]]
+) -> None:
     """Stopped in the middle of epoch 2 and resumed in fresh objects: the same batches and the same weights."""
-    size, global_batch, epochs = 40, 8, 3
-    straight = run_two(workers.train, size, global_batch, epochs)
-    resumed = run_two(workers.train_with_resume, size, global_batch, epochs, 7)
+    straight = two_rank_training
+    resumed = run_two(workers.train_with_resume, *TRAINING, 9)  # 6 iterations per epoch: epoch 2's third
     for rank in range(2):
         assert resumed[rank]["loaded"] == [i for epoch in straight[rank]["per_epoch"] for i in epoch]
         assert resumed[rank]["weights"] == straight[rank]["weights"]  # exact equality: bit-identical
