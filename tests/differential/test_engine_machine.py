@@ -47,6 +47,9 @@ COUNTED |= {"ITERATION_COMPLETED", "EPOCH_COMPLETED", "COMPLETED"}
 TRACED = (*ACTION_EVENTS, "COMPLETED", "TERMINATE", "TERMINATE_SINGLE_EPOCH", "INTERRUPT")
 
 MAX_TRACE = 3_000
+# ignite's crash -> ember's clear error for the same misuse (a state dict with epoch_length 0, which an epoch
+# that found its data dry leaves behind: ignite divides by it)
+CLEARER = {"ZeroDivisionError": "ValueError"}
 
 
 class Runaway(Exception):
@@ -261,7 +264,7 @@ def test_random_call_sequences_match_ignite(program: list[tuple[Any, ...]], stop
         else:
             raised = [_call(side, step, stops) for side in sides]
         where = f"step {number} {step!r} of {program!r} with handlers {stops!r}"
-        assert raised[1] == raised[0], f"{where}: ignite raised {raised[0]}, ember {raised[1]}"
+        assert CLEARER.get(raised[0], raised[0]) == raised[1], f"{where}: ignite raised {raised[0]}, ember {raised[1]}"
         assert ember_side.trace == ignite_side.trace, f"{where}: event traces differ"
         assert _observe(ember_side) == _observe(ignite_side), f"{where}: states differ"
         if raised[0] is not None and step[0] == "run":

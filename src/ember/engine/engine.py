@@ -89,10 +89,11 @@ class _Next(enum.Enum):
     FETCH = "fetch"  # GET_BATCH_STARTED has fired already: fetch the next batch
     COUNT = "count"  # GET_BATCH_COMPLETED has fired: count the fetched batch's iteration, process it
     PROCESS = "process"  # ITERATION_STARTED has fired: process the batch
+    ITERATION_END = "iteration_end"  # an iteration has ended: end the epoch (or run) if it was the last, else BATCH
 
 
 # Where an interrupted run goes on after each per-iteration event.
-_NEXT_AFTER = (_Next.FETCH, _Next.COUNT, _Next.PROCESS, _Next.BATCH)
+_NEXT_AFTER = (_Next.FETCH, _Next.COUNT, _Next.PROCESS, _Next.ITERATION_END)
 
 
 class _StopSignal(Exception):
@@ -890,7 +891,8 @@ class Engine:
         self._restarted_at = -1
         self._interrupt_after_epoch = False
         if loaded.native:
-            self._next = _Next(loaded.next_step)
+            # a saved "batch" may follow the epoch's last iteration (a checkpoint at ITERATION_COMPLETED)
+            self._next = _Next.ITERATION_END if loaded.next_step == "batch" else _Next(loaded.next_step)
             self._init_iter = loaded.iter_counter
             self._resume_position = loaded.data_position
         else:  # as pytorch-ignite: the epoch restarts at iteration % epoch_length of a new pass
@@ -978,6 +980,11 @@ class Engine:
                 warnings.warn(message, UserWarning, stacklevel=6)
                 self.logger.warning(message)
             state.epoch_length = epoch_length
+            if state.max_iters is not None and epoch_length == 0:
+                raise ValueError(
+                    "The data ran out before this epoch's first batch, so no number of epochs reaches max_iters. "
+                    "Pass data with at least one batch (pytorch-ignite divides by zero here)."
+                )
             if state.max_iters is not None:  # as in pytorch-ignite
                 state.max_epochs = -(-state.max_iters // epoch_length)
             return True
@@ -1187,6 +1194,11 @@ class Engine:
                 )
             if epoch_length is None:  # as in pytorch-ignite, a new run keeps the epoch length it knew
                 epoch_length = state.epoch_length
+                if epoch_length == 0:
+                    raise ValueError(
+                        "The previous run found no batch in its data (epoch_length 0), and this data has no length. "
+                        "Pass data with at least one batch, or epoch_length."
+                    )
         # as in pytorch-ignite, output, batch and metrics carry over: a trainer-side handler may read the
         # metrics of the evaluator's previous run
         state.iteration = state.epoch = 0
@@ -1335,7 +1347,7 @@ class Engine:
             self._finish_fetched_iteration()
         it = state.iteration
         fetch_only = self._next is _Next.FETCH
-        if not fetch_only and it in (end, max_iters):  # resumed after the epoch's (the run's) last iteration
+        if self._next is _Next.ITERATION_END and it in (end, max_iters):  # resumed after the epoch's last iteration
             self._epoch_or_run_ends(it, end)
             return
         # as in pytorch-ignite, the epoch ends when its iteration count *equals* epoch_length (the run when the
@@ -1369,6 +1381,7 @@ class Engine:
             if it >= due[_ITERATION_COMPLETED]:
                 fire(_ITERATION_COMPLETED, it)
             if self._stop:
+                self._next = _Next.ITERATION_END
                 self._raise_stop()
             if it >= stop_at:
                 self._epoch_or_run_ends(it, end)
@@ -1382,7 +1395,7 @@ class Engine:
             self._next = _Next.PROCESS
             if state.iteration >= self._due[_ITERATION_STARTED]:
                 self._fire_per_iteration(_ITERATION_STARTED, state.iteration)
-        self._next = _Next.BATCH
+        self._next = _Next.ITERATION_END
         state.output = self._process_function(self, state.batch)
         if state.iteration >= self._due[_ITERATION_COMPLETED]:
             self._fire_per_iteration(_ITERATION_COMPLETED, state.iteration)
@@ -1404,7 +1417,7 @@ class Engine:
                 self._resume_position = self._data_passes.position(state.iteration) - fetched
             if self._epoch_base is not None:
                 self._init_iter = state.iteration - self._epoch_base
-            self._next = _Next.BATCH
+            self._next = _Next.ITERATION_END
         self._epoch_base = None
         self._data_passes.close()
 
