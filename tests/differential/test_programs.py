@@ -421,19 +421,7 @@ def exponential_lr_with_and_without_warm_up(lib: Library, folder: Path) -> Recor
 Program = Callable[[Library, Path], Record]
 
 PROGRAMS: list[Any] = [
-    pytest.param(
-        one_evaluator_on_both_loaders,
-        id="one evaluator on both loaders",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="engine: a new run() of the evaluator on the training loader (8 batches) after one on the "
-            "validation loader (4 batches) starts partway into the training data; ignite starts each new run at "
-            "the first batch",
-        ),
-    ),
-    pytest.param(two_evaluators_early_stopping_and_checkpoints, id="two evaluators, early stopping, checkpoints"),
-    pytest.param(schedulers_and_running_average, id="schedulers and RunningAverage"),
-    pytest.param(custom_events_timer_and_terminate, id="custom events, Timer, terminate"),
+    pytest.param(one_evaluator_on_both_loaders, id="one evaluator on both loaders"),
     pytest.param(resume_from_a_checkpoint, id="resume from a checkpoint"),
     pytest.param(exponential_lr_with_and_without_warm_up, id="ExponentialLR with and without warm-up"),
 ]

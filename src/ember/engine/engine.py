@@ -950,9 +950,11 @@ class Engine:
         state = self.state
         if self._data_passes.iterator is None:
             position = self._resume_position
+            length = _length_of(state.dataloader)
             if position is None:  # no saved position: the pass is where the iteration falls in it
-                length = _length_of(state.dataloader)
                 position = state.iteration % length if length else 0
+            elif length:  # a pass used up when saved: a new one (drawing its shuffle once, as ignite's resume)
+                position %= length
             self._resume_position = 0
             self._open_pass(position)
             if self._init_iter is None:
