@@ -156,7 +156,12 @@ def test_detach_and_is_attached() -> None:
         (lambda m: m.add_state("extra", 0), TypeError, r"add_state\('extra'\) needs a tensor default, got int"),
         (lambda m: m.add_state("extra", torch.zeros(1), reduction="median"), ValueError, "reduction must be one of"),
         (lambda m: m.load_state_dict([1]), TypeError, "load_state_dict takes a mapping from state_dict"),
-        (lambda m: m.load_state_dict({"correct": torch.tensor(1)}), KeyError, r"is missing \['total', '_updates'\]"),
+        (lambda m: m.load_state_dict({"correct": torch.tensor(1)}), KeyError, r"is missing \['total'\]"),
+        (
+            lambda m: m.load_state_dict({"__metric_state_per_rank": [{}, {}]}),
+            ValueError,
+            r"with one state per rank \(1\), got keys \['__metric_state_per_rank'\] and 2 entries",
+        ),
         (
             lambda m: m.load_state_dict({"correct": torch.zeros(2), "total": torch.tensor(1), "_updates": 1}),
             ValueError,

@@ -73,7 +73,8 @@ def test_cross_entropy_loss_is_sklearn_log_loss(data: st.DataObject, draws: Any)
     # Unique cuts: an empty batch has no mean loss.
     cuts = sorted(set(data.draw(draws.cuts(size))) - {0, size})
     value = feed(Loss(F.cross_entropy), draws.split((logits, labels), cuts))
-    assert value == pytest.approx(expected, rel=1e-9)
+    # The sum is float32, as ignite's (the float64 losses are rounded into it).
+    assert value == pytest.approx(expected, rel=1e-6)
 
 
 def test_loss_passes_keyword_arguments_and_uses_batch_size() -> None:

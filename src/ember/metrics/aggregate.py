@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -49,6 +49,7 @@ class Loss(Metric):
 
     required_output_keys = ("y_pred", "y", "criterion_kwargs")
     _optional_output_keys = ("criterion_kwargs",)
+    _ignite_state_names: ClassVar[Mapping[str, str]] = {"loss_sum": "_sum", "count": "_num_examples"}
 
     def __init__(
         self,
@@ -68,7 +69,9 @@ class Loss(Metric):
         super().__init__(output_transform, device, skip_unrolling)
         self.loss_fn = loss_fn
         self.batch_size = batch_size
-        self.add_state("loss_sum", torch.tensor(0.0, dtype=torch.float64), reduction="sum")
+        # The sum is kept as ignite keeps it, in torch's default float dtype (float32), so the values
+        # (and what is compared with them, e.g. by EarlyStopping) are the same to the last bit.
+        self.add_state("loss_sum", torch.tensor(0.0), reduction="sum")
         self.add_state("count", torch.tensor(0), reduction="sum")
         self.loss_sum: torch.Tensor
         self.count: torch.Tensor
@@ -96,7 +99,7 @@ class Loss(Metric):
                 f"{_describe_value(value)}. Use a loss with reduction='mean'."
             )
         size = self.batch_size(y)
-        self.loss_sum += value.detach().to(self.device, torch.float64) * size
+        self.loss_sum += value.detach().to(self.device) * size
         self.count += size
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float:
@@ -143,6 +146,7 @@ class VariableAccumulation(Metric):
 
     required_output_keys = None
     _shape_free_states = ("accumulator",)
+    _ignite_state_names: ClassVar[Mapping[str, str]] = {"accumulator": "accumulator", "num_examples": "num_examples"}
 
     def __init__(
         self,
@@ -201,6 +205,7 @@ class Average(Metric):
 
     required_output_keys = None
     _shape_free_states = ("total",)
+    _ignite_state_names: ClassVar[Mapping[str, str]] = {"total": "accumulator", "count": "num_examples"}
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -284,6 +284,8 @@ class Accuracy(_ClassificationMetric):
     0.6667
     """
 
+    _ignite_state_names: ClassVar[Mapping[str, str]] = {"correct": "_num_correct", "total": "_num_examples"}
+
     def __init__(
         self,
         output_transform: Callable[[Any], Any] | None = None,
@@ -505,20 +507,20 @@ class _ClassCounts(_ClassificationMetric):
         if self._binary is None and most_kind:
             self._binary = most_kind == 2
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state_dict_per_rank(self) -> dict[str, Any]:
         """The counts (this rank's), the update count, and the number and kind of classes seen."""
-        saved = super().state_dict()
+        saved = super()._state_dict_per_rank()
         saved["num_classes"] = self.num_classes
         saved["binary"] = self._binary
         return saved
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+    def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the counts and the number and kind of classes saved by :meth:`state_dict`."""
         for state in ("sample_sum", "sample_count"):
             if state not in state_dict and isinstance(state_dict, Mapping):
                 # Saved before per-sample sums existed: they start at zero.
                 state_dict = {**state_dict, state: self._defaults[state]}
-        super().load_state_dict(state_dict)
+        super()._load_state_dict_per_rank(state_dict)
         saved_classes = state_dict.get("num_classes")
         if saved_classes is not None:
             if self.num_classes is None:
@@ -747,18 +749,18 @@ class Fbeta(_ClassCounts):
             return
         super().detach_updates(engine, usage)
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state_dict_per_rank(self) -> dict[str, Any]:
         """The counts, or in ignite's form the precision and recall metrics' states."""
         if self._from_metrics is not None:
-            return self._from_metrics.state_dict()
-        return super().state_dict()
+            return self._from_metrics._state_dict_per_rank()
+        return super()._state_dict_per_rank()
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+    def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved."""
         if self._from_metrics is not None:
-            self._from_metrics.load_state_dict(state_dict)
+            self._from_metrics._load_state_dict_per_rank(state_dict)
             return
-        super().load_state_dict(state_dict)
+        super()._load_state_dict_per_rank(state_dict)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> Any:
         """The F-beta score from the counts, per ``average``."""
@@ -883,12 +885,12 @@ class ConfusionMatrix(_ClassificationMetric):
         if self.average == "samples":  # only that average needs the count: no extra operation otherwise
             self.examples += y.shape[0] if y.dim() else 1
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+    def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the matrix (and example count) saved by :meth:`state_dict`."""
         if isinstance(state_dict, Mapping) and "examples" not in state_dict and "matrix" in state_dict:
             # Saved before the example count existed: count each row of the matrix as one example.
             state_dict = {**state_dict, "examples": torch.as_tensor(state_dict["matrix"]).sum()}
-        super().load_state_dict(state_dict)
+        super()._load_state_dict_per_rank(state_dict)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The matrix (rows: true class, columns: predicted class), normalised per ``normalize``."""

@@ -142,7 +142,7 @@ class EpochMetric(Metric):
         y_preds, ys = self._gathered_rows()
         return self.compute_fn(y_preds, ys)
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state_dict_per_rank(self) -> dict[str, Any]:
         """This rank's kept rows and the update count, for checkpoints."""
         local = self._local_rows()
         return {
@@ -151,7 +151,7 @@ class EpochMetric(Metric):
             "_updates": self._updates,
         }
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+    def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the rows saved by :meth:`state_dict`."""
         if not isinstance(state_dict, Mapping) or not {"y_preds", "ys", "_updates"} <= set(state_dict):
             raise KeyError(

@@ -87,7 +87,7 @@ class TorchmetricsMetric(Metric):
             return value.item()
         return value
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state_dict_per_rank(self) -> dict[str, Any]:
         """The torchmetrics state tensors (this rank's) and the update count."""
         states = {
             name: (value.detach().clone() if isinstance(value, torch.Tensor) else [v.detach().clone() for v in value])
@@ -95,7 +95,7 @@ class TorchmetricsMetric(Metric):
         }
         return {"states": states, "_updates": self._updates}
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+    def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the torchmetrics state saved by :meth:`state_dict`."""
         if not isinstance(state_dict, Mapping) or not {"states", "_updates"} <= set(state_dict):
             raise KeyError(

@@ -6,8 +6,9 @@ import functools
 import numbers
 import operator
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -32,6 +33,8 @@ __all__ = [
 
 _REDUCTIONS = ("sum", "mean", "min", "max")
 _RESULT_MODES = ("flatten", "named", "both")
+# ignite's key of a metric's state dict: the list of every rank's state.
+_PER_RANK_KEY = "__metric_state_per_rank"
 _FunctionT = TypeVar("_FunctionT", bound=Callable[..., Any])
 
 
@@ -369,6 +372,8 @@ class Metric(ABC):
     _optional_output_keys: tuple[str, ...] = ()
     #: States whose shape is set by the data (e.g. a mean of vectors), so loading may change it.
     _shape_free_states: tuple[str, ...] = ()
+    #: ignite's attribute names of the states ignite's metric of the same kind has, used in state dicts.
+    _ignite_state_names: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -524,40 +529,109 @@ class Metric(ABC):
         return self.compute_from(self.synced_state())
 
     def state_dict(self) -> dict[str, Any]:
-        """The accumulated state (this rank's, uncombined) and the update count, for checkpoints."""
-        saved: dict[str, Any] = {name: getattr(self, name).detach().clone() for name in self._defaults}
-        saved["_updates"] = self._updates
-        return saved
+        """Every rank's accumulated state, for checkpoints: ``{"__metric_state_per_rank": [rank 0's, ...]}``.
+
+        This is ignite's format: under ``torch.distributed`` the ranks' states are gathered (a
+        collective: every rank must call it), so a checkpoint written by rank 0 holds them all,
+        and :meth:`load_state_dict` gives each rank back its own partial sums. Each rank's entry
+        maps state names to values; for the metrics ignite also has, the names and value types
+        are ignite's (e.g. ``"_sum"`` and ``"_num_examples"`` for :class:`~ember.metrics.Loss`),
+        so ignite's saved metric states load into ember and ember's into ignite. ember adds the
+        update count ``"_updates"``, which ignite ignores.
+        """
+        state = self._state_dict_per_rank()
+        if distributed.get_world_size() > 1:
+            return OrderedDict([(_PER_RANK_KEY, distributed.all_gather(state))])
+        return OrderedDict([(_PER_RANK_KEY, [state])])
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved, so a resumed run continues its partial sums.
+        """Restore what :meth:`state_dict` saved: each rank loads its own entry, and continues its partial sums.
+
+        A dict saved by ignite's metric of the same kind loads too, and so does ember's earlier
+        format (one rank's state, not wrapped in a per-rank list).
 
         Raises:
-            KeyError: if a declared state is missing from ``state_dict``.
-            ValueError: if a saved tensor's shape differs from the current one.
+            ValueError: if the saved per-rank list does not have one entry per rank, or a saved
+                tensor's shape differs from the current one.
+            KeyError: if a declared state is missing.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(
                 f"{type(self).__name__}.load_state_dict takes a mapping from state_dict(), "
                 f"got {type(state_dict).__name__}."
             )
-        missing = [name for name in (*self._defaults, "_updates") if name not in state_dict]
+        if _PER_RANK_KEY not in state_dict:
+            # ember's earlier format: one rank's state, loaded as it is on every rank.
+            self._load_state_dict_per_rank(state_dict)
+            return
+        per_rank = state_dict[_PER_RANK_KEY]
+        world_size = distributed.get_world_size()
+        if len(state_dict) != 1 or not isinstance(per_rank, (list, tuple)) or len(per_rank) != world_size:
+            got = f"{len(per_rank)} entries" if isinstance(per_rank, (list, tuple)) else _describe_value(per_rank)
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict needs {{{_PER_RANK_KEY!r}: [...]}} with one state per rank "
+                f"({world_size}), got keys {sorted(state_dict)} and {got}. Load a state saved by state_dict() "
+                "with the same number of processes."
+            )
+        self._load_state_dict_per_rank(per_rank[distributed.get_rank()])
+
+    def _state_dict_per_rank(self) -> dict[str, Any]:
+        """This rank's state: the declared states (under ignite's names where it has them) and the update count."""
+        saved: dict[str, Any] = OrderedDict()
+        for name in self._defaults:
+            value: torch.Tensor = getattr(self, name).detach().clone()
+            ignite_name = self._ignite_state_names.get(name)
+            if ignite_name is None:
+                saved[name] = value
+            elif not value.is_floating_point() and value.dim() == 0:
+                saved[ignite_name] = int(value)  # ignite keeps its counts as Python integers
+            else:
+                saved[ignite_name] = value
+        saved["_updates"] = self._updates
+        return saved
+
+    def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore one rank's state saved by :meth:`_state_dict_per_rank` (or by ignite, or ember's earlier format)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{type(self).__name__}.load_state_dict takes a mapping from state_dict(), "
+                f"got {type(state_dict).__name__}."
+            )
+
+        def key(name: str) -> str:
+            ignite_name = self._ignite_state_names.get(name)
+            return ignite_name if ignite_name is not None and ignite_name in state_dict else name
+
+        missing = [key(name) for name in self._defaults if key(name) not in state_dict]
         if missing:
             raise KeyError(
                 f"{type(self).__name__}.load_state_dict is missing {missing}; it got keys {sorted(state_dict)}. "
                 f"Pass a dict saved by {type(self).__name__}.state_dict()."
             )
+        loaded: dict[str, torch.Tensor] = {}
         for name in self._defaults:
-            value = torch.as_tensor(state_dict[name])
+            value = torch.as_tensor(state_dict[key(name)])
             current: torch.Tensor = getattr(self, name)
             fixed = name not in self._shape_free_states and self._defaults[name].numel() > 0
             if fixed and value.shape != current.shape:
                 raise ValueError(
-                    f"{type(self).__name__}.load_state_dict got {name!r} of shape {tuple(value.shape)}, but the metric "
-                    f"holds shape {tuple(current.shape)}. Load a state saved by an identically configured metric."
+                    f"{type(self).__name__}.load_state_dict got {key(name)!r} of shape {tuple(value.shape)}, but the "
+                    f"metric holds shape {tuple(current.shape)}. Load a state saved by an identically configured "
+                    "metric."
                 )
-            setattr(self, name, value.to(device=self.device, dtype=current.dtype).clone())
-        self._updates = int(state_dict["_updates"])
+            loaded[name] = value.to(device=self.device, dtype=current.dtype).clone()
+        for name, value in loaded.items():
+            setattr(self, name, value)
+        if "_updates" in state_dict:
+            self._updates = int(state_dict["_updates"])
+        else:
+            # ignite saves no update count: a state that moved from its defaults has seen updates.
+            self._updates = int(
+                any(
+                    value.shape != self._defaults[name].shape or bool((value != self._defaults[name]).any())
+                    for name, value in loaded.items()
+                )
+            )
 
     # -- input checks shared by the metrics ----------------------------------------------------
 
@@ -839,12 +913,12 @@ class MetricsLambda(Metric):
             if not engine.has_event_handler(source.completed):
                 source.detach_updates(engine, usage)
 
-    def state_dict(self) -> dict[str, Any]:
-        """The sources' states, in :meth:`sources` order."""
-        return {"sources": [source.state_dict() for source in self.sources()]}
+    def _state_dict_per_rank(self) -> dict[str, Any]:
+        """This rank's states of the sources, in :meth:`sources` order."""
+        return {"sources": [source._state_dict_per_rank() for source in self.sources()]}
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the sources' states saved by :meth:`state_dict`."""
+    def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore this rank's states of the sources saved by :meth:`_state_dict_per_rank`."""
         saved = state_dict.get("sources") if isinstance(state_dict, Mapping) else None
         sources = self.sources()
         if not isinstance(saved, list) or len(saved) != len(sources):
@@ -853,7 +927,10 @@ class MetricsLambda(Metric):
                 f"{_describe_value(state_dict)}. Pass a dict saved by the same derived metric's state_dict()."
             )
         for source, source_state in zip(sources, saved):
-            source.load_state_dict(source_state)
+            if isinstance(source_state, Mapping) and _PER_RANK_KEY in source_state:
+                source.load_state_dict(source_state)  # ember's earlier format held each source's own state_dict()
+            else:
+                source._load_state_dict_per_rank(source_state)
 
 
 def _call_method(value: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

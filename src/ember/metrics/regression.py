@@ -7,8 +7,8 @@ shape ``(N, D)`` the value is ``D`` times scikit-learn's ``mean_squared_error`` 
 arrays, and equal to it for ``(N,)``. A 0-dimensional pair counts as one example. Shapes that
 differ only by dimensions of size 1 after the first, such as a one-output model's ``(N, 1)``
 against targets ``(N,)``, pair the same ``N`` values (as ignite does); other shapes that differ are
-an error, since pairing their elements in memory order would compare unrelated values. Sums are kept in
-float64, so long runs do not lose precision.
+an error, since pairing their elements in memory order would compare unrelated values. Sums are kept as
+ignite keeps them, in torch's default float dtype (float32), so the values are ignite's to the last bit.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -42,7 +42,7 @@ class _ErrorSum(Metric):
         skip_unrolling: bool = False,
     ) -> None:
         super().__init__(output_transform, device, skip_unrolling)
-        self.add_state("error_sum", torch.tensor(0.0, dtype=torch.float64), reduction="sum")
+        self.add_state("error_sum", torch.tensor(0.0), reduction="sum")
         self.add_state("count", torch.tensor(0), reduction="sum")
         self.error_sum: torch.Tensor
         self.count: torch.Tensor
@@ -63,7 +63,8 @@ class _ErrorSum(Metric):
                 f"{type(self).__name__} expects y_pred and y of the same shape, got y_pred {tuple(y_pred.shape)} and "
                 f"y {tuple(y.shape)}. Reshape one of them, e.g. y_pred.squeeze(-1) for a (N, 1) model output."
             )
-        self.error_sum += self._errors(y_pred.double() - y.double()).sum()
+        # The errors in the inputs' dtype, summed into a float32 total: ignite's order of operations.
+        self.error_sum += self._errors(y_pred - y).sum()
         self.count += y.shape[0] if y.dim() > 0 else 1
 
     def _mean(self, state: Mapping[str, torch.Tensor]) -> float:
@@ -86,8 +87,10 @@ class MeanSquaredError(_ErrorSum):
     5.0
     """
 
+    _ignite_state_names: ClassVar[Mapping[str, str]] = {"error_sum": "_sum_of_squared_errors", "count": "_num_examples"}
+
     def _errors(self, difference: torch.Tensor) -> torch.Tensor:
-        return difference.square()
+        return torch.pow(difference, 2)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float:
         """The mean squared error."""
@@ -103,8 +106,13 @@ class MeanAbsoluteError(_ErrorSum):
     1.0
     """
 
+    _ignite_state_names: ClassVar[Mapping[str, str]] = {
+        "error_sum": "_sum_of_absolute_errors",
+        "count": "_num_examples",
+    }
+
     def _errors(self, difference: torch.Tensor) -> torch.Tensor:
-        return difference.abs()
+        return torch.abs(difference)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float:
         """The mean absolute error."""
