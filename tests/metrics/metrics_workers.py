@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import torch
@@ -185,3 +186,70 @@ def on_each_rank(local_rank: int) -> dict[str, Any]:
     except NotComputableError as error:
         results["not_computable"] = str(error)
     return results
+
+
+# -- a checkpoint written mid-run on 2 ranks, loaded on 2 fresh ranks ---------------------------------
+
+BATCHES_BEFORE_CHECKPOINT = 2  # rank 0 then has 1 batch left, rank 1 has 2: uneven
+
+
+def shard_batches(local_rank: int) -> list[slice]:
+    """The rank's batches: rank 0 rows [0, 7) by 3, rank 1 rows [7, 23) by 4."""
+    shard = slice(0, SHARD_END) if local_rank == 0 else slice(SHARD_END, SIZE)
+    size = 3 + local_rank
+    return [slice(start, min(start + size, shard.stop)) for start in range(shard.start, shard.stop, size)]
+
+
+def resumable_metrics() -> dict[str, Metric]:
+    """Metrics of every kind of state: sums, counts, per-class counts, kept rows, derived, torchmetrics."""
+    return {
+        **build_metrics(),
+        **build_regression(),
+        "average": Average(),
+        "f1": Fbeta(1.0, average="macro"),
+        "epoch_top1": EpochMetric(top1_fraction),
+    }
+
+
+def feed_resumable(metrics: dict[str, Metric], batches: list[slice]) -> None:
+    scores, labels, predictions, targets = dataset()
+    for rows in batches:
+        for name, metric in metrics.items():
+            if name in ("mse", "mae", "rmse"):
+                metric.update((predictions[rows], targets[rows]))
+            elif name == "average":
+                metric.update(scores[rows])  # N vectors of 4, averaged feature by feature
+            else:
+                metric.update((scores[rows], labels[rows]))
+
+
+def computed(metrics: dict[str, Metric]) -> dict[str, Any]:
+    values = {name: metric.compute() for name, metric in metrics.items()}
+    return {name: value.tolist() if isinstance(value, torch.Tensor) else value for name, value in values.items()}
+
+
+def save_mid_run(local_rank: int) -> dict[str, Any]:
+    """The metrics' states after the first batches (as torch.save bytes), and the uninterrupted values."""
+    batches = shard_batches(local_rank)
+    metrics = resumable_metrics()
+    feed_resumable(metrics, batches[:BATCHES_BEFORE_CHECKPOINT])
+    saved = {name: metric.state_dict() for name, metric in metrics.items()}  # a collective: every rank calls it
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    uninterrupted = resumable_metrics()
+    feed_resumable(uninterrupted, batches)
+    return {
+        "checkpoint": buffer.getvalue(),
+        "loss_state": saved["loss"],
+        "uninterrupted": computed(uninterrupted),
+    }
+
+
+def resume_from(local_rank: int, checkpoint: bytes) -> dict[str, Any]:
+    """Fresh metrics loaded from rank 0's checkpoint, fed the rank's remaining batches, computed."""
+    saved = torch.load(io.BytesIO(checkpoint), weights_only=True)
+    metrics = resumable_metrics()
+    for name, metric in metrics.items():
+        metric.load_state_dict(saved[name])
+    feed_resumable(metrics, shard_batches(local_rank)[BATCHES_BEFORE_CHECKPOINT:])
+    return computed(metrics)

@@ -47,3 +47,24 @@ def test_every_rank_gets_the_single_process_value_on_the_union(workers: Any) -> 
         assert result["one_sided"] == 0.5
         assert result["running"] == pytest.approx((1.0 + 11.0) / 2)
         assert "must have at least one update" in result["not_computable"]
+
+
+@pytest.mark.distributed
+def test_a_checkpoint_of_two_ranks_resumes_each_ranks_partial_sums(workers: Any) -> None:
+    """Saved mid-run on 2 ranks with uneven shards, loaded on 2 fresh ranks: the uninterrupted values, exactly."""
+    saved = distributed.spawn(workers.save_mid_run, nprocs=2, timeout=120)
+    # Every rank's state_dict() holds both ranks' states (ignite's format); rank 0's is the checkpoint.
+    for result in saved:
+        per_rank = result["loss_state"]["__metric_state_per_rank"]
+        assert list(result["loss_state"]) == ["__metric_state_per_rank"] and len(per_rank) == 2
+        assert [entry["_num_examples"] for entry in per_rank] == [6, 8]
+    resumed = distributed.spawn(workers.resume_from, nprocs=2, args=(saved[0]["checkpoint"],), timeout=120)
+    single_process = workers.run_metrics(slice(0, workers.SIZE), batch_size=5)
+    for rank, values in enumerate(resumed):
+        uninterrupted = saved[rank]["uninterrupted"]
+        assert values.keys() == uninterrupted.keys()
+        for name, value in values.items():
+            # The same per-rank sums, added in the same order: bit-identical, not merely close.
+            assert value == uninterrupted[name], f"{name} on rank {rank}"
+            if name in single_process:
+                np.testing.assert_allclose(value, single_process[name], atol=1e-6, err_msg=name)
