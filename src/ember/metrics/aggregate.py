@@ -356,11 +356,19 @@ class RunningAverage(Metric):
         self._move_towards(output)
 
     def _move_towards(self, output: Any) -> None:
+        value: torch.Tensor | float
         if isinstance(output, torch.Tensor):
             self._tensor_values = True  # the value is a tensor then, as ignite's (a float for numbers)
-        value = _as_float64("RunningAverage", output, self.device)
+            # In the tensor's own float dtype, as ignite averages it (a float32 loss stays float32, to
+            # the last bit); integers become floats, as ignite's division by the world size makes them.
+            value = output.detach().to(self.device)
+            if not value.is_floating_point():
+                value = value / 1
+        else:
+            value = float(_as_float64("RunningAverage", output, self.device))
         if self._updates == 0:
-            self.average = value.clone()
+            self.average = torch.as_tensor(value, dtype=None if isinstance(value, torch.Tensor) else torch.float64)
+            self.average = self.average.to(self.device, copy=True)
         else:
             self.average = self.average * self.alpha + value * (1.0 - self.alpha)
 
@@ -408,7 +416,7 @@ class RunningAverage(Metric):
                 engine.remove_event_handler(handler, event)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> float | torch.Tensor:
-        """The current average: a float when it averages numbers, a float64 tensor when it averages tensors."""
+        """The current average: a float when it averages numbers, a tensor of the values' dtype otherwise."""
         if self._tensor_values:
             return state["average"]
         return _value_or_tensor(state["average"])

@@ -619,7 +619,9 @@ class Metric(ABC):
                     f"metric holds shape {tuple(current.shape)}. Load a state saved by an identically configured "
                     "metric."
                 )
-            loaded[name] = value.to(device=self.device, dtype=current.dtype).clone()
+            # A state shaped by the data keeps the saved float dtype too (e.g. a float32 running average).
+            dtype = value.dtype if not fixed and value.is_floating_point() else current.dtype
+            loaded[name] = value.to(device=self.device, dtype=dtype).clone()
         for name, value in loaded.items():
             setattr(self, name, value)
         if "_updates" in state_dict:
