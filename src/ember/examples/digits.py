@@ -308,9 +308,10 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
         config_path.write_text(json.dumps({name: getattr(args, name) for name in kept}))
 
     stopped_early = early_stopping.counter >= early_stopping.patience
+    finished = trainer.state.iteration >= args.epochs * len(train_loader)  # a resumed run that has nothing left
     reason = ""
     try:
-        if not stopped_early:
+        if not stopped_early and not finished:
             trainer.run(train_loader, max_epochs=args.epochs)
             stopped_early = early_stopping.counter >= early_stopping.patience
     except SystemExit:
