@@ -330,3 +330,36 @@ def test_a_run_resumed_mid_epoch_keeps_partial_sums_and_running_averages() -> No
         metric.load_state_dict(saved["metrics"][name])
     resumed.load_state_dict(saved["engine"])
     assert resumed.run(data).metrics == pytest.approx(expected)
+
+
+def test_a_state_saved_in_embers_earlier_format_still_loads() -> None:
+    """One rank's flat state (ember before ignite's per-rank format), derived metrics' too, loads and continues."""
+    loss = Loss(torch.nn.functional.mse_loss)
+    loss.load_state_dict({"loss_sum": torch.tensor(6.0, dtype=torch.float64), "count": torch.tensor(3), "_updates": 2})
+    loss.update((torch.tensor([3.0]), torch.tensor([0.0])))
+    assert loss.compute() == (6.0 + 9.0) / 4
+    assert loss.loss_sum.dtype == torch.float32  # the float64 sum of the earlier format is ignite's float32 now
+    accuracy, total = Accuracy(), Accuracy()
+    derived = accuracy + total
+    derived.load_state_dict(
+        {
+            "sources": [
+                {"correct": torch.tensor(1), "total": torch.tensor(2), "_updates": 1},
+                {"correct": torch.tensor(3), "total": torch.tensor(4), "_updates": 1},
+            ]
+        }
+    )
+    assert derived.compute() == 0.5 + 0.75
+
+
+def test_state_dict_is_one_entry_per_rank_under_ignites_key() -> None:
+    """Under one process: ``{"__metric_state_per_rank": [this rank's state]}``, ignite's names where it has them."""
+    mse = MeanSquaredError()
+    mse.update((torch.tensor([1.0, 2.0]), torch.tensor([0.0, 0.0])))
+    saved = mse.state_dict()
+    assert list(saved) == ["__metric_state_per_rank"]
+    (state,) = saved["__metric_state_per_rank"]
+    assert state == {"_sum_of_squared_errors": torch.tensor(5.0), "_num_examples": 2, "_updates": 1}
+    fresh = MeanSquaredError()
+    fresh.load_state_dict(saved)
+    assert fresh.compute() == 2.5

@@ -35,6 +35,8 @@ _REDUCTIONS = ("sum", "mean", "min", "max")
 _RESULT_MODES = ("flatten", "named", "both")
 # ignite's key of a metric's state dict: the list of every rank's state.
 _PER_RANK_KEY = "__metric_state_per_rank"
+# The states ignite keeps as Python integers (its example counts); its other counts are tensors.
+_IGNITE_INTEGER_STATES = frozenset({"_num_examples", "num_examples"})
 _FunctionT = TypeVar("_FunctionT", bound=Callable[..., Any])
 
 
@@ -583,8 +585,8 @@ class Metric(ABC):
             ignite_name = self._ignite_state_names.get(name)
             if ignite_name is None:
                 saved[name] = value
-            elif not value.is_floating_point() and value.dim() == 0:
-                saved[ignite_name] = int(value)  # ignite keeps its counts as Python integers
+            elif ignite_name in _IGNITE_INTEGER_STATES:
+                saved[ignite_name] = int(value)
             else:
                 saved[ignite_name] = value
         saved["_updates"] = self._updates
