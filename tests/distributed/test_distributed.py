@@ -415,9 +415,10 @@ def test_torchrun_single_node_and_two_nodes_give_the_same_weights(tmp_path: Path
     one_node, two_nodes = tmp_path / "one", tmp_path / "two"
     one_node.mkdir()
     two_nodes.mkdir()
-    subprocess.run(
-        torchrun(tmp_path, one_node, "--standalone", "--nproc_per_node=2"), check=True, capture_output=True, timeout=180
+    done = subprocess.run(
+        torchrun(tmp_path, one_node, "--standalone", "--nproc_per_node=2"), capture_output=True, text=True, timeout=180
     )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]  # the ranks' tracebacks, when one fails
     single = read_ranks(one_node)
     port = idist.launch._free_port()
     common = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}"]
