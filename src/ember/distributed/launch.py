@@ -8,6 +8,7 @@ from torchrun's (or SLURM's) environment, and local processes are started by Pyt
 from __future__ import annotations
 
 import datetime
+import gc
 import logging
 import multiprocessing.connection
 import os
@@ -177,6 +178,10 @@ def finalize() -> None:
     >>> finalize()
     """
     if is_distributed():
+        # Objects that still hold the group's gloo resources (work handles, tensors of finished
+        # collectives kept in reference cycles) must go before the group does: destroyed after it,
+        # they abort the process at exit ("terminate called without an active exception").
+        gc.collect()
         dist.destroy_process_group()
     _forget_placement()
 
