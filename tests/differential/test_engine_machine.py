@@ -1,8 +1,9 @@
 """The engine's state machine against pytorch-ignite 0.5.5's: the same random call sequences, the same results.
 
 Each example builds one ignite ``Engine`` and one ember ``Engine`` with the same handlers (a recorder on
-every event, and random "actions" -- ``terminate()``, ``terminate_epoch()``, ``interrupt()`` and their
-quiet forms -- on filtered events), then applies the same random sequence of calls to both: ``run()``
+every event and on a custom event with a counter that the process function fires, and random "actions" --
+``terminate()``, ``terminate_epoch()``, ``interrupt()``, their quiet forms and ``set_data()`` -- on
+filtered events), then applies the same random sequence of calls to both: ``run()``
 with data of several kinds and lengths, ``state.max_epochs = None``, ``set_data()``, ``state_dict()`` /
 ``load_state_dict()`` round trips (pytorch-ignite's keys) into a fresh engine of the same library or of
 the other one. After every call it compares the
@@ -10,7 +11,7 @@ event trace (event, epoch, iteration, batch), the state's counters, limits, ``ou
 ``metrics``, and the type of any exception raised.
 
 The places where ember differs on purpose are excluded from the random programs and pinned by their own
-tests at the end of this file (each listed in docs/migration.md).
+tests in test_engine_differences.py (each listed in docs/migration.md).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import ember.engine as ember_engine
 LONG = settings.get_current_profile_name() == "long"
 SEQUENCES = settings(max_examples=20_000 if LONG else 500, derandomize=not LONG, deadline=None)
 
-ACTIONS = ("terminate", "terminate_skip", "terminate_epoch", "terminate_epoch_skip", "interrupt")
+ACTIONS = ("terminate", "terminate_skip", "terminate_epoch", "terminate_epoch_skip", "interrupt", "set_data")
 ACTION_EVENTS = (
     "STARTED",
     "EPOCH_STARTED",
@@ -120,11 +121,34 @@ def _filtered(lib: Any, action: Action) -> Any:
     return event(event_filter=lambda engine, count: count % (action.value + 1) == 1)
 
 
+def _custom_events(lib: Any) -> Any:
+    """A custom event with a counter, fired by the process function (one class per library)."""
+    if lib not in _CUSTOM:
+
+        class StepEvents(lib.EventEnum):
+            BACKWARD_DONE = "backward_done"
+
+        _CUSTOM[lib] = StepEvents
+    return _CUSTOM[lib]
+
+
+_CUSTOM: dict[Any, Any] = {}
+
+
 def _build(lib: Any, actions: tuple[Action, ...], trace: list[tuple[Any, ...]]) -> Any:
+    custom = _custom_events(lib)
+
     def process(engine: Any, batch: Any) -> Any:
+        engine.state.backward_steps += 1
+        engine.fire_event(custom.BACKWARD_DONE)
         return ("out", engine.state.iteration, _batch_value(batch))
 
     engine = lib.Engine(process)
+    engine.register_events(*custom, event_to_attr={custom.BACKWARD_DONE: "backward_steps"})
+    engine.add_event_handler(
+        custom.BACKWARD_DONE(every=2),
+        lambda e: trace.append(("BACKWARD_DONE", e.state.epoch, e.state.iteration, e.state.backward_steps)),
+    )
 
     def recorder(name: str) -> Callable[[Any], None]:
         def record(engine: Any, *args: Any, **kwargs: Any) -> None:
@@ -152,6 +176,8 @@ def _act(action: str) -> Callable[[Any], None]:
             engine.terminate_epoch()
         elif action == "terminate_epoch_skip":
             engine.terminate_epoch(skip_epoch_completed=True)
+        elif action == "set_data":
+            engine.set_data([500, 501, 502])
         else:
             engine.interrupt()
 
