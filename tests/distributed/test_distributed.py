@@ -328,12 +328,13 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(
         assert sorted(shards[0] + shards[1]) == list(range(size))
         orders.append(shards[0])
     assert len({tuple(order) for order in orders}) == epochs  # a new order every epoch
-    # evaluation on 21 samples sharded 11 + 10: the metrics are the single process's (float64 sums)
+    # evaluation on 21 samples sharded 11 + 10: the metrics are the single process's, up to the float32 sums
+    # that Loss, MSE and MAE keep (as pytorch-ignite's do): two partial sums added against one
     assert [ranks[rank]["evaluation"]["loaded"] for rank in range(2)] == [11, 10]
     for name in ("mse", "mae", "loss"):
         assert single["evaluation"][name] > 0.01
         for rank in range(2):
-            assert ranks[rank]["evaluation"][name] == pytest.approx(single["evaluation"][name], rel=1e-12), name
+            assert ranks[rank]["evaluation"][name] == pytest.approx(single["evaluation"][name], rel=1e-6), name
 
 
 @pytest.mark.distributed

@@ -145,7 +145,7 @@ def test_round_trip_restores_every_object(tmp_path: Path) -> None:
     assert fresh_trainer.state.iteration == 3 and fresh_trainer.state.epoch == 1
     momentum = fresh_optimizer.state_dict()["state"][0]["momentum_buffer"]
     assert torch.equal(momentum, saved["optimizer"]["state"][0]["momentum_buffer"])
-    assert fresh_average.state_dict()["_updates"] == 3
+    assert fresh_average.state_dict()["__metric_state_per_rank"][0]["_updates"] == 3
 
 
 def test_rng_states_round_trip_through_a_weights_only_file(tmp_path: Path) -> None:
