@@ -422,6 +422,9 @@ Program = Callable[[Library, Path], Record]
 
 PROGRAMS: list[Any] = [
     pytest.param(one_evaluator_on_both_loaders, id="one evaluator on both loaders"),
+    pytest.param(two_evaluators_early_stopping_and_checkpoints, id="two evaluators, early stopping, checkpoints"),
+    pytest.param(schedulers_and_running_average, id="schedulers and RunningAverage"),
+    pytest.param(custom_events_timer_and_terminate, id="custom events, Timer, terminate"),
     pytest.param(resume_from_a_checkpoint, id="resume from a checkpoint"),
     pytest.param(exponential_lr_with_and_without_warm_up, id="ExponentialLR with and without warm-up"),
 ]
