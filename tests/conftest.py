@@ -26,11 +26,13 @@ PROCESS_TESTS_OPTION = "ember_process_tests"  # the workerinput key: where a wor
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, run every test that starts processes (or is slow) on one worker, one at a time.
+    """Under pytest-xdist, run every test that starts several processes on one worker, one at a time.
 
-    Those tests start 2-process gloo groups, torchrun jobs and subprocesses killed on purpose; running
-    two of them at once on a 2-core machine would only make their timeouts race. The other worker runs
-    the single-process tests beside them.
+    Those tests (marked ``distributed``) start 2-process gloo groups and torchrun jobs; running two of
+    them at once on a 2-core machine would only make their timeouts race. The other worker runs the
+    rest beside them, including the slow tests that start one subprocess (the kill and SIGTERM tests):
+    they have no timeout that a busy machine could break, and on the process tests' worker they would
+    make it the suite's critical path.
 
     The ``xdist_group`` mark alone no longer does it: pytest-xdist 3.8 groups by a suffix it writes into
     ``item._nodeid``, which pytest 9.2's node ids do not read. So each worker also lists the process tests
@@ -40,7 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     process_tests = []
     for item in items:
-        if item.get_closest_marker("distributed") or item.get_closest_marker("slow"):
+        if item.get_closest_marker("distributed"):
             item.add_marker(pytest.mark.xdist_group("processes"))
             process_tests.append(item.nodeid)
     workerinput = getattr(config, "workerinput", {})
