@@ -25,8 +25,8 @@ lint: $(BIN)/.ember-installed
 typecheck: $(BIN)/.ember-installed
 	$(BIN)/mypy
 
-# Two pytest-xdist workers by default (on 2 cores, about 3.5 instead of 5 minutes); the tests that start
-# processes all run on one of them, one at a time (tests/conftest.py). `make pytest PYTEST_ARGS=-n0`
+# Two pytest-xdist workers by default (on 2 cores, about 2 instead of 3 minutes); the tests that start
+# several processes all run on one of them, one at a time (tests/conftest.py). `make pytest PYTEST_ARGS=-n0`
 # runs the suite serially in one process, e.g. to debug with --pdb.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 pytest: $(BIN)/.ember-installed
