@@ -30,7 +30,7 @@ from ember.engine.events import (
     FilteredEvent,
 )
 from ember.engine.passes import DataPasses, length_of
-from ember.engine.saved_position import parse_state_dict
+from ember.engine.saved_position import check_positive, parse_state_dict
 from ember.engine.state import State
 
 __all__ = ["Engine", "RemovableEventHandle", "RemovableWrapperHandle"]
@@ -218,16 +218,6 @@ def _accepts_keyword(
     except TypeError:
         return False
     return True
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, got {name}={value!r} ({type(value).__name__}).")
-    if value < 1:
-        hint = " Pass max_epochs >= 1, or pass max_iters instead." if name == "max_epochs" else f" Pass {name} >= 1."
-        raise ValueError(f"{name} must be a positive integer, got {name}={value}.{hint}")
 
 
 class RemovableEventHandle:
@@ -1091,7 +1081,7 @@ class Engine:
             RuntimeError: if the engine is already running.
         """
         for name, value in (("max_epochs", max_epochs), ("max_iters", max_iters), ("epoch_length", epoch_length)):
-            _check_positive(name, value)
+            check_positive(name, value)
         if max_epochs is not None and max_iters is not None:
             raise ValueError(
                 f"max_epochs and max_iters are exclusive, got max_epochs={max_epochs} and max_iters={max_iters}. "

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SavedPosition", "parse_state_dict"]
+__all__ = ["SavedPosition", "check_positive", "parse_state_dict"]
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,15 @@ class SavedPosition:
     user_values: dict[str, Any] = field(default_factory=dict)
 
 
-def _positive(name: str, value: Any) -> None:
+def check_positive(name: str, value: Any, invalid: str = "") -> None:
+    """Raise TypeError or ValueError unless ``value`` is None or a positive integer; ``invalid`` ends the message."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"state_dict[{name!r}] must be a positive integer, got {value!r}. The state dict is invalid.")
+        raise TypeError(f"{name} must be a positive integer, got {name}={value!r} ({type(value).__name__}).{invalid}")
     if value < 1:
-        raise ValueError(f"state_dict[{name!r}] must be a positive integer, got {value}. The state dict is invalid.")
+        hint = " Pass max_epochs >= 1, or pass max_iters instead." if name == "max_epochs" else f" Pass {name} >= 1."
+        raise ValueError(f"{name} must be a positive integer, got {name}={value}.{invalid or hint}")
 
 
 def _count(name: str, value: Any) -> int:
@@ -98,7 +100,7 @@ def parse_state_dict(state_dict: Any, user_keys: list[str], state: Any) -> Saved
     epoch_length = state_dict["epoch_length"]
     max_epochs, max_iters = state_dict.get("max_epochs"), state_dict.get("max_iters")
     for name, value in (("epoch_length", epoch_length), ("max_epochs", max_epochs), ("max_iters", max_iters)):
-        _positive(name, value)
+        check_positive(f"state_dict[{name!r}]", value, " The state dict is invalid.")
     for name in ("iteration", "epoch"):
         _count(name, state_dict.get(name, 0))
     if max_epochs is not None and max_iters is not None:
