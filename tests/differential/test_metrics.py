@@ -14,7 +14,6 @@ each must raise, never return another number (each is listed in docs/migration.m
 from __future__ import annotations
 
 import io
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1256,9 +1255,13 @@ def test_a_fresh_metric_loaded_from_ignite_without_updates_is_not_computable() -
 # ---------------------------------------------------------------------------------------------- the count
 
 
-def test_zz_report_the_number_of_cases(capsys: pytest.CaptureFixture[str]) -> None:
-    """Not a check: prints how many metric-by-input cases this run compared (run after the others)."""
+def test_zz_every_metric_form_was_compared(capsys: pytest.CaptureFixture[str]) -> None:
+    """Run after the others: the property tests compared many cases of many metric forms (a strategy that
+    silently stopped generating inputs would fail here); prints the count for the closing notes."""
+    total = sum(COMPARED.values())
     with capsys.disabled():
-        total = sum(COMPARED.values())
         print(f"\ndifferential metrics: {total} cases over {len(COMPARED)} metric forms")
-    assert math.isfinite(total)
+    if len(COMPARED) < 150:  # a run of only part of this file (pytest -k) compares fewer
+        pytest.skip("only part of the file ran")
+    assert all(count > 0 for count in COMPARED.values())
+    assert total >= 3 * len(COMPARED)
