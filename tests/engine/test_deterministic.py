@@ -586,3 +586,34 @@ def test_a_run_resumed_after_terminate_epoch_continues_exactly(saved_at: tuple[s
     full, _ = terminate_epoch_outputs(EMBER_MODULES)
     resumed, iteration = terminate_epoch_outputs(EMBER_MODULES, saved_at=saved_at)
     assert resumed == full[iteration:]
+
+
+def outputs_with_a_drawing_handler(library: Any, where: str) -> list[Any]:
+    """Batches and process-function draws of a 3-epoch shuffled run whose handler draws random numbers ``where``."""
+    engine_module, deterministic_module, utils_module = library
+    events = engine_module.Events
+    utils_module.manual_seed(3)
+    seen: list[Any] = []
+    engine = deterministic_module.DeterministicEngine(lambda e, b: seen.append((b.tolist(), float(torch.rand(1)))))
+    if where == "first GET_BATCH_STARTED":
+        engine.add_event_handler(events.GET_BATCH_STARTED, lambda e: torch.rand(1) if e.state.iteration == 0 else None)
+    elif where == "DATALOADER_STOP_ITERATION":
+        engine.add_event_handler(events.DATALOADER_STOP_ITERATION, lambda e: torch.rand(5))
+    else:  # EPOCH_COMPLETED after terminate_epoch()
+        engine.add_event_handler(events.ITERATION_COMPLETED(once=3), lambda e: e.terminate_epoch())
+        engine.add_event_handler(events.EPOCH_COMPLETED, lambda e: torch.rand(5))
+    engine.run(DataLoader(list(range(10)), batch_size=2, shuffle=True), max_epochs=3)
+    return seen
+
+
+@pytest.mark.parametrize("where", ["first GET_BATCH_STARTED", "EPOCH_COMPLETED after terminate_epoch()"])
+def test_a_handler_that_draws_where_the_pass_opens_gives_ignites_results(where: str, ignite_modules: Any) -> None:
+    """Both libraries open (and seed) the pass at the same moment: a handler's draws there shift nothing."""
+    expected = outputs_with_a_drawing_handler(ignite_modules, where)
+    assert outputs_with_a_drawing_handler(EMBER_MODULES, where) == expected
+
+
+def test_a_drawing_dataloader_stop_iteration_handler_differs_from_ignite(ignite_modules: Any) -> None:
+    """The one case docs/resume.md lists: draws at DATALOADER_STOP_ITERATION give another order than ignite's."""
+    expected = outputs_with_a_drawing_handler(ignite_modules, "DATALOADER_STOP_ITERATION")
+    assert outputs_with_a_drawing_handler(EMBER_MODULES, "DATALOADER_STOP_ITERATION") != expected
