@@ -29,7 +29,8 @@ from ember.engine.events import (
     EventsList,
     FilteredEvent,
 )
-from ember.engine.passes import DataPasses, length_of
+from ember.engine.passes import DataPasses
+from ember.engine.passes import length_of as _length_of
 from ember.engine.saved_position import check_positive, parse_state_dict
 from ember.engine.state import State
 
@@ -1448,10 +1449,6 @@ class Engine:
             return False
         self.logger.info("An EXCEPTION_RAISED handler called %s: the run ends without re-raising.", stop.name.lower())
         return True
-
-
-def _length_of(data: Iterable[Any] | None) -> int | None:
-    return length_of(data)
 
 
 def _misplaced_terminate_epoch(where: str) -> RuntimeError:
