@@ -581,3 +581,30 @@ def test_checkpoint_files_get_the_umask_mode(tmp_path: Path) -> None:
         assert _os.umask(0o027) == 0o027
     finally:
         _os.umask(previous)
+
+
+def test_save_on_rank_beyond_the_world_size_is_refused_when_the_run_starts(tmp_path: Path) -> None:
+    trainer = idle_trainer()
+    checkpoint = Checkpoint({"model": torch.nn.Linear(2, 2)}, tmp_path, save_on_rank=1)
+    checkpoint.attach(trainer, Events.EPOCH_COMPLETED)
+    with pytest.raises(ValueError, match=r"save_on_rank=1, but this run has world size 1.*Pass save_on_rank=0"):
+        trainer.run(range(3), max_epochs=1)
+    assert trainer.state.iteration == 0  # refused at STARTED, before any training
+    assert names(tmp_path) == []
+    assert checkpoint.last_checkpoint is None
+
+
+def test_save_on_rank_beyond_the_world_size_is_refused_at_the_first_save(tmp_path: Path) -> None:
+    trainer = idle_trainer()
+    checkpoint = Checkpoint({"model": torch.nn.Linear(2, 2)}, tmp_path, save_on_rank=1)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, checkpoint)
+    with pytest.raises(ValueError, match=r"Checkpoint got save_on_rank=1, but this run has world size 1"):
+        trainer.run(range(3), max_epochs=1)
+    assert names(tmp_path) == []
+    assert checkpoint.last_checkpoint is None
+
+
+def test_a_disk_saver_with_save_on_rank_beyond_the_world_size_refuses_to_save(tmp_path: Path) -> None:
+    saver = DiskSaver(tmp_path, save_on_rank=2)
+    with pytest.raises(ValueError, match=r"DiskSaver got save_on_rank=2, but this run has world size 1"):
+        saver({"w": torch.zeros(1)}, "w.pt")

@@ -518,6 +518,17 @@ def _snapshot(value: Any, copy: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     return apply_to_tensors(value, copy)
 
 
+def _check_save_on_rank(save_on_rank: int, owner: str) -> None:
+    """A ValueError when no process of this run has rank ``save_on_rank`` (nothing would ever be written)."""
+    world_size = distributed.get_world_size()
+    if save_on_rank >= world_size:
+        raise ValueError(
+            f"{owner} got save_on_rank={save_on_rank}, but this run has world size {world_size} (ranks 0 to "
+            f"{world_size - 1}), so no process would write the checkpoint. Pass save_on_rank=0, or a rank below "
+            f"{world_size}."
+        )
+
+
 class DiskSaver(BaseSaveHandler):
     """Writes checkpoints to files in a folder, atomically and durably, optionally in the background.
 
@@ -643,6 +654,7 @@ class DiskSaver(BaseSaveHandler):
 
         Under ``torch.distributed`` only rank ``save_on_rank`` writes.
         """
+        _check_save_on_rank(self.save_on_rank, "DiskSaver")
         if distributed.get_rank() != self.save_on_rank:
             return
         path = self.dirname / filename
@@ -1215,6 +1227,7 @@ class Checkpoint:
     def __call__(self, engine: Engine, event: Any = None) -> None:
         """Save a checkpoint now (when the score deserves it), then drop the ones no longer kept."""
         self._wire(engine)
+        _check_save_on_rank(self.save_on_rank, type(self).__name__)
         global_step: int | None = None
         if self.global_step_transform is not None:
             if event is None:
@@ -1347,6 +1360,7 @@ class Checkpoint:
             engine.add_event_handler(Events.EXCEPTION_RAISED, self._wait_on_failure)
 
     def _new_run(self, engine: Engine) -> None:
+        _check_save_on_rank(self.save_on_rank, type(self).__name__)
         self._warned_stale_step = False
 
     def wait(self) -> None:
