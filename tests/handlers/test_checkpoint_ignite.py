@@ -591,3 +591,49 @@ def test_ignites_item_and_kwargs_names(tmp_path: Path) -> None:
     item = checkpoint._saved[-1]
     assert isinstance(item, Checkpoint.Item) and (item.priority, item.filename) == (0, "trainer_0.pt")
     assert DiskSaver(tmp_path / "other", pickle_protocol=4).kwargs == {"pickle_protocol": 4}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("", r"filename_pattern is empty"),
+        ("runs/{name}_{global_step}.{ext}", r"holds a path separator.*DiskSaver\('runs/best'\)"),
+        ("{name}\\{global_step}.{ext}", r"holds a path separator"),
+        ("{name}_{score:.2f}.{ext}", r"cannot be formatted.*\{score\} with text.*drop the format spec"),
+        ("{name}_{global_step", r"not a valid str.format pattern"),
+    ],
+)
+def test_a_filename_pattern_that_cannot_name_a_file_is_refused_at_construction(pattern: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Checkpoint(
+            {"m": torch.nn.Linear(1, 1)},
+            lambda checkpoint, filename: None,
+            score_function=lambda engine: 0.5,
+            global_step_transform=lambda engine, event: 1,
+            filename_pattern=pattern,
+        )
+
+
+def test_a_global_step_pattern_with_a_score_and_no_step_transform_warns_at_construction() -> None:
+    # ignite names every file "model_None.pt" here; ember does the same (the differential tests pin it) but says so
+    with pytest.warns(UserWarning, match=r"global step is None.*global_step_transform=global_step_from_engine"):
+        Checkpoint(
+            {"model": torch.nn.Linear(1, 1)},
+            lambda checkpoint, filename: None,
+            score_function=lambda engine: 0.5,
+            filename_pattern="{name}_{global_step}.{ext}",
+        )
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["{filename_prefix}_{name}_{global_step:04d}.{ext}", "{global_step}-{name}-{score}.pt", "{name}_{score:>8}.{ext}"],
+)
+def test_the_filename_patterns_ignite_formats_are_accepted(pattern: str) -> None:
+    Checkpoint(
+        {"m": torch.nn.Linear(1, 1)},
+        lambda checkpoint, filename: None,
+        score_function=lambda engine: 0.5,
+        global_step_transform=lambda engine, event: 1,
+        filename_pattern=pattern,
+    )

@@ -1070,7 +1070,7 @@ class Checkpoint:
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r} ({type(flag).__name__}).")
         if filename_pattern is not None:
-            self._check_pattern(filename_pattern)
+            self._check_pattern(filename_pattern, score_function is not None, global_step_transform is not None)
         self.to_save = to_save
         self.save_handler = save_handler
         self.filename_prefix = filename_prefix
@@ -1106,15 +1106,60 @@ class Checkpoint:
         )
 
     @staticmethod
-    def _check_pattern(pattern: Any) -> None:
+    def _check_pattern(pattern: Any, scored: bool = False, step_transform: bool = False) -> None:
+        """Refuse a pattern that cannot name a file in the folder; ``scored``/``step_transform``: which are given."""
         if not isinstance(pattern, str):
             raise TypeError(f"filename_pattern must be a string, got {type(pattern).__name__}.")
-        fields = {field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None}
+        example = "e.g. '{filename_prefix}_{name}_{global_step}.{ext}'"
+        if not pattern:
+            raise ValueError(f"filename_pattern is empty. Give a pattern that names a file, {example}.")
+        try:
+            parsed = list(string.Formatter().parse(pattern))
+        except ValueError as error:
+            raise ValueError(
+                f"filename_pattern {pattern!r} is not a valid str.format pattern ({error}). Give one like "
+                f"{example[5:]}, with braces doubled ('{{{{', '}}}}') for literal braces."
+            ) from None
+        if any(sep in literal for literal, _, _, _ in parsed for sep in "/\\"):
+            raise ValueError(
+                f"filename_pattern {pattern!r} holds a path separator, but it names a file inside the save "
+                f"handler's folder. Drop the separator ({example}), and pass the sub-folder as the save handler, "
+                "e.g. DiskSaver('runs/best')."
+            )
+        fields = {field for _, field, _, _ in parsed if field is not None}
         unknown = sorted(fields - _PATTERN_FIELDS)
         if unknown:
             raise ValueError(
                 f"filename_pattern {pattern!r} uses the unknown fields {unknown}. It may use "
-                f"{sorted(_PATTERN_FIELDS)}, e.g. '{{filename_prefix}}_{{name}}_{{global_step}}.{{ext}}'."
+                f"{sorted(_PATTERN_FIELDS)}, {example}."
+            )
+        # the values a save formats: the score is text (already rounded, as in ignite), the step an integer
+        # (None with a score_function and no global_step_transform, as in ignite)
+        step_is_none = scored and not step_transform
+        sample = {
+            "filename_prefix": "prefix",
+            "name": "model",
+            "global_step": None if step_is_none else 1,
+            "score_name": "score",
+            "score": "0.5000" if scored else None,
+            "ext": "pt",
+        }
+        try:
+            pattern.format(**sample)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            raise ValueError(
+                f"filename_pattern {pattern!r} cannot be formatted ({error}). A save fills {{score}} with text "
+                "(the score already rounded, e.g. '0.8123', or None without a score_function) and {global_step} "
+                "with an integer (None with a score_function and no global_step_transform), so only a spec that "
+                "fits such a value works, e.g. '{global_step:04d}'; drop the format spec, as in '{name}_{score}.{ext}'."
+            ) from None
+        if step_is_none and "global_step" in fields:
+            warnings.warn(
+                f"filename_pattern {pattern!r} has {{global_step}}, but with a score_function and no "
+                "global_step_transform the global step is None (as in ignite): every file name holds 'None'. Pass "
+                "global_step_transform=global_step_from_engine(trainer) to put the step in the name.",
+                UserWarning,
+                stacklevel=4,
             )
         if "global_step" not in fields and "score" not in fields:
             warnings.warn(
