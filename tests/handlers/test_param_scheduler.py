@@ -527,6 +527,40 @@ def test_attaching_a_scheduler_twice_is_refused() -> None:
         scheduler.attach(trainer, Events.EPOCH_STARTED)
 
 
+def _linear(optimizer: torch.optim.Optimizer | None = None) -> PiecewiseLinear:
+    return PiecewiseLinear(optimizer or make_optimizer(), "lr", [(0, 1.0), (10, 0.0)])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _linear,
+        lambda: LinearCyclicalScheduler(make_optimizer(), "lr", 1.0, 0.0, 4),
+        lambda: ConcatScheduler([_linear(shared := make_optimizer()), _linear(shared)], durations=[3]),
+        lambda: ParamGroupScheduler([_linear(), _linear()], names=["a", "b"]),
+        lambda: LRScheduler(torch.optim.lr_scheduler.StepLR(make_optimizer(), step_size=1)),
+    ],
+)
+def test_a_scheduler_added_twice_to_an_event_is_refused(make: Callable[[], Any]) -> None:
+    trainer = Engine(lambda engine, batch: None)
+    scheduler = make()
+    trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
+    trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
+    with pytest.raises(RuntimeError, match=r"was added more than once to ITERATION_STARTED.*Add it once"):
+        trainer.run([0, 0, 0], max_epochs=1)
+    assert trainer.state.iteration == 1
+
+
+def test_a_scheduler_added_once_runs_again_in_a_fresh_run_without_complaint() -> None:
+    trainer = Engine(lambda engine, batch: None)
+    scheduler = _linear()
+    trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
+    trainer.add_event_handler(Events.EPOCH_STARTED, scheduler)  # another event: a different count
+    trainer.run([0], max_epochs=1)
+    trainer.run([0], max_epochs=1)  # a fresh run fires ITERATION_STARTED with iteration 1 again
+    assert scheduler.event_index == 4
+
+
 def test_a_param_name_the_groups_lack_is_created_as_in_ignite_with_a_warning() -> None:
     """ignite's docs schedule e.g. "lr (base)": the entry is created at the first event; ember warns about it."""
     model = torch.nn.Linear(2, 2)

@@ -80,6 +80,34 @@ def _fake_optimizer(lr: float = 0.01) -> Optimizer:
     return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
 
 
+def _refuse_second_registration(handler: Any, engine: Engine | None) -> None:
+    """A RuntimeError when ``handler`` runs twice in one firing of an event (added twice to it).
+
+    ``attach`` refuses a second attachment; this catches the same mistake made through
+    ``engine.add_event_handler``, which would step the schedule twice per event. A handler called twice
+    for the same event count is the cheap sign; its registrations on that event confirm it.
+    """
+    if not isinstance(engine, Engine):
+        return
+    event = engine.last_event_name
+    try:
+        count = engine.state.get_event_attrib_value(event)
+    except (ValueError, TypeError, AttributeError, KeyError):  # an event without a counter: nothing to compare
+        return
+    key = (id(engine), event, count)
+    if key == getattr(handler, "_last_event_key", None):
+        dispatch = getattr(engine, "_dispatch", {}).get(event)
+        entries = getattr(dispatch, "entries", ())
+        if sum(entry.handler is handler or entry.handler == handler for entry in entries) > 1:
+            owner = type(handler).__name__
+            raise RuntimeError(
+                f"This {owner} was added more than once to {getattr(event, 'name', event)}, so it would step the "
+                f"schedule twice per event. Add it once: {owner.lower()}.attach(engine) or "
+                f"engine.add_event_handler(event, {owner.lower()}), not both nor twice."
+            )
+    handler._last_event_key = key
+
+
 class BaseParamScheduler:
     """What every parameter scheduler has: a name, an event count, an optional history, a state dict.
 
@@ -262,6 +290,7 @@ class ParamScheduler(BaseParamScheduler):
 
     def __call__(self, engine: Engine | None = None, name: str | None = None) -> None:
         """Set the current value on the param groups, record it (``save_history``), count the event."""
+        _refuse_second_registration(self, engine)
         value = self._value()
         groups = self.optimizer_param_groups
         if isinstance(value, list):
@@ -592,6 +621,7 @@ class ParamGroupScheduler:
 
     def __call__(self, engine: Engine | None = None, name: str | None = None) -> None:
         """One event for every scheduler, each recorded under its own name."""
+        _refuse_second_registration(self, engine)
         for scheduler, scheduler_name in zip(self.schedulers, self.names, strict=True):
             scheduler(engine, scheduler_name)
 
@@ -760,6 +790,7 @@ class ConcatScheduler(ParamScheduler):
 
     def __call__(self, engine: Engine | None = None, name: str | None = None) -> None:
         """One event for the scheduler whose turn it is; the next one's turn comes after its duration."""
+        _refuse_second_registration(self, engine)
         while self._current_duration == 0 and self._scheduler_index < len(self.durations):
             self._scheduler_index += 1
             last = self._scheduler_index == len(self.durations)
@@ -995,6 +1026,7 @@ class LRScheduler(ParamScheduler):
             super().__call__(engine, name)  # sets _value(), records the history, counts the event
             scheduler.last_epoch += 1
             return
+        _refuse_second_registration(self, engine)
         if isinstance(scheduler, ReduceLROnPlateau):
             if engine is None:
                 raise ValueError("A ReduceLROnPlateau LRScheduler reads its metric from an engine; pass the engine.")
@@ -1203,6 +1235,7 @@ class ReduceLROnPlateauScheduler(ParamScheduler):
         """
         if engine is None:
             raise ValueError("ReduceLROnPlateauScheduler reads its metric from an engine; pass the engine.")
+        _refuse_second_registration(self, engine)
         self.scheduler.step(_metric_value(self.metric_name, engine))
         if self.save_history:
             _record_history(self.trainer, name or self.param_name, self.optimizer_param_groups, "lr")
