@@ -461,6 +461,19 @@ class Engine:
             dispatches = [self._dispatch.get(base, _EMPTY_DISPATCH)]
         return any(_same_handler(entry.handler, handler) for d in dispatches for entry in d.entries)
 
+    def event_handler_count(self, handler: Callable[..., Any], event_name: Any) -> int:
+        """How many times ``handler`` is attached to ``event_name`` (a handler that must run once per event checks it).
+
+        >>> engine = Engine(lambda engine, batch: None)
+        >>> def log(engine): ...
+        >>> _ = engine.add_event_handler(Events.EPOCH_COMPLETED, log)
+        >>> engine.event_handler_count(log, Events.EPOCH_COMPLETED)
+        1
+        """
+        base = event_name.event if isinstance(event_name, FilteredEvent) else event_name
+        entries = self._dispatch.get(base, _EMPTY_DISPATCH).entries
+        return sum(_same_handler(entry.handler, handler) for entry in entries)
+
     def remove_event_handler(self, handler: Callable[..., Any], event_name: Any) -> None:
         """Detach every registration of ``handler`` on ``event_name``.
 
