@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -39,6 +38,7 @@ from torch.utils.data import BatchSampler, DataLoader, IterableDataset
 
 from ember.engine.engine import Engine
 from ember.engine.events import Events
+from ember.engine.passes import iterate_from
 from ember.engine.state import State
 from ember.utils import manual_seed
 
@@ -458,12 +458,8 @@ class _SeededPasses:
                 # The uninterrupted run drew this pass's order from the pass's seed: so does this one,
                 # before the random state saved in the middle of the pass is restored.
                 self._batch_sampler._draw_ahead()
-        elif position and callable(getattr(data, "iter_from", None)):
-            iterator = iter(data.iter_from(position))  # type: ignore[attr-defined]
         else:
-            iterator = iter(data)
-            for _ in itertools.islice(iterator, position):  # data that cannot start mid-pass is fetched up to it
-                pass
+            iterator = iterate_from(data, position)
         if position:
             engine._restore_loaded_rng_states()  # as they were when this position was saved
         else:

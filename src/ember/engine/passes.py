@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["DataPasses"]
+__all__ = ["DataPasses", "iterate_from", "length_of"]
 
 
 class DataPasses:
@@ -45,20 +45,7 @@ class DataPasses:
             self.iterator = itertools.repeat(None)
             return
         _set_sampler_epoch(data, epoch - 1)
-        if position and hasattr(data, "iter_from"):
-            self.iterator = iter(data.iter_from(position))
-            return
-        iterator = iter(data)
-        if position:
-            logger.info(
-                "Resuming at batch %d of the data: fetching and discarding %d batches "
-                "(give the data an iter_from(position) method to skip them without loading).",
-                position,
-                position,
-            )
-            for _ in itertools.islice(iterator, position):
-                pass
-        self.iterator = iterator
+        self.iterator = iterate_from(data, position, logger)
 
     def switch(self, data: Iterable[Any], iteration: int) -> None:
         """Take the next batches from the start of ``data`` (``Engine.set_data``)."""
@@ -72,6 +59,28 @@ class DataPasses:
     def position(self, iteration: int) -> int:
         """How many batches of the current pass were taken by ``iteration``."""
         return iteration - self.start_iteration
+
+
+def iterate_from(data: Iterable[Any], position: int, logger: logging.Logger | None = None) -> Iterator[Any]:
+    """An iterator over ``data`` whose first batch is batch ``position``.
+
+    The data's ``iter_from(position)`` is used when it has one; otherwise the batches before
+    ``position`` are fetched and discarded (``logger``, if given, says so).
+    """
+    if position and callable(getattr(data, "iter_from", None)):
+        return iter(data.iter_from(position))  # type: ignore[attr-defined]
+    iterator = iter(data)
+    if position:
+        if logger is not None:
+            logger.info(
+                "Resuming at batch %d of the data: fetching and discarding %d batches "
+                "(give the data an iter_from(position) method to skip them without loading).",
+                position,
+                position,
+            )
+        for _ in itertools.islice(iterator, position):
+            pass  # the batches before the position are fetched and dropped
+    return iterator
 
 
 def _set_sampler_epoch(data: Any, epoch: int) -> None:
