@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -405,6 +406,35 @@ def torchrun(tmp_path: Path, folder: Path, *options: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", *options, str(script), str(folder)]
 
 
+EXIT_ABORT = "terminate called without an active exception"
+
+
+def launch(make_commands: Callable[[], list[list[str]]]) -> list[tuple[int, str]]:
+    """Start the commands ``make_commands()`` gives together, wait for each (bounded); their exit codes and outputs.
+
+    A job whose work is done but whose process aborts at exit while gloo is torn down (issue 17, "abort at
+    exit", still open: about one run in ten here) is launched once more, so that this test checks the
+    launch and its results; every other failure counts at once.
+    """
+    for attempt in range(2):
+        processes = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for command in make_commands()
+        ]
+        results = []
+        for process in processes:
+            try:
+                output, _ = process.communicate(timeout=180)
+            except subprocess.TimeoutExpired:
+                for other in processes:
+                    other.kill()
+                raise
+            results.append((process.returncode, output.decode()))
+        aborted_at_exit = any(code != 0 and EXIT_ABORT in output for code, output in results)
+        if not aborted_at_exit or attempt == 1:
+            return results
+    return results
+
+
 def read_ranks(folder: Path) -> list[dict[str, Any]]:
     return [json.loads((folder / f"rank{rank}.json").read_text()) for rank in range(2)]
 
@@ -416,24 +446,17 @@ def test_torchrun_single_node_and_two_nodes_give_the_same_weights(tmp_path: Path
     one_node, two_nodes = tmp_path / "one", tmp_path / "two"
     one_node.mkdir()
     two_nodes.mkdir()
-    done = subprocess.run(
-        torchrun(tmp_path, one_node, "--standalone", "--nproc_per_node=2"), capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]  # the ranks' tracebacks, when one fails
+    [(code, output)] = launch(lambda: [torchrun(tmp_path, one_node, "--standalone", "--nproc_per_node=2")])
+    assert code == 0, output[-4000:]  # the ranks' tracebacks, when one fails
     single = read_ranks(one_node)
-    port = idist.launch._free_port()
-    common = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}"]
-    nodes = [
-        subprocess.Popen(
-            torchrun(tmp_path, two_nodes, *common, f"--node_rank={node}"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for node in (0, 1)
-    ]
-    for node in nodes:
-        output, _ = node.communicate(timeout=180)
-        assert node.returncode == 0, output.decode()[-3000:]
+
+    def two_node_job() -> list[list[str]]:
+        port = idist.launch._free_port()  # a new rendezvous port for each launch
+        common = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}"]
+        return [torchrun(tmp_path, two_nodes, *common, f"--node_rank={node}") for node in (0, 1)]
+
+    for code, output in launch(two_node_job):
+        assert code == 0, output[-3000:]
     multi = read_ranks(two_nodes)
     for rank in range(2):
         assert single[rank]["topology"] == [rank, rank, 2, 2, 1, 0, rank]
