@@ -164,6 +164,68 @@ def check_output_dir(args: argparse.Namespace, output_dir: Path) -> None:
         )
 
 
+def settle_patience(args: argparse.Namespace, saved_patience: int | None) -> None:
+    """Early stopping's patience: the one given, or a resumed run's own (or the default for a new run)."""
+    if args.patience is None:
+        # a resumed run keeps its patience: an early-stopped run stays stopped without --patience again
+        args.patience = saved_patience if saved_patience is not None else DEFAULT_PATIENCE
+    elif saved_patience is not None and args.patience != saved_patience:
+        say(f"early stopping's patience is now {args.patience} (the run was started with {saved_patience})")
+
+
+def attach_logs(
+    output_dir: Path, trainer: Engine, evaluator: Engine, optimizer: torch.optim.Optimizer
+) -> tuple[TensorBoardLogger, CSVLogger]:
+    """TensorBoard and CSV logs of the same values; rank 0 writes, other ranks attach nothing."""
+    tensorboard = TensorBoardLogger(log_dir=output_dir / "tensorboard")
+    csv_logger = CSVLogger(output_dir / "metrics.csv")
+    for logger in (tensorboard, csv_logger):
+        logger.attach_output_handler(
+            trainer,
+            Events.ITERATION_COMPLETED(every=10),
+            tag="train",
+            output_transform=lambda loss: {"batch_loss": loss},
+        )
+        logger.attach_output_handler(trainer, Events.EPOCH_COMPLETED, tag="train", metric_names=["loss"])
+        logger.attach_output_handler(
+            evaluator,
+            Events.COMPLETED,
+            tag="validation",
+            metric_names=["accuracy", "loss"],
+            global_step_transform=global_step_from_engine(trainer),
+        )
+        logger.attach_opt_params_handler(trainer, Events.EPOCH_STARTED, optimizer)
+    return tensorboard, csv_logger
+
+
+def resume(
+    args: argparse.Namespace,
+    to_save: dict[str, Any],
+    output_dir: Path,
+    cosine: torch.optim.lr_scheduler.LambdaLR,
+    saved_epochs: int | None,
+) -> None:
+    """Load the newest checkpoint of ``output_dir`` into ``to_save`` and fit the schedule to a new --epochs."""
+    trainer, optimizer = to_save["trainer"], to_save["optimizer"]
+    resumed_from = resume_from_latest(to_save, output_dir / "checkpoints" / "last")
+    if resumed_from is None:  # checked by check_output_dir; the file may have gone since
+        raise OptionsError(f"--resume: {output_dir} holds no checkpoint to resume from any more.")
+    say(f"resuming {output_dir} from {resumed_from.name} (epoch {trainer.state.epoch})")
+    if args.epochs < trainer.state.epoch:
+        raise OptionsError(
+            f"--epochs {args.epochs} is less than the {trainer.state.epoch} epochs this run has trained. "
+            f"Pass --epochs {trainer.state.epoch} or more."
+        )
+    if saved_epochs is not None and saved_epochs != args.epochs:
+        # the LambdaLR reads args.epochs; set the lr of the coming epoch on the new cosine now
+        for group, base_lr in zip(optimizer.param_groups, cosine.base_lrs):
+            group["lr"] = base_lr * cosine_factor(trainer.state.epoch, args.epochs)
+        say(
+            f"training to {args.epochs} epochs instead of {saved_epochs}: the cosine schedule is rebuilt for "
+            f"{args.epochs} epochs (lr now {optimizer.param_groups[0]['lr']:.4f})"
+        )
+
+
 def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     """One run (new or resumed) in ``output_dir``; returns the final validation metrics and why the run stopped."""
     rank, world_size = idist.get_rank(), idist.get_world_size()
@@ -171,12 +233,7 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     check_output_dir(args, output_dir)
     saved_options = check_resumed_options(args, config_path) if args.resume else {}
     saved_epochs = saved_options.get("epochs")
-    saved_patience = saved_options.get("patience")
-    if args.patience is None:
-        # a resumed run keeps its patience: an early-stopped run stays stopped without --patience again
-        args.patience = saved_patience if saved_patience is not None else DEFAULT_PATIENCE
-    elif saved_patience is not None and args.patience != saved_patience:
-        say(f"early stopping's patience is now {args.patience} (the run was started with {saved_patience})")
+    settle_patience(args, saved_options.get("patience"))
 
     torch.manual_seed(args.seed)
     train_loader, validation_loader = load_data(args.batch_size, args.seed, rank, world_size)
@@ -240,25 +297,7 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     if args.time_limit:
         TimeLimit(args.time_limit).attach(trainer)
 
-    # logs: TensorBoard and CSV get the same values; rank 0 writes, other ranks attach nothing
-    tensorboard = TensorBoardLogger(log_dir=output_dir / "tensorboard")
-    csv_logger = CSVLogger(output_dir / "metrics.csv")
-    for logger in (tensorboard, csv_logger):
-        logger.attach_output_handler(
-            trainer,
-            Events.ITERATION_COMPLETED(every=10),
-            tag="train",
-            output_transform=lambda loss: {"batch_loss": loss},
-        )
-        logger.attach_output_handler(trainer, Events.EPOCH_COMPLETED, tag="train", metric_names=["loss"])
-        logger.attach_output_handler(
-            evaluator,
-            Events.COMPLETED,
-            tag="validation",
-            metric_names=["accuracy", "loss"],
-            global_step_transform=global_step_from_engine(trainer),
-        )
-        logger.attach_opt_params_handler(trainer, Events.EPOCH_STARTED, optimizer)
+    tensorboard, csv_logger = attach_logs(output_dir, trainer, evaluator, optimizer)
     plotter = CurvesPlotter(csv_logger, output_dir / "curves.png", title=f"digits ({output_dir.name})")
     plotter.attach(trainer)
 
@@ -286,23 +325,7 @@ def train(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     preemption.attach(trainer)
 
     if args.resume:
-        resumed_from = resume_from_latest(to_save, output_dir / "checkpoints" / "last")
-        if resumed_from is None:  # checked by check_output_dir; the file may have gone since
-            raise OptionsError(f"--resume: {output_dir} holds no checkpoint to resume from any more.")
-        say(f"resuming {output_dir} from {resumed_from.name} (epoch {trainer.state.epoch})")
-        if args.epochs < trainer.state.epoch:
-            raise OptionsError(
-                f"--epochs {args.epochs} is less than the {trainer.state.epoch} epochs this run has trained. "
-                f"Pass --epochs {trainer.state.epoch} or more."
-            )
-        if saved_epochs is not None and saved_epochs != args.epochs:
-            # the LambdaLR reads args.epochs; set the lr of the coming epoch on the new cosine now
-            for group, base_lr in zip(optimizer.param_groups, cosine.base_lrs):
-                group["lr"] = base_lr * cosine_factor(trainer.state.epoch, args.epochs)
-            say(
-                f"training to {args.epochs} epochs instead of {saved_epochs}: the cosine schedule is rebuilt for "
-                f"{args.epochs} epochs (lr now {optimizer.param_groups[0]['lr']:.4f})"
-            )
+        resume(args, to_save, output_dir, cosine, saved_epochs)
     if rank == 0:
         kept = (*FIXED_ON_RESUME, "epochs", "patience")
         config_path.write_text(json.dumps({name: getattr(args, name) for name in kept}))
