@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test lint typecheck pytest docs bench clean
+.PHONY: demo test check lint typecheck pytest docs bench clean
 
 $(BIN)/.ember-installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,16 @@ demo: $(BIN)/.ember-installed
 # The quick checks first (ruff, mypy and the docs build take about 20 s), so that they fail before the suite runs.
 test: lint typecheck docs pytest
 
+# The fast loop before a commit (about a minute; also .pre-commit-config.yaml): the static checks, then the
+# tests that start no processes and take no more than a few seconds each, stopping at the first failure.
+check: lint typecheck
+	$(BIN)/pytest -q -x -n 2 --dist loadgroup -m "not slow and not distributed"
+
+# ruff (style, and no function over complexity 15), and the layer contract of .importlinter.
 lint: $(BIN)/.ember-installed
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(BIN)/.ember-installed
 	$(BIN)/mypy

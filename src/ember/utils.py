@@ -224,9 +224,9 @@ def setup_logger(
         handler.close()
     logger.propagate = False
     if distributed_rank is None:
-        from ember.distributed import get_rank
-
-        distributed_rank = get_rank()
+        # torch.distributed directly (what ember.distributed.get_rank reads): utils is below distributed
+        initialized = torch.distributed.is_available() and torch.distributed.is_initialized()
+        distributed_rank = torch.distributed.get_rank() if initialized else 0
     if distributed_rank > 0:
         # Silent on purpose: the lines of rank 0 are the run's log.
         logger.setLevel(logging.CRITICAL + 1)
