@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import logging
-import random
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 import torch
+
+from ember.random import manual_seed  # the one implementation; ignite's ember.utils.manual_seed path
 
 __all__ = [
     "apply_to_tensor",
@@ -158,24 +159,6 @@ def to_onehot(indices: torch.Tensor, num_classes: int) -> torch.Tensor:
     # refuses an index out of range itself.
     onehot = torch.zeros((indices.shape[0], num_classes, *indices.shape[1:]), dtype=torch.uint8, device=indices.device)
     return onehot.scatter_(1, indices.unsqueeze(1).long(), 1)
-
-
-def manual_seed(seed: int) -> None:
-    """Seed Python's ``random``, torch (CPU and every CUDA device) and, when installed, NumPy's global generator.
-
-    >>> manual_seed(7); first = torch.rand(1)
-    >>> manual_seed(7); torch.equal(first, torch.rand(1))
-    True
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r} ({type(seed).__name__}).")
-    random.seed(seed)
-    torch.manual_seed(seed)  # seeds every CUDA device too
-    try:
-        import numpy
-    except ImportError:  # NumPy is optional: without it there is no NumPy generator to seed
-        return
-    numpy.random.seed(seed % 2**32)  # NumPy's legacy seed takes 32 bits
 
 
 _LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s: %(message)s"

@@ -19,7 +19,7 @@ the same batches and random numbers as ignite's ``DeterministicEngine``:
   middle of a pass restores them before its first batch.
 
 It uses the engine's own resume path (data with an ``iter_from(position)`` method, as
-:class:`ember.data.ResumableLoader` has) and the random state of :class:`ember.handlers.RNGStates`,
+:class:`ember.data.ResumableLoader` has) and the random state of :class:`ember.random.RNGStates`,
 not a second mechanism. Where ignite's own resume does not repeat the uninterrupted run (a resume in
 the middle of a shuffled ``DataLoader``'s pass draws another order in ignite; a list resumed at an
 epoch boundary reseeds as if it were the first pass), ember repeats the uninterrupted run.
@@ -27,11 +27,10 @@ epoch boundary reseeds as if it were the first pass), ember repeats the uninterr
 
 from __future__ import annotations
 
-import functools
 import inspect
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset
@@ -40,11 +39,9 @@ from ember.engine.engine import Engine
 from ember.engine.events import Events
 from ember.engine.passes import iterate_from
 from ember.engine.state import State
-from ember.utils import manual_seed
+from ember.random import RNGStates, keep_random_state, manual_seed, restore_rng_states
 
 __all__ = ["DeterministicEngine", "ReproducibleBatchSampler", "keep_random_state", "update_dataloader"]
-
-R = TypeVar("R")
 
 # DataLoader arguments that update_dataloader does not carry over: the batch sampler replaces them.
 _REPLACED_BY_BATCH_SAMPLER = {"self", "batch_size", "shuffle", "sampler", "batch_sampler", "drop_last"}
@@ -146,39 +143,6 @@ def _check_start(start_iteration: Any) -> int | None:
     return start_iteration
 
 
-def _rng_states() -> Any:
-    from ember.handlers.checkpoint import RNGStates  # imported when used: the engine core needs no handlers
-
-    return RNGStates()
-
-
-def keep_random_state(func: Callable[..., R]) -> Callable[..., R]:
-    """Decorate ``func`` so that calling it leaves the random state of Python, NumPy and torch as it found it.
-
-    Useful for work between iterations that draws random numbers (a validation run with random
-    augmentation, a sample plot) which must not shift the training's random sequence. The state is
-    restored also when ``func`` raises.
-
-    >>> @keep_random_state
-    ... def draw():
-    ...     return torch.rand(1)
-    >>> _ = torch.manual_seed(0); drawn = draw()
-    >>> torch.equal(drawn, torch.rand(1))  # the next number is the one draw() took
-    True
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> R:
-        rng = _rng_states()
-        saved = rng.state_dict()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            rng.load_state_dict(saved)
-
-    return wrapper
-
-
 class DeterministicEngine(Engine):
     """An :class:`~ember.engine.Engine` whose data order and random numbers are a function of one seed.
 
@@ -270,7 +234,7 @@ class DeterministicEngine(Engine):
         """:meth:`Engine.state_dict <ember.engine.Engine.state_dict>` plus ``seed`` and ``rng_states``.
 
         ``rng_states`` is the state of Python's, NumPy's and torch's generators at the moment of
-        saving (in :class:`ember.handlers.RNGStates`'s format, loadable with ``weights_only=True``).
+        saving (in :class:`ember.random.RNGStates`'s format, loadable with ``weights_only=True``).
         ``seed_offsets`` holds what the current pass (and a next one already set up by
         ``terminate_epoch()``) adds to the seed. A ``DataLoader`` with a generator of its own
         (``DataLoader(..., generator=g)``) adds ``loader_generator_states``: that generator's state
@@ -278,7 +242,7 @@ class DeterministicEngine(Engine):
         """
         saved = super().state_dict()
         saved["seed"] = getattr(self.state, "seed", None)
-        saved["rng_states"] = _rng_states().state_dict()
+        saved["rng_states"] = RNGStates().state_dict()
         if self._passes is not None:
             saved["seed_offsets"] = self._passes._seed_offsets()
             generator_states = self._passes._generator_states()
@@ -334,30 +298,10 @@ class DeterministicEngine(Engine):
         saved, self._loaded_rng_states = self._loaded_rng_states, None
         if saved is None:
             return
-        if isinstance(saved, Mapping):
-            _rng_states().load_state_dict(saved)
-        else:
-            _load_ignite_rng_states(saved)
+        restore_rng_states(saved)  # ember's dict, or pytorch-ignite's list
 
     def _forget_loaded_rng_states(self) -> None:
         self._loaded_rng_states = None
-
-
-def _load_ignite_rng_states(saved: Any) -> None:
-    """pytorch-ignite's format: ``[random.getstate(), torch.get_rng_state(), numpy.random.get_state()]``."""
-    import random
-
-    if not isinstance(saved, (list, tuple)) or len(saved) < 2:
-        raise ValueError(
-            "state_dict['rng_states'] must be a dict saved by DeterministicEngine.state_dict() or the list saved by "
-            f"pytorch-ignite's DeterministicEngine, got {type(saved).__name__}."
-        )
-    random.setstate(tuple(saved[0]))
-    torch.set_rng_state(saved[1].cpu())
-    if len(saved) > 2:
-        import numpy
-
-        numpy.random.set_state(saved[2])
 
 
 def _after_terminate_epoch(engine: DeterministicEngine, iter_counter: int = 0) -> None:

@@ -27,7 +27,6 @@ import math
 import numbers
 import os
 import pickle
-import random
 import re
 import string
 import struct
@@ -48,6 +47,7 @@ import torch
 from ember import distributed
 from ember._atomic import TEMP_SUFFIX, remove_stale_temporaries, write_atomic
 from ember.engine import Engine, EventEnum, Events
+from ember.random import RNGStates
 from ember.utils import apply_to_tensors
 
 __all__ = [
@@ -726,74 +726,6 @@ class DiskSaver(BaseSaveHandler):
     def list_files(self) -> list[str]:
         """Names of the checkpoint files now in the folder."""
         return sorted(path.name for path in _checkpoint_files(self.dirname, ""))
-
-
-# ---------------------------------------------------------------------------------------------- RNG
-
-
-class RNGStates:
-    """The random number generators' states (Python, NumPy, torch CPU and CUDA) as a checkpointable object.
-
-    Put one in ``to_save``: its state dict holds only tensors, numbers and lists, so it loads with
-    ``torch.load(weights_only=True)``. Loading it restores every generator.
-
-    >>> import random
-    >>> rng = RNGStates()
-    >>> saved = rng.state_dict()
-    >>> first = random.random()
-    >>> rng.load_state_dict(saved)
-    >>> random.random() == first
-    True
-    """
-
-    def state_dict(self) -> dict[str, Any]:
-        """Snapshot of every generator's state."""
-        version, mt_state, gauss_next = random.getstate()
-        saved: dict[str, Any] = {
-            "python": {"version": version, "state": torch.tensor(mt_state, dtype=torch.int64), "gauss": gauss_next},
-            "torch": torch.get_rng_state(),
-            "cuda": [state for state in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
-        }
-        try:
-            import numpy
-        except ImportError:  # NumPy is optional: without it there is no NumPy generator to save
-            return saved
-        kind, keys, position, has_gauss, cached = numpy.random.get_state(legacy=True)  # a tuple when legacy=True
-        saved["numpy"] = {
-            "kind": str(kind),
-            "keys": torch.from_numpy(numpy.asarray(keys, dtype=numpy.int64)),
-            "position": int(position),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        }
-        return saved
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the generators from a :meth:`state_dict` snapshot."""
-        missing = [key for key in ("python", "torch", "cuda") if key not in state_dict]
-        if missing:
-            raise ValueError(
-                f"RNGStates.load_state_dict misses the keys {missing} (it got {sorted(state_dict)}). "
-                "Pass a dict saved by RNGStates.state_dict()."
-            )
-        python = state_dict["python"]
-        random.setstate((python["version"], tuple(int(v) for v in python["state"].tolist()), python["gauss"]))
-        torch.set_rng_state(state_dict["torch"])
-        if state_dict["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-        if "numpy" in state_dict:
-            import numpy
-
-            saved = state_dict["numpy"]
-            numpy.random.set_state(
-                (
-                    saved["kind"],
-                    saved["keys"].numpy().astype("uint32"),
-                    saved["position"],
-                    saved["has_gauss"],
-                    saved["cached_gaussian"],
-                )
-            )
 
 
 # ---------------------------------------------------------------------------------------------- Checkpoint
