@@ -42,6 +42,7 @@ from ember.handlers.loggers import (
 from ember.handlers.lr_scheduler import LRScheduler
 from ember.handlers.param_scheduler import (
     BaseParamScheduler,
+    BatchSizeScheduler,
     ConcatScheduler,
     CosineAnnealingScheduler,
     CyclicalScheduler,
@@ -62,6 +63,14 @@ from ember.handlers.sharded_checkpoint import (
     load_sharded_checkpoint,
     resume_from_latest_sharded,
     verify_sharded_checkpoint,
+)
+from ember.handlers.state_param_scheduler import (
+    ExpStateScheduler,
+    LambdaStateScheduler,
+    MultiStepStateScheduler,
+    PiecewiseLinearStateScheduler,
+    StateParamScheduler,
+    StepStateScheduler,
 )
 from ember.handlers.stores import EpochOutputStore
 from ember.handlers.terminate_on_nan import TerminateOnNan, find_non_finite
@@ -93,6 +102,13 @@ __all__: list[str] = [
     "Patience",
     "LRScheduler",
     "BaseParamScheduler",
+    "BatchSizeScheduler",
+    "ExpStateScheduler",
+    "LambdaStateScheduler",
+    "MultiStepStateScheduler",
+    "PiecewiseLinearStateScheduler",
+    "StateParamScheduler",
+    "StepStateScheduler",
     "ConcatScheduler",
     "CosineAnnealingScheduler",
     "CyclicalScheduler",

@@ -13,6 +13,7 @@ events seen, ``event_index`` = 0, 1, 2 ... and equal ignite's at every step:
 - :class:`LRScheduler`: a :mod:`torch.optim.lr_scheduler` scheduler, stepped by the events.
 - :func:`create_lr_scheduler_with_warmup`: a linear warm-up, then any of the above.
 - :class:`ReduceLROnPlateauScheduler`: torch's ``ReduceLROnPlateau`` on a metric of an engine.
+- :class:`BatchSizeScheduler`: the batch size of a DataLoader, from a function of the event count.
 
 Where PyTorch has the schedule (``LRScheduler``, ``ReduceLROnPlateauScheduler``), the handler
 drives PyTorch's scheduler rather than computing it again. With ``save_history=True`` each
@@ -20,6 +21,7 @@ event appends the param groups' values to ``engine.state.param_history[name]``.
 """
 
 from ember.handlers.param_scheduler._base import BaseParamScheduler, ParamScheduler
+from ember.handlers.param_scheduler._batch_size import BatchSizeScheduler
 from ember.handlers.param_scheduler._composite import ConcatScheduler, ParamGroupScheduler
 from ember.handlers.param_scheduler._cyclical import (
     CosineAnnealingScheduler,
@@ -32,6 +34,7 @@ from ember.handlers.param_scheduler._warmup import create_lr_scheduler_with_warm
 
 __all__ = [
     "BaseParamScheduler",
+    "BatchSizeScheduler",
     "ConcatScheduler",
     "CosineAnnealingScheduler",
     "CyclicalScheduler",

@@ -28,15 +28,19 @@ def _check_bool(name: str, value: Any) -> bool:
     return value
 
 
-def _record_history(engine: Engine | None, name: str, groups: Sequence[Mapping[str, Any]], param_name: str) -> None:
-    """Append the groups' current values to ``engine.state.param_history[name]``."""
-    if engine is None:
-        return
-    history: dict[str, list[list[Any]]] | None = getattr(engine.state, "param_history", None)
+def _record_value(engine: Engine, name: str, value: Any) -> None:
+    """Append ``value`` to ``engine.state.param_history[name]`` (created on first use)."""
+    history: dict[str, list[Any]] | None = getattr(engine.state, "param_history", None)
     if history is None:
         history = {}
         setattr(engine.state, "param_history", history)  # noqa: B010 - a user attribute of State
-    history.setdefault(name, []).append([group[param_name] for group in groups])
+    history.setdefault(name, []).append(value)
+
+
+def _record_history(engine: Engine | None, name: str, groups: Sequence[Mapping[str, Any]], param_name: str) -> None:
+    """Append the groups' current values to ``engine.state.param_history[name]``."""
+    if engine is not None:
+        _record_value(engine, name, [group[param_name] for group in groups])
 
 
 def _fake_optimizer(lr: float = 0.01) -> Optimizer:

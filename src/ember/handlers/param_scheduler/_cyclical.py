@@ -128,6 +128,13 @@ class CyclicalScheduler(ParamScheduler):
         self.end_value: float = _check_number("end_value", end_value)
         self.cycle_size: int = int(cycle_size)
         self.cycle_mult: float = _check_number("cycle_mult", cycle_mult)
+        if self.cycle_mult <= 0 or int(self.cycle_size * self.cycle_mult) < 1:
+            # the next cycle would have no event (ignite divides by its size: a ZeroDivisionError mid-run)
+            raise ValueError(
+                f"cycle_mult={cycle_mult!r} makes the second cycle {int(cycle_size * self.cycle_mult)} events long "
+                f"(cycle_size={cycle_size} times cycle_mult, rounded down). Pass cycle_mult=1.0 for cycles of equal "
+                "length, > 1 for longer ones, or a value < 1 that keeps at least one event per cycle."
+            )
         self.start_value_mult: float = _check_number("start_value_mult", start_value_mult)
         self.end_value_mult: float = _check_number("end_value_mult", end_value_mult)
         self.warmup_duration: int = int(warmup_duration)
@@ -152,7 +159,14 @@ class CyclicalScheduler(ParamScheduler):
             self.start_value *= self.start_value_mult  # the warm-up (if any) ramps to the next cycle's start
         if self.event_index and self.event_index == self.total_cycle_size:
             self.event_index = 0
-            self.cycle_size = int(self.cycle_size * self.cycle_mult)
+            shrunk = int(self.cycle_size * self.cycle_mult)
+            if shrunk < 1:
+                raise ValueError(
+                    f"cycle_mult={self.cycle_mult!r} shrank cycle {self.cycle + 1} of {type(self).__name__} to "
+                    f"{shrunk} events ({self.cycle_size} times cycle_mult, rounded down), so the schedule has no value "
+                    "for it. Use a cycle_mult closer to 1, or a larger cycle_size, for this many cycles."
+                )
+            self.cycle_size = shrunk
             self.warmup_duration = int(self.warmup_duration * self.cycle_mult)
             self.total_cycle_size = self.warmup_duration + self.cycle_size
             self.cycle += 1
