@@ -1,0 +1,81 @@
+"""Code run in each process of the 2-process test of ignite's long-tail metrics (importable by spawned processes).
+
+Each builder returns ``{name: (metric factory, batch maker)}``; a batch maker turns a slice of rows of
+one fixed random dataset into a metric input. Rank 0 gets the rows [0, SHARD_END), rank 1 the rest,
+in batches of different sizes: uneven shards, uneven batch counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+import ember.metrics.regression as regression
+
+SIZE = 29
+SHARD_END = 11
+Rows = slice
+Entry = tuple[Callable[[], Any], Callable[[Rows], Any]]
+
+
+def _generator() -> torch.Generator:
+    return torch.Generator().manual_seed(5)
+
+
+def _regression_data() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = _generator()
+    return (torch.rand(SIZE, generator=generator) + 0.2, torch.rand(SIZE, generator=generator) + 0.2)
+
+
+def regression_entries() -> dict[str, Entry]:
+    y_pred, y = _regression_data()
+
+    def pair(rows: Rows) -> Any:
+        return y_pred[rows], y[rows]
+
+    names = [name for name in regression.__all__ if name[0].isupper()]
+    return {name: (getattr(regression, name), pair) for name in names}
+
+
+def entries() -> dict[str, Entry]:
+    """Every metric the test covers."""
+    return {**regression_entries()}
+
+
+def run(rows: Rows, batch_size: int, only: list[str] | None = None) -> dict[str, Any]:
+    """Feed ``rows`` in batches of ``batch_size`` to every metric; the computed values (tensors as lists)."""
+    values: dict[str, Any] = {}
+    for name, (make, batch_of) in entries().items():
+        if only is not None and name not in only:
+            continue
+        metric = make()
+        for start in range(rows.start, rows.stop, batch_size):
+            metric.update(batch_of(slice(start, min(start + batch_size, rows.stop))))
+        value = metric.compute()
+        values[name] = value.tolist() if isinstance(value, torch.Tensor) else value
+    return values
+
+
+# Metrics whose value is a mean of per-batch estimates: they depend on how rows are cut into batches.
+BATCH_WISE: list[str] = []
+
+
+def run_as_ranks_batch(names: list[str]) -> dict[str, Any]:
+    """One process fed the batches of rank 0 then those of rank 1 (for the per-batch estimates)."""
+    values: dict[str, Any] = {}
+    for name in names:
+        make, batch_of = entries()[name]
+        metric = make()
+        for rows, size in ((slice(0, SHARD_END), 4), (slice(SHARD_END, SIZE), 5)):
+            for start in range(rows.start, rows.stop, size):
+                metric.update(batch_of(slice(start, min(start + size, rows.stop))))
+        value = metric.compute()
+        values[name] = value.tolist() if isinstance(value, torch.Tensor) else value
+    return values
+
+
+def on_each_rank(local_rank: int) -> dict[str, Any]:
+    shard = slice(0, SHARD_END) if local_rank == 0 else slice(SHARD_END, SIZE)
+    return run(shard, batch_size=4 + local_rank)
