@@ -17,6 +17,7 @@ Arithmetic on metrics builds derived metrics, and any ``torchmetrics.Metric`` ca
 
 from ember.exceptions import NotComputableError
 from ember.metrics.aggregate import Average, GeometricAverage, Loss, RunningAverage, VariableAccumulation
+from ember.metrics.average_precision import AveragePrecision
 from ember.metrics.classification import (
     Accuracy,
     ConfusionMatrix,
@@ -32,8 +33,11 @@ from ember.metrics.classification import (
     cmRecall,
     mIoU,
 )
+from ember.metrics.classification_report import ClassificationReport
+from ember.metrics.cohen_kappa import CohenKappa
 from ember.metrics.epoch_metric import EpochMetric, EpochMetricWarning
 from ember.metrics.interop import TorchmetricsMetric, as_metric, attach, is_torchmetrics_metric
+from ember.metrics.matthews_corrcoef import MatthewsCorrCoef
 from ember.metrics.metric import (
     BatchFiltered,
     BatchWise,
@@ -45,13 +49,20 @@ from ember.metrics.metric import (
     RunningEpochWise,
     SingleEpochRunningBatchWise,
 )
+from ember.metrics.multilabel_confusion_matrix import MultiLabelConfusionMatrix
+from ember.metrics.precision_recall_curve import PrecisionRecallCurve
 from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
+from ember.metrics.roc_auc import ROC_AUC, RocCurve
 
 __all__ = [
+    "ROC_AUC",
     "Accuracy",
     "Average",
+    "AveragePrecision",
     "BatchFiltered",
     "BatchWise",
+    "ClassificationReport",
+    "CohenKappa",
     "ConfusionMatrix",
     "DiceCoefficient",
     "EpochMetric",
@@ -62,14 +73,18 @@ __all__ = [
     "IoU",
     "JaccardIndex",
     "Loss",
+    "MatthewsCorrCoef",
     "MeanAbsoluteError",
     "MeanSquaredError",
     "Metric",
     "MetricUsage",
     "MetricsLambda",
+    "MultiLabelConfusionMatrix",
     "NotComputableError",
     "Precision",
+    "PrecisionRecallCurve",
     "Recall",
+    "RocCurve",
     "RootMeanSquaredError",
     "RunningAverage",
     "RunningBatchWise",
