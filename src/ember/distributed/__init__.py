@@ -16,6 +16,8 @@ unchanged with one process or many.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ember.distributed.auto import (
     DistributedProxySampler,
     auto_dataloader,
@@ -35,7 +37,7 @@ from ember.distributed.collectives import (
     one_rank_first,
     one_rank_only,
 )
-from ember.distributed.debug import EventsDivergedError, EventSyncCheck
+from ember.distributed.debug import _moved_name
 from ember.distributed.launch import Parallel, RankRaisedError, finalize, initialize, spawn
 from ember.distributed.process import (
     available_backends,
@@ -60,8 +62,6 @@ from ember.distributed.process import (
 
 __all__ = [
     "DistributedProxySampler",
-    "EventSyncCheck",
-    "EventsDivergedError",
     "Parallel",
     "RankRaisedError",
     "all_gather",
@@ -125,3 +125,8 @@ def show_config() -> None:
             "node_rank": get_node_rank(),
         },
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``EventSyncCheck`` and ``EventsDivergedError`` moved to :mod:`ember.handlers` (deprecated aliases here)."""
+    return _moved_name(__name__, name)

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
-from ember.data import ResumableDataLoader, ResumableSampler
 from ember.distributed.process import device, get_local_rank, get_nproc_per_node, get_rank, get_world_size
+from ember.distributed.sampling import ResumableDataLoader, ResumableSampler
 
 __all__ = [
     "DistributedProxySampler",
@@ -134,12 +134,14 @@ def auto_optim(optimizer: torch.optim.Optimizer, **kwargs: Any) -> torch.optim.O
     return optimizer
 
 
-class DistributedProxySampler(Sampler[int]):
+class DistributedProxySampler(DistributedSampler[int]):
     """This rank's share of the indices another sampler yields (ignite's name): disjoint, equal-length shards.
 
-    Every pass draws the wrapped sampler's indices (calling its ``set_epoch`` first when it has one),
-    repeats the first ones until all ranks can take the same number, and yields every
-    ``num_replicas``-th from this rank's position.
+    A torch ``DistributedSampler`` (as ignite's is), with its attributes: ``dataset`` is the wrapped
+    sampler, ``shuffle`` is False (the wrapped sampler decides the order). Every pass draws the
+    wrapped sampler's indices (calling its ``set_epoch`` first when it has one), repeats the first
+    ones until all ranks can take the same number, and yields every ``num_replicas``-th from this
+    rank's position.
 
     >>> [list(DistributedProxySampler(range(5), num_replicas=2, rank=rank)) for rank in (0, 1)]
     [[0, 2, 4], [1, 3, 0]]
@@ -153,7 +155,11 @@ class DistributedProxySampler(Sampler[int]):
         self.rank = get_rank() if rank is None else rank
         if not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"rank must be from 0 to {self.num_replicas - 1}, got rank={self.rank}.")
+        # DistributedSampler.__init__ is not called (it asks the process group for defaults); these are its attributes
+        self.dataset = sampler
+        self.shuffle, self.seed, self.drop_last = False, 0, False
         self.num_samples = -(-len(sampler) // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -180,12 +186,13 @@ def auto_dataloader(dataset: Dataset[Any], **kwargs: Any) -> DataLoader[Any]:
     divided by the world size (so the *global* batch stays what you passed) and ``num_workers``
     by the processes per machine (rounded up); a batch_size below the world size is kept. Without
     a ``sampler``, a map-style dataset gets a
-    rank-aware :class:`~ember.data.ResumableSampler` (``shuffle``, True by default with several
-    processes as in ignite, and ``seed=`` choose the order;
-    each rank a disjoint shard, a new order every epoch, and exact, O(1) mid-epoch resume through
-    the engine's ``iter_from``), and a :class:`~ember.data.ResumableDataLoader` comes back. A
-    sampler you pass is wrapped in :class:`DistributedProxySampler` (torch's ``DistributedSampler``
-    is kept as it is). ``pin_memory`` defaults to True when the device is a GPU.
+    :class:`~ember.distributed.sampling.ResumableSampler`, a torch ``DistributedSampler`` with
+    torch's indices per rank for the same seed and epoch (``shuffle``, True by default with several
+    processes as in ignite, and ``seed=``, 0 by default as torch's, choose the order), plus a new
+    order every epoch and exact, O(1) mid-epoch resume through the engine's ``iter_from``; a
+    :class:`~ember.distributed.sampling.ResumableDataLoader` comes back. A sampler you pass is
+    wrapped in :class:`DistributedProxySampler` (a ``DistributedSampler`` is kept as it is).
+    ``pin_memory`` defaults to True when the device is a GPU.
 
     ember's own options: ``seed`` (the data order's seed), and ``even_shards=False`` for an
     evaluation loader: the shards then differ by up to one sample and hold every sample once, so
@@ -243,7 +250,7 @@ def auto_dataloader(dataset: Dataset[Any], **kwargs: Any) -> DataLoader[Any]:
         return DataLoader(dataset, **options)
     if "sampler" in options:
         sampler = options["sampler"]
-        if world_size > 1 and not isinstance(sampler, (torch.utils.data.DistributedSampler, ResumableSampler)):
+        if world_size > 1 and not isinstance(sampler, DistributedSampler):
             options["sampler"] = DistributedProxySampler(sampler)
         options.pop("shuffle", None)
         return DataLoader(dataset, **options)
@@ -256,4 +263,5 @@ def auto_dataloader(dataset: Dataset[Any], **kwargs: Any) -> DataLoader[Any]:
     # as ignite: shuffled by default under torch.distributed (like DistributedSampler), as given otherwise
     shuffle = bool(options.pop("shuffle", world_size > 1))
     sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, even=even_shards)
+    sampler.dataset = dataset  # torch's DistributedSampler attribute, for code that reads it
     return ResumableDataLoader(dataset, sampler, **options)

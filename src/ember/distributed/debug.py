@@ -1,91 +1,38 @@
-"""A debugging aid for distributed runs: check that every rank fires the same events, in the same order.
+"""Deprecated module path (ember 0.1/0.2): :class:`EventSyncCheck` is a handler and lives in :mod:`ember.handlers`.
 
-Ranks that take different paths through a run (one stops early, one runs an extra iteration, a
-handler fires on one rank only) usually show up as a hang: one rank waits in a collective the
-others never reach. :class:`EventSyncCheck` compares every rank's events as they fire and turns the
-first divergence into an error that shows what each rank was doing.
+``from ember.distributed.debug import EventSyncCheck`` still works and warns. The distributed layer
+never imports the engine or the handlers at module level (it is the bottom layer): the names are
+fetched from :mod:`ember.handlers.event_sync` when first asked for, the only import from this layer
+upward, which goes when the alias does. Removed in ember 0.4 (see the versioning and deprecation
+policy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
 from typing import Any
 
-import torch
-import torch.distributed as dist
+__all__: list[str] = []
 
-from ember.distributed.process import device, get_rank, get_world_size
-from ember.engine import Engine, Events
-
-__all__ = ["EventSyncCheck", "EventsDivergedError"]
-
-# EXCEPTION_RAISED is left out: a rank's own exception is rank-local by nature, and the launcher reports it.
-_DEFAULT_EVENTS = tuple(event for event in Events if event is not Events.EXCEPTION_RAISED)
+#: ember-only names that moved from ember.distributed to ember.handlers
+_MOVED_TO_HANDLERS = frozenset({"EventSyncCheck", "EventsDivergedError"})
 
 
-class EventsDivergedError(RuntimeError):
-    """Raised on every rank when the ranks fired different events, or at different counters."""
+def _moved_name(module: str, name: str) -> Any:
+    """The object ``name`` that moved from ``module`` to ``ember.handlers``, with a ``DeprecationWarning``."""
+    if name not in _MOVED_TO_HANDLERS:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{module}.{name} is deprecated since ember 0.2 and will be removed in 0.4; use ember.handlers.{name} "
+        "(it is a handler, and ember.distributed is the layer below the engine and the handlers).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    # The deprecated alias is the one import from the distributed layer upward; it goes in 0.4.
+    from ember.handlers import event_sync
+
+    return getattr(event_sync, name)
 
 
-class EventSyncCheck:
-    """Opt-in check that all ranks fire the same sequence of events; the first divergence raises.
-
-    Every time one of ``events`` fires, the ranks exchange ``(event, iteration, epoch)`` in one
-    small collective and compare. When they differ, every rank raises :class:`EventsDivergedError`
-    naming each rank's event and counters, instead of one rank waiting forever in a collective the
-    others skipped. A rank that stopped firing events altogether leaves the others waiting until the
-    process group's timeout (pass ``timeout=`` to ``initialize`` or ``Parallel``).
-
-    It costs one collective per event, so attach it while debugging, not in production runs, and
-    attach it first, before the handlers whose collectives it should protect. With one process it
-    attaches nothing.
-
-    Args:
-        events: the events to compare; every built-in event but ``EXCEPTION_RAISED`` by default.
-            Add your custom events here.
-
-    >>> from ember import Engine
-    >>> engine = Engine(lambda engine, batch: batch)
-    >>> EventSyncCheck().attach(engine)
-    >>> engine.run(range(3)).iteration
-    3
-    """
-
-    def __init__(self, events: Iterable[Any] = _DEFAULT_EVENTS) -> None:
-        self.events = tuple(events)
-        if not self.events:
-            raise ValueError("EventSyncCheck needs at least one event to compare; pass events=[...] or leave it out.")
-        self.checks = 0
-
-    def attach(self, engine: Engine) -> None:
-        """Compare the ranks at every firing of the events on ``engine`` (nothing with one process)."""
-        if not isinstance(engine, Engine):
-            raise TypeError(f"EventSyncCheck.attach takes an ember Engine, got {type(engine).__name__}.")
-        if get_world_size() == 1:
-            return
-        for code, event in enumerate(self.events):
-            engine.add_event_handler(event, self._compare, code)
-
-    def _compare(self, engine: Engine, code: int) -> None:
-        self.checks += 1
-        state = engine.state
-        mine = torch.tensor([code, state.iteration, state.epoch], dtype=torch.int64)
-        if dist.get_backend() == "nccl":
-            mine = mine.to(device())
-        everyone = [torch.empty_like(mine) for _ in range(get_world_size())]
-        dist.all_gather(everyone, mine)
-        rows = [[int(value) for value in row.tolist()] for row in everyone]
-        if all(row == rows[0] for row in rows):
-            return
-        described = "; ".join(
-            f"rank {rank}: {self._name(row[0])} at iteration {row[1]}, epoch {row[2]}" for rank, row in enumerate(rows)
-        )
-        raise EventsDivergedError(
-            f"The ranks' engines diverged at check {self.checks} (this is rank {get_rank()}): {described}. Every "
-            "rank must take the same path through the run; look for a decision taken on one rank's data only "
-            "(a stop, a skipped batch, a handler filtered by rank) and make it with a collective."
-        )
-
-    def _name(self, code: int) -> str:
-        event = self.events[code] if 0 <= code < len(self.events) else code
-        return getattr(event, "name", str(event))
+def __getattr__(name: str) -> Any:
+    return _moved_name(__name__, name)

@@ -20,6 +20,8 @@ from ember.handlers.checkpoint import (
     verify_checkpoint,
 )
 from ember.handlers.early_stopping import EarlyStopping, Patience
+from ember.handlers.ema_handler import EMAHandler
+from ember.handlers.event_sync import EventsDivergedError, EventSyncCheck
 from ember.handlers.loggers import (
     BaseHandler,
     BaseLogger,
@@ -99,7 +101,10 @@ __all__: list[str] = [
     "PREEMPTED_EXIT_CODE",
     "PreemptionHandler",
     "EarlyStopping",
+    "EMAHandler",
     "Patience",
+    "EventSyncCheck",
+    "EventsDivergedError",
     "LRScheduler",
     "BaseParamScheduler",
     "BatchSizeScheduler",

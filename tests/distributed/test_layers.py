@@ -1,0 +1,83 @@
+"""ember.distributed is the bottom layer: none of its modules imports the engine, data, metrics, supervised or handlers."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+import ember
+import ember.distributed as idist
+import ember.handlers
+
+PACKAGE = Path(ember.__file__).parent
+HIGHER = ("ember.engine", "ember.data", "ember.metrics", "ember.supervised", "ember.handlers", "ember.contrib")
+# the one deliberate exception: the deprecated alias of the handler that moved out (goes in ember 0.4)
+DEPRECATED_ALIAS = ("debug.py", "ember.handlers")
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found += [(node.module, node.lineno)] + [
+                (f"{node.module}.{alias.name}", node.lineno) for alias in node.names
+            ]
+    return found
+
+
+def test_no_distributed_module_imports_a_higher_layer() -> None:
+    """Every import statement, at module level or inside a function, is read from the source."""
+    upward = [
+        f"{path.name}:{line} imports {name}"
+        for path in sorted((PACKAGE / "distributed").glob("*.py"))
+        for name, line in _imports(path)
+        if name.startswith(HIGHER)
+        and (path.name, name) != DEPRECATED_ALIAS
+        and not (path.name == DEPRECATED_ALIAS[0] and name.startswith(DEPRECATED_ALIAS[1]))
+    ]
+    assert upward == []
+
+
+def test_data_and_utils_import_distributed_modules_not_the_package() -> None:
+    for module in ("data.py", "utils.py"):
+        names = [name for name, _ in _imports(PACKAGE / module)]
+        assert "ember.distributed" not in names, module
+        assert not any(
+            name.startswith("ember.distributed.") and name.count(".") == 2 and name.split(".")[2][:1].isupper()
+            for name in names
+        ), module
+
+
+def test_importing_distributed_loads_no_higher_layer() -> None:
+    """A fresh interpreter: ember.distributed with all its submodules loads nothing above the engine core."""
+    code = (
+        "import sys, ember.distributed, ember.distributed.sharding, ember.distributed.utils, ember.distributed.auto\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('ember.data', 'ember.metrics', 'ember.supervised',"
+        " 'ember.handlers', 'ember.engine.deterministic'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_event_sync_check_moved_to_handlers_with_deprecated_aliases() -> None:
+    from ember.handlers.event_sync import EventsDivergedError, EventSyncCheck
+
+    assert ember.handlers.EventSyncCheck is EventSyncCheck
+    assert "EventSyncCheck" not in idist.__all__ and "EventSyncCheck" in ember.handlers.__all__
+    with pytest.warns(DeprecationWarning, match=r"ember.distributed.EventSyncCheck is deprecated .* ember.handlers"):
+        assert idist.EventSyncCheck is EventSyncCheck
+    with pytest.warns(DeprecationWarning, match=r"ember.distributed.debug.EventsDivergedError is deprecated"):
+        from ember.distributed.debug import EventsDivergedError as old
+
+    assert old is EventsDivergedError
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+            idist.nothing_here  # noqa: B018
