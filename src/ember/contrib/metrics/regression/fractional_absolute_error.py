@@ -1,0 +1,5 @@
+"""ignite's deprecated path ``ignite.contrib.metrics.regression.fractional_absolute_error``."""
+
+from ember.metrics.regression.fractional_absolute_error import FractionalAbsoluteError
+
+__all__ = ["FractionalAbsoluteError"]

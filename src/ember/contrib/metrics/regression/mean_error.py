@@ -1,0 +1,5 @@
+"""ignite's deprecated path ``ignite.contrib.metrics.regression.mean_error``."""
+
+from ember.metrics.regression.mean_error import MeanError
+
+__all__ = ["MeanError"]
