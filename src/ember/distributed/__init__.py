@@ -38,6 +38,7 @@ from ember.distributed.collectives import (
     one_rank_only,
 )
 from ember.distributed.debug import _moved_name
+from ember.distributed.decide import decide_on_rank
 from ember.distributed.launch import Parallel, RankRaisedError, finalize, initialize, spawn
 from ember.distributed.process import (
     available_backends,
@@ -75,6 +76,7 @@ __all__ = [
     "barrier",
     "broadcast",
     "broadcast_object",
+    "decide_on_rank",
     "device",
     "finalize",
     "get_backend",

@@ -380,7 +380,7 @@ def resume_from_latest(
         found = _find_latest(folder, filename_prefix)
         return (found[0].name, found[1]) if found is not None else None
 
-    picked: tuple[str, _Verified] | None = _on_rank_zero(pick)
+    picked: tuple[str, _Verified] | None = distributed.decide_on_rank(pick)
     if picked is None:
         logger.info("No valid checkpoint in %s: starting a new run.", dirname)
         return None
@@ -391,29 +391,6 @@ def resume_from_latest(
 
 
 # ---------------------------------------------------------------------------------------------- ranks
-
-
-def _on_rank_zero(decide: Callable[[], Any]) -> Any:
-    """Run ``decide`` on rank 0 and return its result on every rank (its exception too)."""
-    if distributed.get_world_size() == 1:
-        return decide()
-    outcome: tuple[bool, Any] = (True, None)
-    failure: BaseException | None = None
-    if distributed.get_rank() == 0:
-        try:
-            outcome = (True, decide())
-        except Exception as error:  # every rank must reach the broadcast, or the others would hang in it
-            failure = error
-            outcome = (False, (type(error).__name__, str(error)))
-    outcome = distributed.broadcast_object(outcome, src=0)
-    if failure is not None:
-        raise failure
-    succeeded, value = outcome
-    if not succeeded:
-        kind, message = value
-        error_type = {"FileNotFoundError": FileNotFoundError, "CorruptCheckpointError": CorruptCheckpointError}
-        raise error_type.get(kind, RuntimeError)(f"On rank 0: {kind}: {message}")
-    return value
 
 
 def _load_shared(path: Path, checked: _Verified, weights_only: bool) -> dict[str, Any]:
@@ -436,9 +413,7 @@ def _load_shared(path: Path, checked: _Verified, weights_only: bool) -> dict[str
         loaded = _torch_load(path, kind, weights_only, "cpu")
     else:
         # some node has no copy (or an older one): rank 0's checkpoint travels to every rank
-        loaded = distributed.broadcast_object(
-            load_checkpoint(path, weights_only=weights_only) if distributed.get_rank() == 0 else None, src=0
-        )
+        loaded = distributed.decide_on_rank(lambda: load_checkpoint(path, weights_only=weights_only))
     if not isinstance(loaded, dict):
         raise CorruptCheckpointError(f"Checkpoint {str(path)!r} holds a {type(loaded).__name__}, expected a dict.")
     return loaded
@@ -1230,24 +1205,13 @@ class Checkpoint:
             if self._keep(state, filename, priority, global_step):
                 engine.fire_event(CheckpointEvents.SAVED_CHECKPOINT)
             return
-        failure: BaseException | None = None
-        written = False
-        if distributed.get_rank() == self.save_on_rank:
-            try:
-                written = self._keep(state, filename, priority, global_step)
-            except BaseException as error:  # the other ranks wait in the broadcast below: tell them, then raise
-                failure = error
-        outcome: Any = distributed.broadcast_object(
-            (written, [tuple(saved) for saved in self._saved])
-            if failure is None
-            else f"{type(failure).__name__}: {failure}",
-            src=self.save_on_rank,
-        )
-        if failure is not None:
-            raise failure
-        if isinstance(outcome, str):
-            raise RuntimeError(f"Rank {self.save_on_rank} failed to write checkpoint {filename!r}: {outcome}")
-        written, kept = outcome
+
+        def keep() -> tuple[bool, list[tuple[Any, ...]]]:
+            written = self._keep(state, filename, priority, global_step)
+            return written, [tuple(saved) for saved in self._saved]
+
+        # rank save_on_rank alone decides and writes; the others learn the kept files, or its error
+        written, kept = distributed.decide_on_rank(keep, self.save_on_rank)
         self._saved = [_Saved(priority, str(name)) for priority, name in kept]
         if written:
             engine.fire_event(CheckpointEvents.SAVED_CHECKPOINT)
@@ -1485,7 +1449,7 @@ class Checkpoint:
         _check_to_save(to_load, needs_load=True)
         if isinstance(checkpoint, (str, os.PathLike)):
             path = Path(checkpoint)
-            checkpoint = _load_shared(path, _on_rank_zero(lambda: _verify(path)), weights_only)
+            checkpoint = _load_shared(path, distributed.decide_on_rank(lambda: _verify(path)), weights_only)
         if not isinstance(checkpoint, Mapping):
             raise TypeError(f"checkpoint must be a dict or a file path, got {type(checkpoint).__name__}.")
         if len(to_load) == 1:

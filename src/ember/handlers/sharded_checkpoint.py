@@ -350,8 +350,12 @@ def resume_from_latest_sharded(
     ...     resume_from_latest_sharded({"model": nn.Linear(2, 1)}, folder) is None
     True
     """
-    latest = find_latest_sharded_checkpoint(dirname, filename_prefix) if distributed.get_rank() == 0 else None
-    chosen = distributed.broadcast_object(None if latest is None else str(latest), src=0)
+
+    def pick() -> str | None:
+        latest = find_latest_sharded_checkpoint(dirname, filename_prefix)
+        return None if latest is None else str(latest)
+
+    chosen = distributed.decide_on_rank(pick)  # rank 0 picks; its error, if any, is raised on every rank
     if chosen is None:
         logger.info("No complete sharded checkpoint in %s: starting a new run.", dirname)
         return None
@@ -476,7 +480,7 @@ class ShardedSaver:
         stem = _stem(filename)
         if not stem or "/" in stem or "\\" in stem or stem.startswith("."):
             raise ValueError(f"filename must be a plain file name, got {filename!r}.")
-        agreed = distributed.broadcast_object(stem, src=0)
+        agreed = distributed.decide_on_rank(lambda: stem)
         if agreed != stem:
             raise RuntimeError(
                 f"Rank {distributed.get_rank()} saves the checkpoint {stem!r} while rank 0 saves {agreed!r}: the "
@@ -503,22 +507,27 @@ class ShardedSaver:
         }
         temporary = self.dirname / f".{stem}{TEMP_SUFFIX}"
         final = self.dirname / stem
-        if rank == 0:
+
+        def prepare() -> None:
             if not self._cleared:
                 self._clear_unfinished()
             # left by a save of this name that did not finish: never a checkpoint, safe to clear
             shutil.rmtree(temporary, ignore_errors=True)
             temporary.mkdir()
-        distributed.barrier()
+
+        distributed.decide_on_rank(prepare)  # rank 0 makes the folder; if it cannot, every rank raises
 
         def finish() -> None:
             if objects_bytes is not None:
                 write_atomic(temporary / _objects_file(rank), [objects_bytes])
             self._barrier()
-            if rank == 0:
+
+            def publish() -> None:
                 write_atomic(temporary / MARKER, [json.dumps(marker, indent=1).encode()])
                 self._publish(temporary, final)
-            self._barrier()
+
+            # rank 0 completes the folder; a failure there is raised on every rank (none waits for it)
+            distributed.decide_on_rank(publish, group=self._group if self.async_save else None)
 
         from torch.distributed.checkpoint.state_dict_saver import async_save, save
 
@@ -629,9 +638,6 @@ class ShardedSaver:
 
     def list_files(self) -> list[str]:
         """The names of the complete checkpoints as rank 0 sees them, as ``Checkpoint`` calls them (``<folder>.pt``)."""
-        names = (
-            sorted(path.name + _EXTENSION for path in _checkpoint_folders(self.dirname, ""))
-            if distributed.get_rank() == 0
-            else []
+        return distributed.decide_on_rank(
+            lambda: sorted(path.name + _EXTENSION for path in _checkpoint_folders(self.dirname, ""))
         )
-        return distributed.broadcast_object(names, src=0)
