@@ -90,6 +90,7 @@ EXPECTED = {
         "CorruptCheckpointError",
         "DiskSaver",
         "EarlyStopping",
+        "EMAHandler",
         "HandlerTime",
         "HandlersProfiler",
         "LRScheduler",
@@ -239,6 +240,7 @@ EXPECTED = {
         "create_lr_scheduler_with_warmup",
     ],
     "ember.handlers.lr_scheduler": ["LRScheduler"],
+    "ember.handlers.ema_handler": ["EMAHandler"],
     "ember.handlers.state_param_scheduler": [
         "ExpStateScheduler",
         "LambdaStateScheduler",
