@@ -51,10 +51,12 @@ from ember.metrics.metric import (
 )
 from ember.metrics.multilabel_confusion_matrix import MultiLabelConfusionMatrix
 from ember.metrics.precision_recall_curve import PrecisionRecallCurve
+from ember.metrics.rec_sys import NDCG, HitRate
 from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 from ember.metrics.roc_auc import ROC_AUC, RocCurve
 
 __all__ = [
+    "NDCG",
     "ROC_AUC",
     "Accuracy",
     "Average",
@@ -70,6 +72,7 @@ __all__ = [
     "EpochWise",
     "Fbeta",
     "GeometricAverage",
+    "HitRate",
     "IoU",
     "JaccardIndex",
     "Loss",
