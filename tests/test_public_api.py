@@ -64,6 +64,7 @@ EXPECTED = {
         "apply_to_tensors",
         "apply_to_type",
         "convert_tensor",
+        "hash_checkpoint",
         "iter_tensors",
         "manual_seed",
         "setup_logger",

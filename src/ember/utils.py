@@ -2,14 +2,18 @@
 
 - walking nested batches and outputs: :func:`apply_to_tensors`, :func:`iter_tensors` (ember's), and
   ignite's :func:`apply_to_type`, :func:`apply_to_tensor`, :func:`convert_tensor`;
-- :func:`to_onehot`, :func:`manual_seed` and :func:`setup_logger`, as in ``ignite.utils``.
+- :func:`to_onehot`, :func:`manual_seed`, :func:`setup_logger` and :func:`hash_checkpoint`, as in ``ignite.utils``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import torch
@@ -21,6 +25,7 @@ __all__ = [
     "apply_to_tensors",
     "apply_to_type",
     "convert_tensor",
+    "hash_checkpoint",
     "iter_tensors",
     "manual_seed",
     "setup_logger",
@@ -225,3 +230,42 @@ def setup_logger(
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     return logger
+
+
+def hash_checkpoint(checkpoint_path: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> tuple[Path, str]:
+    """Move a checkpoint to ``output_dir`` as ``<stem>-<first 8 hex digits of its SHA-256>.pt``, as ignite does.
+
+    The name is the one :func:`torch.hub.load_state_dict_from_url` checks with ``check_hash=True``.
+
+    Args:
+        checkpoint_path: the checkpoint file (it is moved, not copied).
+        output_dir: the folder to move it to (created if missing).
+
+    Returns:
+        The new path and the file's whole SHA-256 hex digest.
+
+    Raises:
+        FileNotFoundError: ``checkpoint_path`` is not a file.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "model.pt").write_bytes(b"weights")
+    >>> path, digest = hash_checkpoint(folder / "model.pt", folder / "hub")
+    >>> path.name, digest[:8]
+    ('model-9a129038.pt', '9a129038')
+    """
+    source = Path(checkpoint_path)
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"hash_checkpoint found no file at {str(source)!r}. Pass the path of a saved checkpoint file."
+        )
+    digest = hashlib.sha256()
+    with source.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    sha256 = digest.hexdigest()
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{source.stem}-{sha256[:8]}.pt"
+    shutil.move(str(source), target)
+    return target, sha256
