@@ -39,6 +39,7 @@ from ember.distributed.collectives import (
 )
 from ember.distributed.debug import _moved_name
 from ember.distributed.decide import decide_on_rank
+from ember.distributed.environment import show_config
 from ember.distributed.launch import Parallel, RankRaisedError, finalize, initialize, spawn
 from ember.distributed.process import (
     available_backends,
@@ -103,30 +104,6 @@ __all__ = [
     "spawn",
     "sync",
 ]
-
-
-def show_config() -> None:
-    """Log where this process stands (backend, ranks, machines, device) at INFO level, as ignite's does.
-
-    >>> show_config()
-    """
-    import logging
-
-    logger = logging.getLogger("ember.distributed")
-    logger.info(
-        "distributed configuration: %s",
-        {
-            "backend": backend(),
-            "device": str(device()),
-            "hostname": hostname(),
-            "world_size": get_world_size(),
-            "rank": get_rank(),
-            "local_rank": get_local_rank(),
-            "nproc_per_node": get_nproc_per_node(),
-            "nnodes": get_nnodes(),
-            "node_rank": get_node_rank(),
-        },
-    )
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
+from ember.distributed.environment import warn_if_launched_without_group
 from ember.distributed.process import device, get_local_rank, get_nproc_per_node, get_rank, get_world_size
 from ember.distributed.sampling import ResumableDataLoader, ResumableSampler
 
@@ -104,6 +105,7 @@ def auto_model(model: torch.nn.Module, sync_bn: bool = False, strategy: str = "d
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"auto_model takes a torch.nn.Module, got {type(model).__name__}.")
+    warn_if_launched_without_group()
     if not isinstance(sync_bn, bool):
         raise TypeError(f"sync_bn must be True or False, got {sync_bn!r}.")
     if strategy not in _STRATEGIES and strategy in _STRATEGY_MODULES:
@@ -126,6 +128,7 @@ def auto_optim(optimizer: torch.optim.Optimizer, **kwargs: Any) -> torch.optim.O
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"auto_optim takes a torch.optim.Optimizer, got {type(optimizer).__name__}.")
+    warn_if_launched_without_group()
     if kwargs:
         raise TypeError(
             f"auto_optim got options {sorted(kwargs)}, which ignite passes to Horovod's or XLA's optimizer wrappers; "
@@ -203,6 +206,7 @@ def auto_dataloader(dataset: Dataset[Any], **kwargs: Any) -> DataLoader[Any]:
     >>> sorted(index for batch in loader for index in batch.tolist())
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
+    warn_if_launched_without_group()
     options = dict(kwargs)
     seed = options.pop("seed", 0)
     even_shards = options.pop("even_shards", True)

@@ -12,6 +12,7 @@ from ember.distributed.collectives import (
     one_rank_first,
     one_rank_only,
 )
+from ember.distributed.environment import show_config
 from ember.distributed.launch import finalize, initialize, spawn
 from ember.distributed.process import (
     available_backends,
@@ -58,6 +59,7 @@ __all__ = [
     "one_rank_first",
     "one_rank_only",
     "set_local_rank",
+    "show_config",
     "spawn",
     "sync",
 ]
