@@ -475,3 +475,116 @@ def test_ignite_import_paths_name_the_same_classes() -> None:
     assert tensorboard_logger.TensorboardLogger is TensorBoardLogger
     assert tensorboard_logger.OutputHandler is mlflow_logger.OutputHandler is OutputHandler
     assert mlflow_logger.MLflowLogger is MLflowLogger
+
+
+@pytest.mark.parametrize("make", [CSVLogger, JSONLLogger])
+def test_two_loggers_on_one_path_are_refused_while_the_first_lives(tmp_path: Path, make: Any) -> None:
+    """A second logger on a live logger's file would rewrite its rows: refused, and allowed once the first is closed."""
+    path = tmp_path / ("m.csv" if make is CSVLogger else "m.jsonl")
+    trainer, evaluator, _ = trainer_and_evaluator()
+    first = make(path)
+    with pytest.raises(ValueError, match=r"already writes .* Attach the one logger to every engine"):
+        make(tmp_path / "." / path.name)
+    with pytest.raises(ValueError, match="already writes"):
+        (CSVLogger if make is JSONLLogger else JSONLLogger)(path)
+    # the fix the message gives: one logger for the trainer and the evaluator keeps both engines' rows
+    first.attach_output_handler(trainer, Events.ITERATION_COMPLETED, tag="train", output_transform=lambda o: o)
+    first.attach_output_handler(
+        evaluator,
+        Events.COMPLETED,
+        tag="val",
+        metric_names=["accuracy"],
+        global_step_transform=global_step_from_engine(trainer),
+    )
+    trainer.run([1.0, 2.0], max_epochs=2)
+    first.close()
+    rows = read_history(path)
+    assert [(row["step"], sorted(set(row) - {"step", "event", "wall_time"})) for row in rows] == [
+        (1, ["train/output"]),
+        (2, ["train/output"]),
+        (1, ["val/accuracy"]),
+        (3, ["train/output"]),
+        (4, ["train/output"]),
+        (2, ["val/accuracy"]),
+    ]
+    with make(path) as second:  # closed: the path is free again
+        second.write({"val/accuracy": 1.0}, 3, Events.COMPLETED)
+    assert len(read_history(path)) == 7
+
+
+@pytest.mark.parametrize("make", [CSVLogger, JSONLLogger])
+def test_a_logged_name_equal_to_a_fixed_column_is_renamed_loudly(tmp_path: Path, make: Any) -> None:
+    path = tmp_path / ("m.csv" if make is CSVLogger else "m.jsonl")
+    with make(path) as logger:
+        with pytest.warns(UserWarning, match="writes the logged value 'step' as 'logged_step'"):
+            logger.write({"step": 99.0, "loss": 0.5}, 3, Events.ITERATION_COMPLETED)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per name
+            logger.write({"step": 100.0, "loss": 0.25}, 4, Events.ITERATION_COMPLETED)
+    rows = read_history(path)
+    assert [(row["step"], row["event"], row["logged_step"], row["loss"]) for row in rows] == [
+        (3, "ITERATION_COMPLETED", 99.0, 0.5),
+        (4, "ITERATION_COMPLETED", 100.0, 0.25),
+    ]
+
+
+@pytest.mark.parametrize("make", [CSVLogger, JSONLLogger])
+def test_a_torn_last_line_is_dropped_with_a_warning_never_glued_to_the_next_row(tmp_path: Path, make: Any) -> None:
+    """A write cut short (full disk, power loss) leaves a last line without its end: readers and the logger drop it."""
+    path = tmp_path / ("m.csv" if make is CSVLogger else "m.jsonl")
+    with make(path) as logger:
+        for step in (1, 2, 3):
+            logger.write({"loss": float(step)}, step, Events.ITERATION_COMPLETED)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: whole.rstrip(b"\r\n").rfind(b"\n") + 1 + 9])  # the third row cut after 9 bytes
+    with pytest.warns(UserWarning, match=r"read_history: the last line .* was cut short"):
+        assert [row["step"] for row in read_history(path)] == [1, 2]
+    with pytest.warns(UserWarning, match=rf"{make.__name__}: the last line of .* was cut short"):
+        logger = make(path)
+    with logger:
+        logger.write({"loss": 4.0}, 4, Events.ITERATION_COMPLETED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [(row["step"], row["loss"]) for row in read_history(path)] == [(1, 1.0), (2, 2.0), (4, 4.0)]
+
+
+def test_read_history_names_a_malformed_row_instead_of_returning_it(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("step,event,wall_time,loss\n1,ITERATION_COMPLETED,0.0,0.5\n2,ITERATION_COMPLETED,0.0,0.53,ITER\n")
+    with pytest.raises(ValueError, match=r"Row 3 of .* has 5 cells but the header has 4"):
+        read_history(path)
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text('{"step": 1, "event": "COMPLETED"}\n{"step": 2, "ev\n{"step": 3, "event": "COMPLETED"}\n')
+    with pytest.raises(ValueError, match=r"Line 2 of .* is not a JSON object"):
+        read_history(jsonl)
+
+
+@pytest.mark.parametrize("make", [CSVLogger, JSONLLogger])
+def test_a_resumed_run_drops_the_rows_logged_after_its_checkpoint(tmp_path: Path, make: Any) -> None:
+    """In one process: rows past the loaded state go; an epoch saved before its end is logged again, once."""
+    path = tmp_path / ("m.csv" if make is CSVLogger else "m.jsonl")
+    saved: dict[str, Any] = {}
+
+    def run(resume: bool) -> None:
+        trainer = Engine(lambda engine, batch: float(engine.state.iteration))
+        trainer.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda e: saved.update(e.state_dict()))
+        if resume:
+            trainer.load_state_dict(saved)
+        with make(path) as logger:
+            logger.attach_output_handler(trainer, Events.ITERATION_COMPLETED, tag="t", output_transform=lambda o: o)
+            logger.attach_output_handler(trainer, Events.EPOCH_COMPLETED, tag="e", state_attributes=["epoch"])
+            trainer.run([0, 0], max_epochs=3)
+
+    run(resume=False)  # its state is saved at iteration 4, before epoch 2's end
+    run(resume=True)
+    assert [(row["step"], row["event"][0]) for row in read_history(path)] == [
+        (1, "I"),
+        (2, "I"),
+        (1, "E"),
+        (3, "I"),
+        (4, "I"),
+        (2, "E"),
+        (5, "I"),
+        (6, "I"),
+        (3, "E"),
+    ]

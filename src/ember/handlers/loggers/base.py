@@ -488,6 +488,7 @@ class BaseLogger(ABC):
             return RemovableEventHandle(event_name, log_handler, engine)
         if engine not in self._engines:
             self._engines.add(engine)
+            engine.add_event_handler(Events.STARTED, self._on_run_started)
             engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
             engine.add_event_handler(Events.COMPLETED, self._on_run_end)
             engine.add_event_handler(Events.EXCEPTION_RAISED, self._on_run_failed)
@@ -523,6 +524,9 @@ class BaseLogger(ABC):
         return self.attach(engine, OptimizerParamsHandler(optimizer, param_name, tag), event_name)
 
     # ---------------------------------------------------------------- lifecycle hooks on attached engines
+
+    def _on_run_started(self, engine: Engine) -> None:  # noqa: B027 - only file loggers rewind on resume
+        """A run of an attached engine starts (a file logger drops rows past a resumed state here)."""
 
     def _on_epoch_completed(self, engine: Engine) -> None:
         if not self._closed:
