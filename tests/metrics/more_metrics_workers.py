@@ -12,7 +12,9 @@ from typing import Any
 
 import torch
 
+import ember.metrics as metrics
 import ember.metrics.regression as regression
+from ember import distributed
 
 SIZE = 29
 SHARD_END = 11
@@ -39,9 +41,36 @@ def regression_entries() -> dict[str, Entry]:
     return {name: (getattr(regression, name), pair) for name in names}
 
 
+def long_tail_entries() -> dict[str, Entry]:
+    generator = _generator()
+    x, y = torch.randn(SIZE, 4, generator=generator), torch.randn(SIZE, 4, generator=generator)
+    images = torch.rand(SIZE, 2, 3, 3, generator=generator)
+
+    def pair(rows: Rows) -> Any:
+        return x[rows], y[rows]
+
+    def spatial(rows: Rows) -> Any:
+        return images[rows], images[rows].flip(1)
+
+    return {
+        "CosineSimilarity": (metrics.CosineSimilarity, pair),
+        "MeanPairwiseDistance": (lambda: metrics.MeanPairwiseDistance(p=3), pair),
+        "Entropy": (metrics.Entropy, spatial),
+        "MutualInformation": (metrics.MutualInformation, pair),
+        "KLDivergence": (metrics.KLDivergence, spatial),
+        "JSDivergence": (metrics.JSDivergence, pair),
+        "HSIC": (metrics.HSIC, lambda rows: (x[rows], torch.sin(x[rows]) + 0.1 * y[rows])),
+        "MaximumMeanDiscrepancy": (metrics.MaximumMeanDiscrepancy, lambda rows: (x[rows], y[rows] + 0.5)),
+        "MetricGroup": (
+            lambda: metrics.MetricGroup({"mse": metrics.MeanSquaredError(), "cos": metrics.CosineSimilarity()}),
+            pair,
+        ),
+    }
+
+
 def entries() -> dict[str, Entry]:
     """Every metric the test covers."""
-    return {**regression_entries()}
+    return {**regression_entries(), **long_tail_entries()}
 
 
 def run(rows: Rows, batch_size: int, only: list[str] | None = None) -> dict[str, Any]:
@@ -59,7 +88,7 @@ def run(rows: Rows, batch_size: int, only: list[str] | None = None) -> dict[str,
 
 
 # Metrics whose value is a mean of per-batch estimates: they depend on how rows are cut into batches.
-BATCH_WISE: list[str] = []
+BATCH_WISE: list[str] = ["HSIC", "MaximumMeanDiscrepancy"]
 
 
 def run_as_ranks_batch(names: list[str]) -> dict[str, Any]:
@@ -78,4 +107,13 @@ def run_as_ranks_batch(names: list[str]) -> dict[str, Any]:
 
 def on_each_rank(local_rank: int) -> dict[str, Any]:
     shard = slice(0, SHARD_END) if local_rank == 0 else slice(SHARD_END, SIZE)
-    return run(shard, batch_size=4 + local_rank)
+    values = run(shard, batch_size=4 + local_rank)
+    # Rank 0 sees no batch: the class-probability sums of rank 1 alone make the value.
+    values["MutualInformation, empty rank 0"] = run(
+        slice(SHARD_END, SHARD_END + local_rank * 9), 4, ["MutualInformation"]
+    )
+    # Throughput is timing: every rank must get the same (combined) value.
+    frequency = metrics.Frequency()
+    frequency.update(10 * (local_rank + 1))
+    values["Frequency on both ranks"] = distributed.all_gather(frequency.compute())
+    return values

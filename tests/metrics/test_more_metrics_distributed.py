@@ -30,10 +30,18 @@ def test_every_rank_gets_the_single_process_value_on_the_union(workers: Any) -> 
     batch_wise = set(workers.BATCH_WISE)
     # Per-batch estimates (HSIC, MMD) average the batches each rank saw: compare with one process
     # fed the same batches (rank 0's then rank 1's), not the same rows in other batches.
-    expected = workers.run(slice(0, workers.SIZE), batch_size=4)
+    expected = workers.run(slice(0, workers.SIZE), batch_size=6)
     expected.update(workers.run_as_ranks_batch(sorted(batch_wise)))
-    assert len(expected) >= 18
+    assert len(expected) >= 27
+    empty_rank = workers.run(slice(workers.SHARD_END, workers.SHARD_END + 9), 4, ["MutualInformation"])
+    frequencies = [values.pop("Frequency on both ranks") for values in results]
+    assert frequencies[0] == frequencies[1] and frequencies[0][0] == frequencies[0][1] > 0
     for rank, values in enumerate(results):
+        np.testing.assert_allclose(
+            values.pop("MutualInformation, empty rank 0")["MutualInformation"],
+            empty_rank["MutualInformation"],
+            rtol=1e-6,
+        )
         assert values.keys() == expected.keys()
         for name, value in expected.items():
             if isinstance(value, dict):

@@ -35,9 +35,17 @@ from ember.metrics.classification import (
 )
 from ember.metrics.classification_report import ClassificationReport
 from ember.metrics.cohen_kappa import CohenKappa
+from ember.metrics.cosine_similarity import CosineSimilarity
+from ember.metrics.entropy import Entropy
 from ember.metrics.epoch_metric import EpochMetric, EpochMetricWarning
+from ember.metrics.frequency import Frequency
+from ember.metrics.hsic import HSIC
 from ember.metrics.interop import TorchmetricsMetric, as_metric, attach, is_torchmetrics_metric
+from ember.metrics.js_divergence import JSDivergence
+from ember.metrics.kl_divergence import KLDivergence
 from ember.metrics.matthews_corrcoef import MatthewsCorrCoef
+from ember.metrics.maximum_mean_discrepancy import MaximumMeanDiscrepancy
+from ember.metrics.mean_pairwise_distance import MeanPairwiseDistance
 from ember.metrics.metric import (
     BatchFiltered,
     BatchWise,
@@ -49,13 +57,16 @@ from ember.metrics.metric import (
     RunningEpochWise,
     SingleEpochRunningBatchWise,
 )
+from ember.metrics.metric_group import MetricGroup
 from ember.metrics.multilabel_confusion_matrix import MultiLabelConfusionMatrix
+from ember.metrics.mutual_information import MutualInformation
 from ember.metrics.precision_recall_curve import PrecisionRecallCurve
 from ember.metrics.rec_sys import NDCG, HitRate
 from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 from ember.metrics.roc_auc import ROC_AUC, RocCurve
 
 __all__ = [
+    "HSIC",
     "NDCG",
     "ROC_AUC",
     "Accuracy",
@@ -66,23 +77,32 @@ __all__ = [
     "ClassificationReport",
     "CohenKappa",
     "ConfusionMatrix",
+    "CosineSimilarity",
     "DiceCoefficient",
+    "Entropy",
     "EpochMetric",
     "EpochMetricWarning",
     "EpochWise",
     "Fbeta",
+    "Frequency",
     "GeometricAverage",
     "HitRate",
     "IoU",
+    "JSDivergence",
     "JaccardIndex",
+    "KLDivergence",
     "Loss",
     "MatthewsCorrCoef",
+    "MaximumMeanDiscrepancy",
     "MeanAbsoluteError",
+    "MeanPairwiseDistance",
     "MeanSquaredError",
     "Metric",
+    "MetricGroup",
     "MetricUsage",
     "MetricsLambda",
     "MultiLabelConfusionMatrix",
+    "MutualInformation",
     "NotComputableError",
     "Precision",
     "PrecisionRecallCurve",
