@@ -1,0 +1,130 @@
+"""Code run in each process of the 2-process test of the curve, kappa, ranking, text and GAN metrics.
+
+Every case is a metric factory and a dataset; rank 0 gets the first rows, rank 1 the (many more)
+others, each fed in batches of its own size. The test compares every rank's value with one process's
+value on all the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ember.metrics import (
+    NDCG,
+    ROC_AUC,
+    AveragePrecision,
+    Bleu,
+    CharacterErrorRate,
+    ClassificationReport,
+    CohenKappa,
+    HitRate,
+    MatthewsCorrCoef,
+    Metric,
+    MultiLabelConfusionMatrix,
+    Perplexity,
+    PrecisionRecallCurve,
+    RocCurve,
+    Rouge,
+)
+
+SIZE = 31
+SHARD_END = 7  # rank 0: rows [0, 7); rank 1: rows [7, 31)
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _binary() -> tuple[Any, Any]:
+    generator = _generator(1)
+    return torch.rand(SIZE, generator=generator), torch.randint(0, 2, (SIZE,), generator=generator)
+
+
+def _scores() -> tuple[Any, Any]:
+    generator = _generator(2)
+    return torch.randn(SIZE, 4, generator=generator), torch.randint(0, 4, (SIZE,), generator=generator)
+
+
+def _indices() -> tuple[Any, Any]:
+    generator = _generator(3)
+    return torch.randint(0, 5, (SIZE,), generator=generator), torch.randint(0, 5, (SIZE,), generator=generator)
+
+
+def _multilabel() -> tuple[Any, Any]:
+    generator = _generator(4)
+    return torch.randint(0, 2, (SIZE, 3), generator=generator), torch.randint(0, 2, (SIZE, 3), generator=generator)
+
+
+def _relevance() -> tuple[Any, Any]:
+    generator = _generator(5)
+    return torch.rand(SIZE, 6, generator=generator), torch.randint(0, 3, (SIZE, 6), generator=generator)
+
+
+def _translations() -> tuple[Any, Any]:
+    generator = _generator(6)
+    words = ["the", "cat", "sat", "on", "mat"]
+
+    def sentence() -> list[str]:
+        length = int(torch.randint(1, 8, (1,), generator=generator))
+        return [words[int(i)] for i in torch.randint(0, len(words), (length,), generator=generator)]
+
+    return [sentence() for _ in range(SIZE)], [[sentence(), sentence()] for _ in range(SIZE)]
+
+
+def _texts() -> tuple[Any, Any]:
+    candidates, references = _translations()
+    return [" ".join(words) for words in candidates], [" ".join(refs[0]) for refs in references]
+
+
+def _logits() -> tuple[Any, Any]:
+    generator = _generator(7)
+    return torch.randn(SIZE, 5, 4, generator=generator), torch.randint(0, 5, (SIZE, 4), generator=generator)
+
+
+CASES: dict[str, tuple[Callable[[], Metric], Callable[[], tuple[Any, Any]]]] = {
+    "roc_auc": (ROC_AUC, _binary),
+    "roc_curve": (RocCurve, _binary),
+    "average_precision": (AveragePrecision, _binary),
+    "pr_curve": (PrecisionRecallCurve, _binary),
+    "kappa": (lambda: CohenKappa(weights="quadratic"), _indices),
+    "mcc": (MatthewsCorrCoef, _scores),
+    "report": (lambda: ClassificationReport(output_dict=True), _scores),
+    "mlcm": (lambda: MultiLabelConfusionMatrix(num_classes=3), _multilabel),
+    "hit_rate": (lambda: HitRate(top_k=[1, 3]), _relevance),
+    "ndcg": (lambda: NDCG(top_k=[2, 6]), _relevance),
+    "bleu_macro": (lambda: Bleu(smooth="smooth1"), _translations),
+    "bleu_micro": (lambda: Bleu(ngram=3, average="micro"), _translations),
+    "rouge": (lambda: Rouge(variants=[1, 2, "L"], multiref="best"), _translations),
+    "cer": (CharacterErrorRate, _texts),
+    "perplexity": (Perplexity, _logits),
+}
+
+
+def plain(value: Any) -> Any:
+    """A value as lists, dicts and numbers, to compare across processes."""
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return float(value)
+
+
+def feed(name: str, rows: slice, batch_size: int) -> Any:
+    """The value of case ``name`` on the rows ``rows``, fed ``batch_size`` rows at a time."""
+    make, data = CASES[name]
+    metric = make()
+    y_pred, y = data()
+    for start in range(rows.start, rows.stop, batch_size):
+        stop = min(start + batch_size, rows.stop)
+        metric.update((y_pred[start:stop], y[start:stop]))
+    return plain(metric.compute())
+
+
+def on_each_rank(local_rank: int) -> dict[str, Any]:
+    shard = slice(0, SHARD_END) if local_rank == 0 else slice(SHARD_END, SIZE)
+    return {name: feed(name, shard, batch_size=3 + 2 * local_rank) for name in CASES}
