@@ -92,6 +92,7 @@ EXPECTED = {
         "DiskSaver",
         "EarlyStopping",
         "EMAHandler",
+        "FastaiLRFinder",
         "HandlerTime",
         "HandlersProfiler",
         "LRScheduler",

@@ -41,6 +41,7 @@ from ember.handlers.loggers import (
     plot_history,
     read_history,
 )
+from ember.handlers.lr_finder import FastaiLRFinder
 from ember.handlers.lr_scheduler import LRScheduler
 from ember.handlers.param_scheduler import (
     BaseParamScheduler,
@@ -102,6 +103,7 @@ __all__: list[str] = [
     "PreemptionHandler",
     "EarlyStopping",
     "EMAHandler",
+    "FastaiLRFinder",
     "Patience",
     "EventSyncCheck",
     "EventsDivergedError",
