@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ember.metrics import (
+    FID,
     NDCG,
     ROC_AUC,
     AveragePrecision,
@@ -21,6 +22,7 @@ from ember.metrics import (
     ClassificationReport,
     CohenKappa,
     HitRate,
+    InceptionScore,
     MatthewsCorrCoef,
     Metric,
     MultiLabelConfusionMatrix,
@@ -84,6 +86,28 @@ def _logits() -> tuple[Any, Any]:
     return torch.randn(SIZE, 5, 4, generator=generator), torch.randint(0, 5, (SIZE, 4), generator=generator)
 
 
+def _images() -> tuple[Any, Any]:
+    generator = _generator(8)
+    return torch.rand(SIZE, 3, 2, 2, generator=generator), torch.rand(SIZE, 3, 2, 2, generator=generator) * 2
+
+
+def _network(classes: int, softmax: bool) -> torch.nn.Module:
+    torch.manual_seed(9)  # the same weights in every process
+    last: torch.nn.Module = torch.nn.Softmax(dim=1) if softmax else torch.nn.Tanh()
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, classes), last)
+
+
+class _ScoreOfFirst(InceptionScore):
+    """InceptionScore fed the (samples, other) pairs of the other cases: it scores the samples."""
+
+    def update(self, output: Any) -> None:
+        super().update(output[0])
+
+
+def _inception_score() -> Metric:
+    return _ScoreOfFirst(num_features=4, feature_extractor=_network(4, softmax=True))
+
+
 CASES: dict[str, tuple[Callable[[], Metric], Callable[[], tuple[Any, Any]]]] = {
     "roc_auc": (ROC_AUC, _binary),
     "roc_curve": (RocCurve, _binary),
@@ -100,6 +124,8 @@ CASES: dict[str, tuple[Callable[[], Metric], Callable[[], tuple[Any, Any]]]] = {
     "rouge": (lambda: Rouge(variants=[1, 2, "L"], multiref="best"), _translations),
     "cer": (CharacterErrorRate, _texts),
     "perplexity": (Perplexity, _logits),
+    "fid": (lambda: FID(num_features=3, feature_extractor=_network(3, softmax=False)), _images),
+    "inception_score": (_inception_score, _images),
 }
 
 
