@@ -13,6 +13,8 @@ from typing import Any
 import torch
 
 import ember.metrics as metrics
+import ember.metrics.clustering as clustering
+import ember.metrics.fairness as fairness
 import ember.metrics.regression as regression
 from ember import distributed
 
@@ -68,9 +70,37 @@ def long_tail_entries() -> dict[str, Entry]:
     }
 
 
+def clustering_fairness_entries() -> dict[str, Entry]:
+    generator = _generator()
+    labels = torch.randint(0, 3, (SIZE,), generator=generator)
+    features = labels.unsqueeze(1).float() + torch.randn(SIZE, 2, generator=generator)
+    scores = torch.randn(SIZE, 3, generator=generator)
+    groups = torch.randint(0, 2, (SIZE,), generator=generator)
+    binary = torch.randint(0, 2, (SIZE, 3), generator=generator)
+
+    def clusters(rows: Rows) -> Any:
+        return features[rows], labels[rows]
+
+    def scored(rows: Rows) -> Any:
+        return scores[rows], labels[rows], groups[rows]
+
+    return {
+        "SilhouetteScore": (clustering.SilhouetteScore, clusters),
+        "DaviesBouldinScore": (clustering.DaviesBouldinScore, clusters),
+        "CalinskiHarabaszScore": (clustering.CalinskiHarabaszScore, clusters),
+        "SubgroupMetric": (lambda: fairness.SubgroupMetric(metrics.Accuracy(), groups=[0, 1]), scored),
+        "SubgroupAccuracyDifference": (lambda: fairness.SubgroupAccuracyDifference(groups=[0, 1]), scored),
+        "DemographicParityDifference": (lambda: fairness.DemographicParityDifference(groups=[0, 1]), scored),
+        "SelectionRate multilabel": (
+            lambda: fairness.SelectionRate(is_multilabel=True),
+            lambda rows: (binary[rows], binary[rows]),
+        ),
+    }
+
+
 def entries() -> dict[str, Entry]:
     """Every metric the test covers."""
-    return {**regression_entries(), **long_tail_entries()}
+    return {**regression_entries(), **long_tail_entries(), **clustering_fairness_entries()}
 
 
 def run(rows: Rows, batch_size: int, only: list[str] | None = None) -> dict[str, Any]:
