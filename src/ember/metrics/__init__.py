@@ -41,6 +41,8 @@ from ember.metrics.cosine_similarity import CosineSimilarity
 from ember.metrics.entropy import Entropy
 from ember.metrics.epoch_metric import EpochMetric, EpochMetricWarning
 from ember.metrics.frequency import Frequency
+from ember.metrics.gan import FID, InceptionScore
+from ember.metrics.gpu_info import GpuInfo
 from ember.metrics.hsic import HSIC
 from ember.metrics.interop import TorchmetricsMetric, as_metric, attach, is_torchmetrics_metric
 from ember.metrics.js_divergence import JSDivergence
@@ -62,12 +64,14 @@ from ember.metrics.metric import (
 from ember.metrics.metric_group import MetricGroup
 from ember.metrics.multilabel_confusion_matrix import MultiLabelConfusionMatrix
 from ember.metrics.mutual_information import MutualInformation
+from ember.metrics.nlp import Bleu, CharacterErrorRate, Perplexity, Rouge, RougeL, RougeN
 from ember.metrics.precision_recall_curve import PrecisionRecallCurve
 from ember.metrics.rec_sys import NDCG, HitRate
 from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 from ember.metrics.roc_auc import ROC_AUC, RocCurve
 
 __all__ = [
+    "FID",
     "HSIC",
     "NDCG",
     "ROC_AUC",
@@ -76,6 +80,8 @@ __all__ = [
     "AveragePrecision",
     "BatchFiltered",
     "BatchWise",
+    "Bleu",
+    "CharacterErrorRate",
     "ClassificationReport",
     "CohenKappa",
     "ConfusionMatrix",
@@ -88,7 +94,9 @@ __all__ = [
     "Fbeta",
     "Frequency",
     "GeometricAverage",
+    "GpuInfo",
     "HitRate",
+    "InceptionScore",
     "IoU",
     "JSDivergence",
     "JaccardIndex",
@@ -106,11 +114,15 @@ __all__ = [
     "MultiLabelConfusionMatrix",
     "MutualInformation",
     "NotComputableError",
+    "Perplexity",
     "Precision",
     "PrecisionRecallCurve",
     "Recall",
     "RocCurve",
     "RootMeanSquaredError",
+    "Rouge",
+    "RougeL",
+    "RougeN",
     "RunningAverage",
     "RunningBatchWise",
     "RunningEpochWise",
