@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import torch
 from torch import nn
 
+from ember import distributed
+from ember.distributed.sharding import gradient_sync, is_sharded
 from ember.engine.engine import Engine
 from ember.engine.events import EventEnum, Events
 from ember.utils import apply_to_tensors
@@ -146,6 +148,13 @@ def prepare_batch(batch: Any, device: Device = None, non_blocking: bool = False)
         return tensor.to(device, non_blocking=non_blocking)
 
     return apply_to_tensors(x, move), apply_to_tensors(y, move)
+
+
+def _gradient_sync_kind(model: nn.Module) -> str | None:
+    """``"ddp"`` or ``"fsdp"`` when ``model`` reduces its gradients across ranks in its backward, else None."""
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        return "ddp"
+    return "fsdp" if is_sharded(model) else None
 
 
 def _identity(output: Any) -> Any:
@@ -582,6 +591,8 @@ class TrainingStep(_Step):
         self.grad_scaler = training.grad_scaler
         self.pending = 0
         self._warned_leftover = False
+        # whether the accumulated gradients skipped their reduction across ranks (see _accumulate)
+        self._unreduced = False
 
     def attach(self, engine: Engine) -> None:
         """Wire this step to ``engine``, the engine whose process function calls it.
@@ -659,25 +670,11 @@ class TrainingStep(_Step):
             x, y = batch  # what the default prepare_batch does here, without the call (a hot path)
         else:
             x, y = self.prepare_batch(batch, device=self.device, non_blocking=self.non_blocking)
-        if self.amp_dtype is None:
-            y_pred = model(x) if self.model_fn is None else self.model_fn(model, x)
-            if self.model_transform is not None:
-                y_pred = self.model_transform(y_pred)
-            loss = self.loss_fn(y_pred, y)
-        else:
-            with torch.autocast(self.amp_device_type, dtype=self.amp_dtype):
-                y_pred = model(x) if self.model_fn is None else self.model_fn(model, x)
-                if self.model_transform is not None:
-                    y_pred = self.model_transform(y_pred)
-                loss = self.loss_fn(y_pred, y)
         steps = self.gradient_accumulation_steps
-        # Dividing by k makes the summed gradient of k batches their mean; k=1 skips the division
-        # so that a plain run matches a hand-written loop bit for bit.
-        scaled_loss = loss / steps if steps > 1 else loss
-        if self.grad_scaler is None:
-            scaled_loss.backward()  # type: ignore[no-untyped-call]
+        if steps == 1:
+            y_pred, loss = self._forward_backward(model, x, y, steps)
         else:
-            self.grad_scaler.scale(scaled_loss).backward()  # type: ignore[no-untyped-call]
+            y_pred, loss = self._accumulate(engine, model, x, y, steps)
         pending = self.pending + 1
         if pending < steps:
             self.pending = pending
@@ -700,6 +697,82 @@ class TrainingStep(_Step):
             return loss.item()
         return self.output_transform(x, y, y_pred, loss)
 
+    def _forward_backward(self, model: nn.Module, x: Any, y: Any, steps: int) -> tuple[Any, torch.Tensor]:
+        """The model's prediction and the batch's loss, after backpropagating ``loss / steps``."""
+        if self.amp_dtype is None:
+            y_pred = model(x) if self.model_fn is None else self.model_fn(model, x)
+            if self.model_transform is not None:
+                y_pred = self.model_transform(y_pred)
+            loss = self.loss_fn(y_pred, y)
+        else:
+            with torch.autocast(self.amp_device_type, dtype=self.amp_dtype):
+                y_pred = model(x) if self.model_fn is None else self.model_fn(model, x)
+                if self.model_transform is not None:
+                    y_pred = self.model_transform(y_pred)
+                loss = self.loss_fn(y_pred, y)
+        # Dividing by k makes the summed gradient of k batches their mean; k=1 skips the division
+        # so that a plain run matches a hand-written loop bit for bit.
+        scaled_loss = loss / steps if steps > 1 else loss
+        if self.grad_scaler is None:
+            scaled_loss.backward()  # type: ignore[no-untyped-call]
+        else:
+            self.grad_scaler.scale(scaled_loss).backward()  # type: ignore[no-untyped-call]
+        return y_pred, loss
+
+    def _accumulate(self, engine: Engine, model: nn.Module, x: Any, y: Any, steps: int) -> tuple[Any, torch.Tensor]:
+        """:meth:`_forward_backward` of a micro-batch, reducing gradients across ranks only when the window closes.
+
+        Under DistributedDataParallel or FSDP, a micro-batch after which the window surely goes on
+        backpropagates without the ranks' gradient reduction (DDP's ``no_sync()``, FSDP's
+        ``set_requires_gradient_sync(False)``); the micro-batch that closes the window reduces the
+        accumulated sum once. The result is the same, with one reduction per optimizer step
+        instead of one per micro-batch.
+        """
+        kind = _gradient_sync_kind(model)
+        skip = kind is not None and self._window_goes_on(engine, steps)
+        if kind == "ddp" and skip:
+            with model.no_sync():  # type: ignore[operator]
+                result = self._forward_backward(model, x, y, steps)
+        else:
+            if kind == "fsdp":
+                gradient_sync(model, not skip)
+            result = self._forward_backward(model, x, y, steps)
+        self._unreduced = skip
+        return result
+
+    def _window_goes_on(self, engine: Engine, steps: int) -> bool:
+        """Whether another micro-batch of this accumulation window surely follows the current one."""
+        if self.pending + 1 >= steps:
+            return False
+        state = engine.state
+        epoch_length, max_iters = state.epoch_length, state.max_iters
+        if epoch_length is None or state.iteration % epoch_length == 0:
+            return False  # the epoch's end (or an unknown one) closes the window
+        return max_iters is None or state.iteration < max_iters
+
+    def _reduce_left_over_gradients(self) -> None:
+        """Average across ranks the gradients a run stopped mid-window left unreduced (DDP: exact; FSDP: dropped)."""
+        self._unreduced = False
+        kind = _gradient_sync_kind(self.model)
+        if kind == "fsdp":
+            gradient_sync(self.model, True)
+            warnings.warn(
+                f"The run stopped in the middle of a gradient accumulation window ({self.pending} batch(es) "
+                "accumulated without reduction across the ranks), and an FSDP model's unreduced gradients cannot "
+                "be reduced outside a backward pass: the optimizer does not step on them (pytorch-ignite drops an "
+                "unfinished window too). Stop at the end of a window (a multiple of gradient_accumulation_steps) "
+                "to keep every batch.",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.pending = 0
+            self.optimizer.zero_grad()
+            return
+        for group in self.optimizer.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is not None:
+                    parameter.grad.copy_(distributed.all_reduce(parameter.grad, op="MEAN"))
+
     def finish_accumulation(self, engine: Engine) -> None:
         """Step the optimizer now if gradients of fewer than ``gradient_accumulation_steps`` batches wait.
 
@@ -712,6 +785,8 @@ class TrainingStep(_Step):
         iterations, across epochs, and drops a window the run leaves unfinished), so the first such
         step of a step object warns, naming the difference.
         """
+        if self.pending and self._unreduced:
+            self._reduce_left_over_gradients()
         if self.pending:
             if not self._warned_leftover:
                 self._warned_leftover = True
@@ -755,6 +830,7 @@ class TrainingStep(_Step):
     def _started(self, engine: Engine) -> None:
         # Gradients are not part of a checkpoint, so a run (new or resumed) starts a fresh accumulation.
         self.pending = 0
+        self._unreduced = False
         state: Any = engine.state
         if state.iteration == 0:  # a new run; a resumed one keeps its loaded counter
             state.optimizer_step = 0

@@ -202,8 +202,10 @@ def is_sharded(model: Any) -> bool:
     >>> is_sharded(nn.Linear(1, 1))
     False
     """
-    from torch.distributed.fsdp import FSDPModule
-
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # a torch without FSDP2 has no sharded model to recognise
+        return False
     return isinstance(model, FSDPModule)
 
 
