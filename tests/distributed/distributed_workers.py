@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,68 @@ def fails_on_rank(local_rank: int, failing: int) -> None:
         raise KeyError(f"rank {failing} broke")
     idist.all_reduce(torch.ones(1))
     idist.barrier()
+
+
+def dies_without_a_word(local_rank: int, dying: int, how: str) -> None:
+    """Rank `dying` ends without an exception (os._exit, SIGKILL, segfault) while its peer waits in a collective."""
+    idist.barrier()
+    if idist.get_rank() == dying:
+        if how == "exit":
+            os._exit(3)
+        elif how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            ctypes.string_at(0)  # reads address 0: SIGSEGV
+    idist.all_reduce(torch.ones(1))
+    idist.barrier()
+
+
+def stuck_in_user_code(local_rank: int, stuck: int) -> None:
+    """Rank `stuck` never reaches the barrier (a loop in user code); the others wait in it."""
+    if idist.get_rank() == stuck:
+        while True:
+            time.sleep(0.1)
+    idist.barrier()
+
+
+def gathers_a_tensor_and_an_object(local_rank: int) -> str:
+    """Rank 0 gathers a tensor, rank 1 a Python number: the same ValueError on both, no hang."""
+    try:
+        idist.all_gather(torch.ones(2) if idist.get_rank() == 0 else 5)
+    except ValueError as error:
+        return str(error)
+    return "no error"
+
+
+def gathers_mismatched_tensors(local_rank: int) -> list[str]:
+    """Ranks gather tensors of other dtypes, then of other trailing shapes: every rank gets each error."""
+    messages = []
+    rank = idist.get_rank()
+    for tensor in (torch.ones(2, dtype=torch.float32 if rank == 0 else torch.int64), torch.zeros(1, 2 + rank)):
+        try:
+            idist.all_gather(tensor)
+        except ValueError as error:
+            messages.append(str(error))
+    messages.append(str(idist.all_gather(rank)))  # the group still works afterwards
+    return messages
+
+
+def group_timeout(local_rank: int) -> float:
+    """The timeout, in seconds, of this rank's default process group (what bounds every collective)."""
+    import torch.distributed as dist
+
+    backend = dist.group.WORLD._get_backend(torch.device("cpu"))
+    return float(backend.options._timeout.total_seconds())
+
+
+def returns_a_closure(local_rank: int) -> Any:
+    """Returns a function defined inside this one: it cannot be pickled back to the launcher."""
+    factor = local_rank + 1
+
+    def scale(value: float) -> float:
+        return value * factor
+
+    return scale
 
 
 def mismatched_reduce(local_rank: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import json
 import os
@@ -300,6 +301,101 @@ def test_mismatched_collective_is_an_error_not_a_hang(workers: Any, monkeypatch:
     with pytest.raises((ProcessExitedException, idist.RankRaisedError)):
         parallel.run(workers.mismatched_reduce)
     assert time.monotonic() - started < TIMEOUT
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_a_rank_that_dies_without_an_exception_is_named_not_its_peer(workers: Any) -> None:
+    """os._exit(3), SIGKILL, segfault, each on either rank: the dead rank with its status or signal, never its peer's
+    "Connection reset by peer" (the peer's report reaches the launcher first in most runs; the exit codes decide)."""
+    cases = [
+        (1, "exit", 3, None),
+        (0, "kill", -9, "SIGKILL"),
+        (1, "segfault", -11, "SIGSEGV"),
+        (0, "exit", 3, None),
+        (1, "kill", -9, "SIGKILL"),
+        (0, "segfault", -11, "SIGSEGV"),
+    ]
+    for dying, how, code, signal_name in cases:
+        started = time.monotonic()
+        with pytest.raises(ProcessExitedException) as caught:
+            run_two(workers.dies_without_a_word, dying, how)
+        error = caught.value
+        assert not isinstance(error, idist.RankRaisedError)
+        assert (error.error_index, error.exit_code, error.signal_name) == (dying, code, signal_name), str(error)
+        described = f"exited with status {code}" if signal_name is None else f"was killed by {signal_name}"
+        assert str(error).startswith(f"Rank {dying} (pid {error.error_pid}) {described}"), str(error)
+        assert time.monotonic() - started < TIMEOUT
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_a_rank_stuck_in_user_code_fails_the_job_within_the_timeout_and_is_named(workers: Any) -> None:
+    """Rank 1 loops forever while rank 0 waits in a barrier: after timeout=4 s the job fails naming rank 1."""
+    started = time.monotonic()
+    parallel = idist.Parallel(backend="gloo", nproc_per_node=2, timeout=4)
+    with pytest.raises(idist.RankRaisedError) as caught:
+        parallel.run(workers.stuck_in_user_code, 1)
+    elapsed = time.monotonic() - started
+    error = caught.value
+    assert error.rank == 0 and "Timed out" in error.exception_message, str(error)
+    assert "Rank(s) [1] never reached that collective within the timeout of 4 s" in error.note
+    assert "timeout=" in error.note and error.note in str(error)
+    assert elapsed < TIMEOUT, elapsed
+
+
+@pytest.mark.distributed
+def test_launches_bound_collectives_by_ten_minutes_unless_told(workers: Any) -> None:
+    """torch's default would be 30 minutes; the group's real timeout is read inside the ranks."""
+    with idist.Parallel(backend="gloo", nproc_per_node=2) as parallel:
+        assert parallel.run(workers.group_timeout) == [600.0, 600.0]
+    assert idist.spawn(workers.group_timeout, 2, timeout=7) == [7.0, 7.0]
+    with idist.Parallel(backend="gloo", timeout=datetime.timedelta(seconds=9)) as parallel:
+        assert parallel.run(workers.group_timeout) == 9.0
+
+
+@pytest.mark.distributed
+def test_all_gather_of_a_tensor_and_an_object_is_an_error_on_every_rank(workers: Any) -> None:
+    """Rank 0 passes a tensor, rank 1 a number: both raise the same ValueError naming the ranks and the fix."""
+    messages = run_two(workers.gathers_a_tensor_and_an_object)
+    assert messages[0] == messages[1]
+    assert (
+        "got a tensor on rank(s) [0] but a Python object on rank(s) [1] (rank 0: a tensor, rank 1: int)"
+        in (messages[0])
+    )
+    assert "torch.tensor(value)" in messages[0]
+    dtype_error, shape_error, after = run_two(workers.gathers_mismatched_tensors)[1]
+    assert "one dtype on every rank, got ['torch.float32', 'torch.int64'] by rank (rank 1's torch.int64" in dtype_error
+    assert "tensor.to(torch.float32)" in dtype_error
+    assert "got shapes [[1, 2], [1, 3]] by rank (rank 1's [1, 3] against rank 0's [1, 2])" in shape_error
+    assert after == "[0, 1]"
+
+
+def test_a_function_the_spawned_processes_cannot_import_is_refused_before_launch() -> None:
+    """A lambda or a nested function: a TypeError naming the problem and the fix, before any process starts."""
+
+    def nested(local_rank: int) -> int:
+        return local_rank
+
+    parallel = idist.Parallel(backend="gloo", nproc_per_node=2, timeout=TIMEOUT)
+    for function, problem in ((lambda local_rank: local_rank, "is a lambda"), (nested, "inside another function")):
+        started = time.monotonic()
+        with pytest.raises(TypeError, match=f"{problem}.*Define it at the top level of a module"):
+            parallel.run(function)
+        with pytest.raises(TypeError, match=problem):
+            idist.spawn(function, 2)
+        assert time.monotonic() - started < 5  # nothing was started
+
+
+@pytest.mark.distributed
+def test_a_result_that_cannot_be_pickled_is_the_ranks_type_error(workers: Any) -> None:
+    with pytest.raises(idist.RankRaisedError) as caught:
+        run_two(workers.returns_a_closure)
+    error = caught.value
+    assert error.exception_type == "TypeError"
+    assert "returns_a_closure returned function" in error.exception_message
+    assert "cannot be sent back to the launching process" in error.exception_message
+    assert "not a lambda, a function defined inside a function" in error.exception_message
 
 
 @pytest.mark.distributed

@@ -155,24 +155,62 @@ def _gather_objects(obj: Any, group: Any) -> list[Any]:
     return gathered
 
 
-def _gather_rows(tensor: torch.Tensor, group: Any) -> tuple[list[torch.Tensor], list[list[int]]]:
+def _describe(value: Any) -> tuple[str, Any]:
+    """What a rank announces before a gather: a tensor's shape and dtype, or the object itself."""
+    if isinstance(value, torch.Tensor):
+        rows = value.reshape(1) if value.dim() == 0 else value
+        return ("tensor", (list(rows.shape), str(rows.dtype)))
+    return ("object", value)
+
+
+def _check_same_kind(function: str, described: list[tuple[str, Any]]) -> None:
+    """Every rank raises the same error when some ranks gathered tensors and others Python objects."""
+    tensors = [rank for rank, (kind, _) in enumerate(described) if kind == "tensor"]
+    if tensors and len(tensors) < len(described):
+        objects = [rank for rank, (kind, _) in enumerate(described) if kind != "tensor"]
+        kinds = ", ".join(
+            f"rank {rank}: {'a tensor' if kind == 'tensor' else type(payload).__name__}"
+            for rank, (kind, payload) in enumerate(described)
+        )
+        raise ValueError(
+            f"{function} got a tensor on rank(s) {tensors} but a Python object on rank(s) {objects} ({kinds}). Every "
+            "rank must pass the same kind of value: convert the objects with torch.tensor(value) on those ranks, or "
+            "pass plain Python values everywhere (e.g. tensor.tolist()) to gather them as objects."
+        )
+
+
+def _check_rows(function: str, described: list[tuple[str, Any]]) -> list[list[int]]:
+    """The ranks' shapes, checked to differ only in the first dimension and to share one dtype."""
+    shapes: list[list[int]] = [payload[0] for _, payload in described]
+    dtypes: list[str] = [payload[1] for _, payload in described]
+    first = shapes[0]
+    odd = [rank for rank, shape in enumerate(shapes) if len(shape) != len(first) or shape[1:] != first[1:]]
+    if odd:
+        raise ValueError(
+            f"{function} needs tensors that match in every dimension but the first, got shapes {shapes} by rank "
+            f"(rank {odd[0]}'s {shapes[odd[0]]} against rank 0's {first}). Only the first (batch) dimension may "
+            "differ between ranks: reshape the tensors so that the other dimensions agree on every rank."
+        )
+    odd = [rank for rank, dtype in enumerate(dtypes) if dtype != dtypes[0]]
+    if odd:
+        raise ValueError(
+            f"{function} needs tensors of one dtype on every rank, got {dtypes} by rank (rank {odd[0]}'s "
+            f"{dtypes[odd[0]]} against rank 0's {dtypes[0]}). Convert them to one dtype first, e.g. "
+            f"tensor.to({dtypes[0]})."
+        )
+    return shapes
+
+
+def _gather_rows(
+    tensor: torch.Tensor, group: Any, function: str = "all_gather"
+) -> tuple[list[torch.Tensor], list[list[int]]]:
     """Every rank's tensor (a scalar counts as one row), and the shapes, checked to differ only in dim 0."""
     rows = tensor.reshape(1) if tensor.dim() == 0 else tensor
     device = _communication_device(rows)
-    # The shapes and dtypes travel first, so a mismatch is an error with every rank's shape, not a hang.
-    described = _gather_objects((list(rows.shape), str(rows.dtype)), group)
-    shapes = [shape for shape, _ in described]
-    dtypes = {dtype for _, dtype in described}
-    if len({len(shape) for shape in shapes}) > 1 or any(shape[1:] != shapes[0][1:] for shape in shapes):
-        raise ValueError(
-            f"all_gather needs tensors that match in every dimension but the first, got shapes {shapes} "
-            "by rank. Only the first (batch) dimension may differ between ranks."
-        )
-    if len(dtypes) > 1:
-        raise ValueError(
-            f"all_gather needs tensors of one dtype on every rank, got {[dtype for _, dtype in described]} by rank. "
-            "Convert them to one dtype first."
-        )
+    # The shapes and dtypes travel first, so a mismatch is an error on every rank, not a hang.
+    described = _gather_objects(_describe(rows), group)
+    _check_same_kind(function, described)
+    shapes = _check_rows(function, described)
     longest = max(shape[0] for shape in shapes)
     # Collectives need equal sizes: pad every shard to the longest, then cut the padding off again.
     padded = torch.zeros((longest, *rows.shape[1:]), dtype=rows.dtype, device=device)
@@ -191,9 +229,11 @@ def all_gather(tensor: Any, group: Group = None) -> Any:
 
     A tensor: the ranks' tensors concatenated along the first dimension (a 0-dimensional tensor
     counts as one row). The first dimension may differ between ranks (uneven shards, even zero
-    rows); the other dimensions and the dtype must match, or a ``ValueError`` names every rank's
-    shape. Anything else (a number, a string, any picklable object): the list of the ranks' values.
-    With one process: a copy of the tensor (as one row if it was a scalar), or ``[value]``.
+    rows); the other dimensions and the dtype must match, or a ``ValueError`` on every rank names
+    every rank's shape (or dtype). A tensor on some ranks and a Python object on others is a
+    ``ValueError`` on every rank too, never a hang. Anything else (a number, a string, any
+    picklable object): the list of the ranks' values. With one process: a copy of the tensor (as
+    one row if it was a scalar), or ``[value]``.
 
     >>> all_gather(torch.tensor([3, 4])), all_gather(5), all_gather("a")
     (tensor([3, 4]), [5], ['a'])
@@ -206,7 +246,11 @@ def all_gather(tensor: Any, group: Group = None) -> Any:
         return torch.cat(pieces)
     if not is_distributed() or not _is_member(resolved):
         return [tensor]
-    return _gather_objects(tensor, resolved)
+    # The object travels in the same announcement a tensor's shape does, so a rank that passed a tensor
+    # while this one passed an object gets the same error here as there, instead of a hang or a wrong list.
+    described = _gather_objects(_describe(tensor), resolved)
+    _check_same_kind("all_gather", described)
+    return [payload for _, payload in described]
 
 
 def all_gather_tensors_with_shapes(
@@ -233,7 +277,7 @@ def all_gather_tensors_with_shapes(
         raise ValueError(
             f"This rank's tensor has shape {list(tensor.shape)}, but shape_per_rank says {own}. Pass the real shapes."
         )
-    pieces, _ = _gather_rows(tensor.reshape(-1), resolved)
+    pieces, _ = _gather_rows(tensor.reshape(-1), resolved, "all_gather_tensors_with_shapes")
     return [piece.reshape(list(shape)) for piece, shape in zip(pieces, shape_per_rank)]
 
 

@@ -8,9 +8,9 @@ from torchrun's (or SLURM's) environment, and local processes are started by Pyt
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import gc
 import logging
-import multiprocessing.connection
 import os
 import pickle
 import re
@@ -25,8 +25,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as torch_mp
-from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException
 
+from ember.distributed._ranks import _DEFAULT_TIMEOUT, RankRaisedError, _name_of, _Ranks
 from ember.distributed.process import _forget_placement, get_local_rank, is_distributed, sync
 
 __all__ = ["Parallel", "RankRaisedError", "finalize", "initialize", "spawn"]
@@ -35,30 +35,6 @@ logger = logging.getLogger(__name__)
 
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 _KNOWN_BACKENDS = ("gloo", "nccl", "mpi", "ucc")
-
-
-class RankRaisedError(ProcessRaisedException):
-    """A spawned rank raised: carries that rank's exception type, message and formatted traceback.
-
-    It is torch's :class:`~torch.multiprocessing.ProcessRaisedException` (what ignite's launcher
-    raises), with the failing rank named. When one rank fails, the others usually fail next because
-    their peer left ("Connection closed by peer"); the launcher reports the rank that failed first.
-    """
-
-    def __init__(self, rank: int, pid: int, exception_type: str, message: str, remote_traceback: str) -> None:
-        self.rank = rank
-        self.exception_type = exception_type
-        self.exception_message = message
-        self.remote_traceback = remote_traceback
-        self.pid = pid
-        text = f"Rank {rank} (pid {pid}) raised {exception_type}: {message}\n\nTraceback in rank {rank}:\n"
-        super().__init__(text + remote_traceback, rank, pid)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            type(self),
-            (self.rank, self.pid, self.exception_type, self.exception_message, self.remote_traceback),
-        )
 
 
 def _check_backend(backend: Any) -> None:
@@ -214,6 +190,8 @@ class _Job:
 
 def _run_rank(local_rank: int, job: _Job, reports: Any) -> None:
     """Body of each spawned process: join the group, run the function, send back its value or its error."""
+    # A rank that crashes in native code (a segfault, an abort) prints where its Python code was.
+    faulthandler.enable()
     rank = job.node_rank * job.nproc_per_node + local_rank
     world_size = job.nnodes * job.nproc_per_node
     os.environ.update(
@@ -233,19 +211,33 @@ def _run_rank(local_rank: int, job: _Job, reports: Any) -> None:
             options.update(rank=rank, world_size=world_size)
         initialize(job.backend, timeout=job.timeout, init_method=job.init_method, **options)
         value = job.function(local_rank, *job.args, **job.kwargs)
-        payload = pickle.dumps(value)
+        payload = _pickled_result(value, job.function)
     except SystemExit as stop:
         if stop.code in (None, 0):
             payload = pickle.dumps(None)
         else:
             # Reported before this process leaves: its peers fail only once it has gone, so this comes first.
             reports.put(("exit", rank, os.getpid(), stop.code))
+            finalize()
             sys.exit(stop.code)
     except BaseException as error:
         reports.put(("error", rank, os.getpid(), type(error).__qualname__, str(error), traceback.format_exc()))
         sys.exit(1)
     reports.put(("ok", rank, os.getpid(), payload))
     finalize()
+
+
+def _pickled_result(value: Any, function: Callable[..., Any]) -> bytes:
+    """``value`` pickled for the launching process, or a TypeError saying why it cannot travel there."""
+    try:
+        return pickle.dumps(value)
+    except Exception as error:
+        raise TypeError(
+            f"{_name_of(function)} returned {type(value).__name__} {value!r:.100}, which cannot be sent back to the "
+            f"launching process ({type(error).__name__}: {error}). Return plain data (numbers, strings, lists, dicts, "
+            "tensors, instances of classes defined at the top level of a module), not a lambda, a function "
+            "defined inside a function, or an object holding one."
+        ) from error
 
 
 def _stop_processes(processes: Sequence[Any], grace: float = 5.0) -> None:
@@ -271,61 +263,41 @@ def _launch(job: _Job, start_method: str) -> list[Any]:
         context.Process(target=_run_rank, args=(local_rank, job, reports), name=f"ember-rank-{local_rank}")
         for local_rank in range(job.nproc_per_node)
     ]
-    for process in processes:
-        process.start()
-    first_rank = job.node_rank * job.nproc_per_node
-    values: dict[int, Any] = {}
+    ranks = _Ranks(processes, reports, job.node_rank * job.nproc_per_node, job.timeout or _DEFAULT_TIMEOUT)
     failure: BaseException | None = None
     try:
-        while failure is None and len(values) < len(processes):
-            multiprocessing.connection.wait([p.sentinel for p in processes] + [reports._reader], timeout=1.0)
-            # Reports are read before exits are judged: a rank's report is in the pipe before it exits.
-            while failure is None and not reports.empty():
-                kind, rank, pid, *rest = reports.get()
-                if kind == "ok":
-                    values[rank - first_rank] = pickle.loads(rest[0])
-                elif kind == "exit":
-                    # e.g. PreemptionHandler's status 75 on every rank: this process exits with it too
-                    logger.warning("Rank %d (pid %d) exited with status %r; stopping the job.", rank, pid, rest[0])
-                    failure = SystemExit(rest[0])
-                else:
-                    failure = RankRaisedError(rank, pid, *rest)
-            if failure is None:
-                for local_rank, process in enumerate(processes):
-                    if process.exitcode not in (None, 0) and local_rank not in values and reports.empty():
-                        failure = _exit_without_report(first_rank + local_rank, process)
-                        break
+        for process in processes:
+            _start(process, job)
+        while failure is None and len(ranks.values) < len(processes):
+            ranks.wait(1.0)
+            failure = ranks.step()
     finally:
         # the others get time to end by themselves unless a rank failed (then they would only fail next)
         failed = failure is not None and not isinstance(failure, SystemExit)
-        _stop_processes(processes, grace=0.0 if failed else 30.0)
+        _stop_processes([process for process in processes if process.pid is not None], grace=0.0 if failed else 30.0)
     if failure is not None:
         raise failure
-    return [values[local_rank] for local_rank in range(len(processes))]
+    ranks.warn_about_exits()
+    return [ranks.values[local_rank] for local_rank in range(len(processes))]
 
 
-def _exit_without_report(rank: int, process: Any) -> ProcessExitedException:
-    code = process.exitcode
-    if code < 0:
-        import signal
+def _start(process: Any, job: _Job) -> None:
+    """Start one rank's process; a function or argument that cannot be sent to it is a TypeError saying which."""
+    try:
+        process.start()
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        if not _is_pickling_error(error):
+            raise
+        raise TypeError(
+            f"The arguments of {_name_of(job.function)} cannot be sent to the processes that the start method "
+            f"'spawn' starts ({type(error).__name__}: {error}). Pass picklable arguments: plain data, tensors, "
+            "and functions or classes defined at the top level of a module (not lambdas, functions defined inside "
+            "a function, open files or locks)."
+        ) from error
 
-        name = signal.Signals(-code).name
-        return ProcessExitedException(
-            f"Rank {rank} (pid {process.pid}) was killed by {name} before it could report an error. SIGABRT "
-            "usually means the backend aborted it: ranks passed tensors of different sizes to one collective "
-            "(set TORCH_DISTRIBUTED_DEBUG=DETAIL to have the mismatch named); SIGKILL usually means it ran out "
-            "of memory.",
-            rank,
-            process.pid,
-            code,
-            name,
-        )
-    return ProcessExitedException(
-        f"Rank {rank} (pid {process.pid}) exited with status {code} without reporting an error.",
-        rank,
-        process.pid,
-        code,
-    )
+
+def _is_pickling_error(error: BaseException) -> bool:
+    return isinstance(error, pickle.PicklingError) or "pickle" in str(error).lower()
 
 
 def _positive_integer(name: str, value: Any) -> int:
@@ -361,9 +333,15 @@ def spawn(*positional: Any, **options: Any) -> list[Any]:
     one that calls ``sys.exit(status)`` with a non-zero status (as :class:`~ember.handlers.PreemptionHandler`
     does) makes this process exit with that status too, once the others have ended.
 
+    ``timeout`` (seconds or a timedelta; 10 minutes by default, torch's own default being 30)
+    bounds every collective, so a rank stuck in user code fails the job in bounded time, with the
+    ranks that never reached the collective named.
+
     ``start_method="spawn"`` (the default) starts fresh interpreters, so ``function`` must be
     importable: defined at the top level of a module (in a notebook, put it in a ``.py`` file next
-    to the notebook and import it). ``start_method="fork"`` accepts any function, but a forked child
+    to the notebook and import it); a lambda or a nested function is a ``TypeError`` before any
+    process starts, and a return value that cannot be pickled is the rank's ``TypeError``.
+    ``start_method="fork"`` accepts any function, but a forked child
     can deadlock when the parent already runs threads (torch's thread pools, CUDA), so use it only
     from a fresh, single-threaded parent.
 
@@ -423,6 +401,8 @@ def _spawn_ignite(
         )
     _check_start_method(start_method)
     _check_backend(backend)
+    if start_method != "fork":
+        _check_importable(fn, start_method)
     if nnodes > 1 and (master_addr is None or master_port is None) and init_method is None:
         raise ValueError(
             f"A job on {nnodes} machines needs master_addr and master_port (the address of node 0 and a free port on "
@@ -444,10 +424,35 @@ def _spawn_ignite(
         master_addr=master_addr or "127.0.0.1",
         master_port=master_port if master_port is not None else _free_port(),
         init_method=init_method,
-        timeout=_as_timedelta(timeout),
+        timeout=_as_timedelta(timeout) or _DEFAULT_TIMEOUT,
         init_options=init_options,
     )
     return _launch(job, start_method)
+
+
+def _check_importable(function: Callable[..., Any], start_method: str) -> None:
+    """Refuse, before any process starts, a function that a freshly started interpreter cannot find."""
+    qualname = str(getattr(function, "__qualname__", ""))
+    main = sys.modules.get("__main__")
+    problem = ""
+    if "<lambda>" in qualname:
+        problem = "a lambda"
+    elif "<locals>" in qualname:
+        problem = "a function defined inside another function"
+    elif getattr(function, "__module__", None) == "__main__" and not hasattr(main, "__file__"):
+        problem = "a function defined in an interactive session or a notebook"
+    else:
+        try:
+            pickle.dumps(function)
+        except Exception as error:
+            problem = f"an object that cannot be pickled ({type(error).__name__}: {error})"
+    if problem:
+        raise TypeError(
+            f"The function to run, {_name_of(function)}, is {problem}: the processes started with start method "
+            f"{start_method!r} are fresh interpreters, which find a function by its module and name. Define it at the "
+            "top level of a module (a .py file; from a notebook, a file next to it that you import) and pass that "
+            "function. start_method='fork' accepts any function, but only from a fresh, single-threaded parent."
+        )
 
 
 def _launched_by_torchrun() -> bool:
@@ -470,8 +475,13 @@ class Parallel:
     - ``backend`` alone, with no launcher: this one process forms a group of one.
 
     A failing spawned rank is reported with its own exception and traceback (:class:`RankRaisedError`)
-    and the other processes are stopped. ``timeout`` (seconds or a timedelta, in ``spawn_kwargs``)
-    bounds every collective, so a rank left waiting for a dead peer raises instead of hanging.
+    and the other processes are stopped; a rank that dies without a word (``os._exit``, killed,
+    segfault) is named with its exit status or signal (``ProcessExitedException``), not its peer
+    that lost the connection next. ``timeout`` (seconds or a timedelta, in ``spawn_kwargs``;
+    **10 minutes** by default, where torch's own default is 30 minutes) bounds every collective: a
+    rank left waiting for a dead or stuck peer raises instead of hanging, and the launcher names the
+    ranks that never reached the collective. Pass a longer one if a rank legitimately keeps the
+    others waiting longer (e.g. a download behind :class:`one_rank_first`).
 
     Example (``train.py``, run as ``python train.py`` or ``torchrun --nproc-per-node=2 train.py``)::
 
@@ -508,7 +518,7 @@ class Parallel:
             )
         self.start_method: str = spawn_kwargs.get("start_method", "spawn")
         _check_start_method(self.start_method)
-        self.timeout = _as_timedelta(spawn_kwargs.get("timeout"))
+        self.timeout = _as_timedelta(spawn_kwargs.get("timeout")) or _DEFAULT_TIMEOUT
         spawn_options = {
             "nproc_per_node": nproc_per_node,
             "nnodes": nnodes,
