@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
+import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+import ember.distributed as idist
 from ember.engine import Engine, Events
 from ember.handlers import EarlyStopping, Patience
 
@@ -444,3 +449,55 @@ def test_the_two_ways_that_do_not_warn(how: str) -> None:
             evaluator.add_event_handler(Events.COMPLETED, stopper)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0]))
     assert trainer.run([0], max_epochs=10).epoch == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [("60", TypeError, "sync_timeout must be a number of seconds, got '60'"), (0, ValueError, "got sync_timeout=0")],
+)
+def test_sync_timeout_is_checked(value: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        EarlyStopping(2, lambda engine: 1.0, Engine(lambda engine, batch: None), sync_timeout=value)
+
+
+# --------------------------------------------------------------------------- two processes (gloo, spawn)
+
+TIMEOUT = 60
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The worker module, importable by name so that spawned processes can unpickle its functions."""
+    folder = str(Path(__file__).parent)
+    monkeypatch.syspath_prepend(folder)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([folder, os.environ.get("PYTHONPATH", "")]))
+    return importlib.import_module("early_stopping_workers")
+
+
+@pytest.mark.distributed
+def test_with_the_evaluator_on_every_rank_both_ranks_stop_where_ignite_stops(workers: Any) -> None:
+    """ignite's usual wiring under 2 processes: ember's EarlyStopping stops at the same epoch, with the same state."""
+    for library in ("ember", "ignite"):
+        with idist.Parallel(backend="gloo", nproc_per_node=2, timeout=TIMEOUT) as parallel:
+            results = parallel.run(workers.every_rank_evaluates, library)
+        assert results[0] == results[1]
+        if library == "ember":
+            ember_result = results[0]
+    assert ember_result == results[0] == {"epoch": 4, "iteration": 12, "best": 0.6, "count": 2}
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_an_evaluator_run_on_rank_zero_only_is_an_error_naming_early_stopping_not_a_hang(workers: Any) -> None:
+    """Rank 1 goes on training (DDP) while rank 0 evaluates: rank 0 raises after sync_timeout, naming the fix."""
+    started = time.monotonic()
+    parallel = idist.Parallel(backend="gloo", nproc_per_node=2, timeout=TIMEOUT)
+    with pytest.raises(idist.RankRaisedError) as caught:
+        parallel.run(workers.rank_zero_evaluates, 3.0)
+    error = caught.value
+    assert (error.rank, error.exception_type) == (0, "RuntimeError"), str(error)
+    message = error.exception_message
+    assert "EarlyStopping was called on rank 0 (at the engine's iteration 2, epoch 1), but rank(s) [1]" in message
+    assert "did not call it within sync_timeout=3 s" in message
+    assert "Run the evaluator on every rank" in message and "idist.broadcast" in message
+    assert time.monotonic() - started < TIMEOUT

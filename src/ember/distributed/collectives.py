@@ -11,7 +11,9 @@ that uses the returned value, as ignite's documentation does, behaves the same.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast, overload
 
@@ -359,6 +361,36 @@ def barrier(group: Group = None) -> None:
     resolved = _resolve_group("barrier", group)
     if is_distributed() and _is_member(resolved):
         dist.barrier(group=resolved)
+
+
+def _wait_for_ranks(name: str, seconds: float, forget: str | None = None) -> list[int]:
+    """Mark this rank as arrived at ``name``; wait up to ``seconds`` for every rank; return those that did not come.
+
+    It goes through the process group's key-value store, not through a collective, so a rank that
+    never comes cannot pair this call with another collective (which would hang or mix up data):
+    the ranks that are there learn, after ``seconds``, which ranks are missing. ``name`` must be
+    the same on every rank for one meeting and new for each; ``forget`` is the name of this rank's
+    previous meeting, whose key it removes (every rank is past it once this one is complete).
+    Returns ``[]`` when every rank arrived, with one process, or without a reachable store.
+    """
+    if not is_distributed() or get_world_size() == 1:
+        return []
+    try:
+        store = dist.distributed_c10d._get_default_store()
+    except (AttributeError, RuntimeError, ValueError):
+        return []
+    # torchrun's agent keeps its store across restarts of the workers: a restarted job gets its own keys
+    prefix = f"ember/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    rank, world_size = get_rank(), get_world_size()
+    store.set(f"{prefix}{name}/{rank}", "1")
+    keys = [f"{prefix}{name}/{other}" for other in range(world_size)]
+    try:
+        store.wait(keys, datetime.timedelta(seconds=seconds))
+    except RuntimeError:  # torch's DistStoreError: the wait timed out
+        return [other for other, key in enumerate(keys) if not store.check([key])]
+    if forget is not None:
+        store.delete_key(f"{prefix}{forget}/{rank}")
+    return []
 
 
 def one_rank_only(

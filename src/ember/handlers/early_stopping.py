@@ -8,6 +8,7 @@ The decision lives in :class:`Patience`, a small pure object that takes scores a
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 import numbers
@@ -22,6 +23,10 @@ from ember.engine import Engine, Events
 from ember.handlers._attach import check_attach, check_callable
 
 __all__ = ["EarlyStopping", "Patience"]
+
+# Every rank numbers its EarlyStopping score exchanges alike (they are collectives: all ranks make the same ones,
+# in the same order), so the number names one meeting of the ranks in the process group's store.
+_exchanges = itertools.count()
 
 
 def _check_patience_arguments(
@@ -62,6 +67,20 @@ def _check_patience_arguments(
             f"threshold_mode must be 'abs' or 'rel', got threshold_mode={threshold_mode!r}. With 'abs' a score must "
             "beat the best by min_delta; with 'rel' by min_delta times the best."
         )
+
+
+def _check_sync_timeout(sync_timeout: Any) -> float:
+    if isinstance(sync_timeout, bool) or not isinstance(sync_timeout, numbers.Real):
+        raise TypeError(
+            f"sync_timeout must be a number of seconds, got {sync_timeout!r} ({type(sync_timeout).__name__}). "
+            "Pass how long the ranks may wait for each other at an evaluation, e.g. sync_timeout=300."
+        )
+    if not math.isfinite(sync_timeout) or sync_timeout <= 0:
+        raise ValueError(
+            f"sync_timeout must be a positive, finite number of seconds, got sync_timeout={sync_timeout}. "
+            "Pass how long the ranks may wait for each other at an evaluation, e.g. sync_timeout=300."
+        )
+    return float(sync_timeout)
 
 
 class _ScoreShapeError(ValueError, RuntimeError):
@@ -249,6 +268,10 @@ class EarlyStopping:
         restore_best: a model whose weights at the best score are kept (a copy of its
             ``state_dict``) and loaded back into it when ``trainer`` completes, so the run ends
             with the best model rather than the last one.
+        sync_timeout: under ``torch.distributed``, how many seconds (60 by default) the first
+            rank to call the handler waits for the others before it raises a ``RuntimeError``
+            (see below). Raise it if your ranks legitimately reach the evaluation's end
+            minutes apart.
 
     Attach it to the engine whose score it watches, at the event where the score is ready::
 
@@ -272,6 +295,14 @@ class EarlyStopping:
     left waiting in a collective for a process that has stopped. (A metric synchronised across
     processes, as ember's metrics are, gives the same score everywhere anyway.)
 
+    So every rank must call the handler at each evaluation: an evaluator run on rank 0 only
+    (``if idist.get_rank() == 0: evaluator.run(...)``, which works in ignite, where each rank
+    decides alone) would leave rank 0 waiting for the others. The ranks first meet through the
+    process group's store, without a collective: when some rank has not come within
+    ``sync_timeout`` seconds, the ranks that did raise a ``RuntimeError`` naming the missing ranks
+    and the fix (run the evaluator on every rank, or share rank 0's score yourself and check it on
+    the trainer), instead of hanging until the collective timeout.
+
     >>> trainer = Engine(lambda engine, batch: None)
     >>> scores = iter([0.7, 0.8, 0.75, 0.79])
     >>> stopper = EarlyStopping(2, lambda engine: next(scores), trainer)
@@ -291,6 +322,7 @@ class EarlyStopping:
         mode: Literal["max", "min"] = "max",
         *,
         restore_best: torch.nn.Module | None = None,
+        sync_timeout: float = 60.0,
         threshold: float | None = None,
         cumulative: bool | None = None,
         min_delta_mode: Literal["abs", "rel"] | None = None,
@@ -311,6 +343,8 @@ class EarlyStopping:
                 f"restore_best must be a torch.nn.Module or None, got {type(restore_best).__name__}. "
                 "Pass the model whose best weights should be restored at the end of training."
             )
+        #: seconds the ranks wait for each other at an evaluation under torch.distributed
+        self.sync_timeout = _check_sync_timeout(sync_timeout)
         min_delta = _one_of("min_delta", min_delta, 0.0, "threshold", threshold)
         cumulative_delta = _one_of("cumulative_delta", cumulative_delta, False, "cumulative", cumulative)
         threshold_mode = _one_of("threshold_mode", threshold_mode, "abs", "min_delta_mode", min_delta_mode)
@@ -462,6 +496,9 @@ class EarlyStopping:
 
     def __call__(self, engine: Engine) -> None:
         """Score ``engine``; terminate the trainer once ``patience`` scores brought no improvement."""
+        if distributed.is_distributed():
+            # before score_function, which may run collectives of its own
+            self._meet_the_other_ranks(engine)
         score = self.score_function(engine)
         if distributed.is_distributed():
             # Every rank reaches this broadcast once per evaluation, so the decision is one for all.
@@ -481,6 +518,24 @@ class EarlyStopping:
             )
             self.stopped = True
             self.trainer.terminate()
+
+    def _meet_the_other_ranks(self, engine: Engine) -> None:
+        """Raise, naming them, if some ranks do not call the handler for this evaluation within ``sync_timeout``."""
+        number = next(_exchanges)
+        previous = f"EarlyStopping/{number - 1}" if number else None
+        missing = distributed.collectives._wait_for_ranks(f"EarlyStopping/{number}", self.sync_timeout, forget=previous)
+        if missing:
+            raise RuntimeError(
+                f"EarlyStopping was called on rank {distributed.get_rank()} (at the engine's iteration "
+                f"{engine.state.iteration}, epoch {engine.state.epoch}), but rank(s) {missing} did not call it within "
+                f"sync_timeout={self.sync_timeout:g} s. Under torch.distributed every rank uses rank 0's score, so "
+                "every rank must call EarlyStopping at each evaluation; the engine it is attached to probably runs on "
+                "some ranks only (e.g. `if idist.get_rank() == 0: evaluator.run(...)`). Run the evaluator on every "
+                "rank (its metrics are computed over all ranks' data anyway), or compute the score on one rank, share "
+                "it with idist.broadcast in a trainer handler that every rank runs, and attach EarlyStopping to the "
+                "trainer with a score_function reading the shared value. If the ranks only arrive far apart, pass a "
+                "longer EarlyStopping(..., sync_timeout=...)."
+            )
 
     def reset(self) -> None:
         """Forget every score and the kept weights, as before the first evaluation."""
