@@ -145,6 +145,8 @@ EXPECTED = {
         "verify_checkpoint",
     ],
     "ember.metrics": [
+        "PSNR",
+        "SSIM",
         "CosineSimilarity",
         "Entropy",
         "Frequency",

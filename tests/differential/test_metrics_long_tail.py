@@ -1,7 +1,7 @@
 """ignite's long-tail metrics in ember against pytorch-ignite 0.5.5: the same random batches, the same values.
 
 CosineSimilarity, MeanPairwiseDistance, Entropy, MutualInformation, KLDivergence, JSDivergence, HSIC,
-MaximumMeanDiscrepancy, MetricGroup, PSNR, SSIM: each built in both libraries, fed the same batches
+MaximumMeanDiscrepancy, MetricGroup, PSNR, SSIM (2D and 3D, Gaussian and uniform windows, float and 8-bit images): each built in both libraries, fed the same batches
 (several seeds, several batch cuts, several input shapes and options), compared to 1e-6 relative
 (1e-5 where ignite's float32 arithmetic itself is that noisy), by ``update`` and through an engine.
 Frequency measures time, so its values differ run to run: its publishing (events, int values) is compared.
@@ -54,6 +54,19 @@ def shifted(*shape: int) -> Maker:
     return make
 
 
+def images(*shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> Maker:
+    """Images in [0, scale] and noisy copies of them (ints: rounded, as 8-bit images)."""
+
+    def make(generator: torch.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clean = torch.rand(size, *shape, generator=generator, dtype=torch.float64)
+        noisy = (clean + 0.1 * torch.randn(size, *shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
+        if dtype.is_floating_point:
+            return (noisy * scale).to(dtype), (clean * scale).to(dtype)
+        return (noisy * scale).round().to(dtype), (clean * scale).round().to(dtype)
+
+    return make
+
+
 # name -> (build from a library module, input maker, relative tolerance)
 CASES: dict[str, tuple[Callable[[Any], Any], Maker, float]] = {
     "CosineSimilarity (N, D)": (lambda lib: lib.CosineSimilarity(), pairs(5), 1e-6),
@@ -74,6 +87,19 @@ CASES: dict[str, tuple[Callable[[Any], Any], Maker, float]] = {
     "HSIC (B, 2, 2)": (lambda lib: lib.HSIC(), dependent(2, 2), 1e-5),
     "MaximumMeanDiscrepancy": (lambda lib: lib.MaximumMeanDiscrepancy(), shifted(3), 1e-5),
     "MaximumMeanDiscrepancy var=2 (B, 2, 3)": (lambda lib: lib.MaximumMeanDiscrepancy(var=2.0), shifted(2, 3), 1e-5),
+    "PSNR (N, 3, 8, 8)": (lambda lib: lib.PSNR(data_range=1.0), images(3, 8, 8), 1e-6),
+    "PSNR (N, 5) float64": (lambda lib: lib.PSNR(data_range=1.0), images(5, dtype=torch.float64), 1e-6),
+    "PSNR uint8": (lambda lib: lib.PSNR(data_range=255), images(1, 6, 6, dtype=torch.uint8, scale=255), 1e-6),
+    "SSIM": (lambda lib: lib.SSIM(data_range=1.0), images(3, 16, 16), 1e-5),
+    "SSIM uniform k=7": (lambda lib: lib.SSIM(data_range=1.0, kernel_size=7, gaussian=False), images(2, 12, 12), 1e-5),
+    "SSIM k=(5, 7) sigma=(1, 2)": (
+        lambda lib: lib.SSIM(data_range=1.0, kernel_size=(5, 7), sigma=(1.0, 2.0), k1=0.02),
+        images(1, 10, 14),
+        1e-5,
+    ),
+    "SSIM uint8": (lambda lib: lib.SSIM(data_range=255), images(1, 14, 14, dtype=torch.uint8, scale=255), 1e-5),
+    "SSIM float64": (lambda lib: lib.SSIM(data_range=1.0, kernel_size=5), images(2, 9, 9, dtype=torch.float64), 1e-9),
+    "SSIM 3D": (lambda lib: lib.SSIM(data_range=1.0, kernel_size=5, ndims=3), images(1, 8, 9, 10), 1e-5),
     "MetricGroup": (
         lambda lib: lib.MetricGroup(
             {

@@ -63,6 +63,8 @@ def long_tail_entries() -> dict[str, Entry]:
         "JSDivergence": (metrics.JSDivergence, pair),
         "HSIC": (metrics.HSIC, lambda rows: (x[rows], torch.sin(x[rows]) + 0.1 * y[rows])),
         "MaximumMeanDiscrepancy": (metrics.MaximumMeanDiscrepancy, lambda rows: (x[rows], y[rows] + 0.5)),
+        "PSNR": (lambda: metrics.PSNR(data_range=1.0), spatial),
+        "SSIM": (lambda: metrics.SSIM(data_range=1.0, kernel_size=3), spatial),
         "MetricGroup": (
             lambda: metrics.MetricGroup({"mse": metrics.MeanSquaredError(), "cos": metrics.CosineSimilarity()}),
             pair,

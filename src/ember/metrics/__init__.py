@@ -66,15 +66,19 @@ from ember.metrics.multilabel_confusion_matrix import MultiLabelConfusionMatrix
 from ember.metrics.mutual_information import MutualInformation
 from ember.metrics.nlp import Bleu, CharacterErrorRate, Perplexity, Rouge, RougeL, RougeN
 from ember.metrics.precision_recall_curve import PrecisionRecallCurve
+from ember.metrics.psnr import PSNR
 from ember.metrics.rec_sys import NDCG, HitRate
 from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 from ember.metrics.roc_auc import ROC_AUC, RocCurve
+from ember.metrics.ssim import SSIM
 
 __all__ = [
     "FID",
     "HSIC",
     "NDCG",
+    "PSNR",
     "ROC_AUC",
+    "SSIM",
     "Accuracy",
     "Average",
     "AveragePrecision",
