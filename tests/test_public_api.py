@@ -318,6 +318,7 @@ EXPECTED = {
         "ConcatScheduler",
         "CosineAnnealingScheduler",
         "EpochOutputStore",
+        "FastaiLRFinder",
         "GradsHistHandler",
         "GradsScalarHandler",
         "HandlersTimeProfiler",

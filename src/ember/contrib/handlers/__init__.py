@@ -12,6 +12,7 @@ from ember.handlers.loggers import (
     WeightsScalarHandler,
     global_step_from_engine,
 )
+from ember.handlers.lr_finder import FastaiLRFinder
 from ember.handlers.param_scheduler import (
     ConcatScheduler,
     CosineAnnealingScheduler,
@@ -31,6 +32,7 @@ __all__ = [
     "ConcatScheduler",
     "CosineAnnealingScheduler",
     "EpochOutputStore",
+    "FastaiLRFinder",
     "GradsHistHandler",
     "GradsScalarHandler",
     "HandlersTimeProfiler",
