@@ -245,8 +245,28 @@ def test_run_while_running() -> None:
 def test_load_state_dict_while_running_past_started() -> None:
     engine = Engine(noop)
     engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: e.load_state_dict(valid_state_dict()))
-    with pytest.raises(RuntimeError, match=r"while the engine runs \(at Events.ITERATION_COMPLETED\).*STARTED handler"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"while the engine runs \(at Events.ITERATION_COMPLETED\).*before run\(\).*STARTED handler.*"
+        r"call engine.terminate\(\) here instead, then call load_state_dict\(\) and run\(\) again",
+    ):
         engine.run([1])
+
+
+def test_the_advice_of_the_load_state_dict_while_running_error_works() -> None:
+    """Going back to a checkpoint mid-run as the message says: terminate(), then load and run() again."""
+    seen: list[tuple[int, int, int]] = []
+    engine = Engine(lambda e, b: seen.append((e.state.epoch, e.state.iteration, b)))
+    saved: list[dict[str, Any]] = []
+    engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda e: saved.append(e.state_dict()))
+    going_back = engine.add_event_handler(Events.ITERATION_COMPLETED(once=5), lambda e: e.terminate())
+    engine.run(range(3), max_epochs=2)
+    assert seen[-1][:2] == (2, 5)
+    going_back.remove()
+    seen.clear()
+    engine.load_state_dict(saved[0])
+    engine.run(range(3))
+    assert seen == [(1, 3, 2), (2, 4, 0), (2, 5, 1), (2, 6, 2)]
 
 
 def test_load_state_dict_from_a_started_handler_continues_from_the_loaded_position() -> None:

@@ -59,15 +59,15 @@ class _Stop(enum.IntEnum):
     """The stop a user asked for; ``NONE`` is falsy so the loop tests it with one ``if``.
 
     Ordered by precedence, as in pytorch-ignite: a requested ``terminate()`` wins over
-    ``terminate_epoch()``, which wins over ``interrupt()``.
+    ``terminate_epoch()``, which wins over ``interrupt()``. Whether the ``COMPLETED`` /
+    ``EPOCH_COMPLETED`` that follows ``RUN`` / ``EPOCH`` is skipped is the engine's
+    ``_skip_completed`` flag, set with the request.
     """
 
     NONE = 0
     INTERRUPT = 1
     EPOCH = 2
-    EPOCH_SKIP_COMPLETED = 3
-    RUN = 4
-    RUN_SKIP_COMPLETED = 5
+    RUN = 3
 
 
 class _Phase(enum.Enum):
@@ -100,9 +100,10 @@ _NEXT_AFTER = (_Next.FETCH, _Next.COUNT, _Next.PROCESS, _Next.ITERATION_END)
 class _StopSignal(Exception):
     """Carries an honoured stop request from the point it is seen to the loop level that acts on it."""
 
-    def __init__(self, kind: _Stop) -> None:
+    def __init__(self, kind: _Stop, skip_completed: bool = False) -> None:
         super().__init__(kind.name)
         self.kind = kind
+        self.skip_completed = skip_completed
 
 
 class _Entry:
@@ -136,6 +137,12 @@ class _Dispatch:
         self.entries = entries
         # When no handler is filtered, firing is a plain loop over this tuple.
         self.calls = None if any(e.filter is not None for e in entries) else tuple(e.call for e in entries)
+
+    def call_due(self, engine: Engine, count: int, values: tuple[Any, ...]) -> None:
+        """Call the handlers whose filter passes at ``count`` (unfiltered ones always): every event's filtered path."""
+        for entry in self.entries:
+            if entry.filter is None or entry.filter.fires(engine, count):
+                entry.call(engine, *values)
 
     def next_due(self, count: int) -> int:
         """The smallest counter value ``>= count`` at which a handler of this event may fire."""
@@ -334,6 +341,7 @@ class Engine:
         self._trace = False
         self._handler_wrappers: tuple[HandlerWrapper, ...] = ()
         self._stop = _Stop.NONE
+        self._skip_completed = False  # terminate(skip_completed=True) / terminate_epoch(skip_epoch_completed=True)
         self._phase = _Phase.FRESH
         self._next = _Next.EPOCH
         self._last_fired: tuple[Any, int] = (None, 0)
@@ -652,11 +660,9 @@ class Engine:
         if dispatch.calls is not None:
             for call in dispatch.calls:
                 call(self, *values)
-            return
-        count = getattr(self.state, self._event_counters[event], 0) if event in self._event_counters else 0
-        for entry in dispatch.entries:
-            if entry.filter is None or entry.filter.fires(self, count):
-                entry.call(self, *values)
+        else:
+            counter = self._event_counters.get(event)
+            dispatch.call_due(self, getattr(self.state, counter, 0) if counter else 0, values)
 
     def _fire_per_iteration(self, slot: int, count: int) -> None:
         """Fire a per-iteration event whose due count was reached, then move its due count on."""
@@ -668,9 +674,7 @@ class Engine:
             for call in dispatch.calls:
                 call(self)
         else:
-            for entry in dispatch.entries:
-                if entry.filter is None or entry.filter.fires(self, count):
-                    entry.call(self)
+            dispatch.call_due(self, count, ())
             if self._per_iteration[slot] is dispatch:  # unless a handler changed the handlers
                 # GET_BATCH_STARTED may fire twice at one count (the data ran out at an epoch's end)
                 self._due[slot] = 0 if self._trace else dispatch.next_due(count + (slot != _GET_BATCH_STARTED))
@@ -686,7 +690,7 @@ class Engine:
     def _fire_starting_event(self, event: Any) -> None:
         """Fire ``STARTED`` / ``EPOCH_STARTED``, where ``terminate_epoch()`` has no epoch to end (as pytorch-ignite)."""
         self._fire(event)
-        if self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+        if self._stop is _Stop.EPOCH:
             self._stop = _Stop.NONE
             self._interrupt_after_epoch = False
             raise _misplaced_terminate_epoch(f"a handler of {event.name}")
@@ -706,7 +710,7 @@ class Engine:
         and :meth:`run` returns. ``EPOCH_COMPLETED`` is not fired for the epoch that was cut short.
         A later :meth:`run` continues the run with the next epoch, as in pytorch-ignite.
         """
-        self._stop = _Stop.RUN_SKIP_COMPLETED if skip_completed else _Stop.RUN
+        self._stop, self._skip_completed = _Stop.RUN, skip_completed
 
     def terminate_epoch(self, skip_epoch_completed: bool = False) -> None:
         """End the current epoch once the handlers of the current event have finished.
@@ -722,11 +726,11 @@ class Engine:
         """
         if self._phase is not _Phase.RUNNING:
             raise _misplaced_terminate_epoch("outside a run")
-        if self._stop >= _Stop.RUN:
+        if self._stop is _Stop.RUN:
             return  # the run stops anyway (terminate() takes precedence, as in pytorch-ignite)
         if self._stop is _Stop.INTERRUPT:
             self._interrupt_after_epoch = True
-        self._stop = _Stop.EPOCH_SKIP_COMPLETED if skip_epoch_completed else _Stop.EPOCH
+        self._stop, self._skip_completed = _Stop.EPOCH, skip_epoch_completed
 
     def interrupt(self) -> None:
         """Pause the run once the handlers of the current event have finished; ``run()`` resumes it.
@@ -735,7 +739,7 @@ class Engine:
         where the run stopped: right after the event it was asked for in, from the same data iterator.
         Asked for together with ``terminate_epoch()``, it pauses once that epoch has ended.
         """
-        if self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+        if self._stop is _Stop.EPOCH:
             self._interrupt_after_epoch = True
         elif self._stop is _Stop.NONE:
             self._stop = _Stop.INTERRUPT
@@ -746,15 +750,15 @@ class Engine:
 
         Setting it to ``True`` asks for the stop as :meth:`terminate` does; ``False`` withdraws it.
         """
-        if self._stop is _Stop.RUN_SKIP_COMPLETED:
-            return "skip_completed"
-        return self._stop is _Stop.RUN or self._phase is _Phase.TERMINATED
+        if self._stop is _Stop.RUN:
+            return "skip_completed" if self._skip_completed else True
+        return self._phase is _Phase.TERMINATED
 
     @should_terminate.setter
     def should_terminate(self, value: bool | str) -> None:
         if value:
             self.terminate(skip_completed=value == "skip_completed")
-        elif self._stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED):
+        elif self._stop is _Stop.RUN:
             self._stop = _Stop.NONE
 
     @property
@@ -763,15 +767,15 @@ class Engine:
 
         Setting it to ``True`` asks for the stop as :meth:`terminate_epoch` does; ``False`` withdraws it.
         """
-        if self._stop is _Stop.EPOCH_SKIP_COMPLETED:
-            return "skip_epoch_completed"
-        return self._stop is _Stop.EPOCH
+        if self._stop is _Stop.EPOCH:
+            return "skip_epoch_completed" if self._skip_completed else True
+        return False
 
     @should_terminate_single_epoch.setter
     def should_terminate_single_epoch(self, value: bool | str) -> None:
         if value:
             self.terminate_epoch(skip_epoch_completed=value == "skip_epoch_completed")
-        elif self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+        elif self._stop is _Stop.EPOCH:
             self._stop = _Stop.NONE
 
     @property
@@ -803,7 +807,7 @@ class Engine:
 
     def _raise_stop(self) -> None:
         kind, self._stop = self._stop, _Stop.NONE
-        raise _StopSignal(kind)
+        raise _StopSignal(kind, self._skip_completed)
 
     # ------------------------------------------------------------------ checkpointing
 
@@ -840,7 +844,7 @@ class Engine:
             "max_epochs": state.max_epochs,
             "max_iters": state.max_iters,
             "epoch_completed": not in_epoch,
-            "terminated": self._phase is _Phase.TERMINATED or self._stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED),
+            "terminated": self._phase is _Phase.TERMINATED or self._stop is _Stop.RUN,
             "data_position": self._data_passes.position(state.iteration) - fetched if iterator_open else 0,
             "epoch_start_iteration": epoch_base if in_epoch else state.iteration,
             "get_batch_started": self._next is _Next.FETCH,
@@ -880,30 +884,32 @@ class Engine:
         running = self._phase is _Phase.RUNNING
         if running and self.last_event_name is not Events.STARTED:
             raise RuntimeError(
-                f"load_state_dict() was called while the engine runs (at {_event_label(self.last_event_name)}). "
-                "Call it before run(), or from a STARTED handler, where the run then continues from the "
-                "loaded position."
+                f"load_state_dict() was called while the engine runs (at {_event_label(self.last_event_name)}); "
+                "loading now would move the counters and the data under the running loop. Call it before run(), "
+                "or from a STARTED handler, where the run then continues from the loaded position (e.g. "
+                "Checkpoint.load_objects(...) before trainer.run(...)). To go back to a checkpoint in the middle "
+                "of a run, call engine.terminate() here instead, then call load_state_dict() and run() again "
+                "once run() has returned."
             )
-        loaded = parse_state_dict(state_dict, self.state_dict_user_keys, self.state)
-        state = self.state
-        state.iteration, state.epoch, state.epoch_length = loaded.iteration, loaded.epoch, loaded.epoch_length
-        state.max_epochs, state.max_iters = loaded.max_epochs, loaded.max_iters
+        loaded = parse_state_dict(state_dict, self.state_dict_user_keys)
+        if loaded.absent_user_keys:  # pytorch-ignite's dict of an engine without them (an ignite trainer's)
+            kept = ", ".join(f"{key}={getattr(self.state, key, None)!r}" for key in loaded.absent_user_keys)
+            warnings.warn(
+                f"The state dict (pytorch-ignite's format) has no {list(loaded.absent_user_keys)}; engine.state "
+                f"keeps its current values of them ({kept}).",
+                UserWarning,
+                stacklevel=2,
+            )
+        for name in ("iteration", "epoch", "epoch_length", "max_epochs", "max_iters"):
+            setattr(self.state, name, getattr(loaded, name))
         for key, value in loaded.user_values.items():
-            setattr(state, key, value)
+            setattr(self.state, key, value)
         self._data_passes.close()
-        self._epoch_base = None
-        self._restarted_at = -1
-        self._interrupt_after_epoch = False
-        if loaded.native:
-            # a saved "batch" may follow the epoch's last iteration (a checkpoint at ITERATION_COMPLETED)
-            self._next = _Next.ITERATION_END if loaded.next_step == "batch" else _Next(loaded.next_step)
-            self._init_iter = loaded.iter_counter
-            self._resume_position = loaded.data_position
-        else:  # as pytorch-ignite: the epoch restarts at iteration % epoch_length of a new pass
-            self._next = _Next.EPOCH
-            self._init_iter = None
-            self._resume_position = self._ignite_resume_position(loaded.iteration)
-        self._loaded_native = loaded.native
+        self._epoch_base, self._restarted_at, self._interrupt_after_epoch = None, -1, False
+        self._next, self._init_iter = _Next(loaded.next_step), loaded.iter_counter
+        # pytorch-ignite's dict: the epoch restarts at iteration % epoch_length, on a new pass (see the hook)
+        native = self._loaded_native = loaded.native
+        self._resume_position = loaded.data_position if native else self._ignite_resume_position(loaded.iteration)
         if not running:
             # a run that terminate() had ended continues with the next epoch, as the engine that saved it would
             self._phase = _Phase.TERMINATED if loaded.terminated else _Phase.LOADED
@@ -1277,7 +1283,7 @@ class Engine:
                 self._next = _Next.EPOCH
                 self._data_passes.close()
                 self._fire(Events.TERMINATE)
-                if signal.kind is _Stop.RUN_SKIP_COMPLETED:
+                if signal.skip_completed:
                     return state
             else:
                 self._phase = _Phase.FINISHED
@@ -1316,9 +1322,9 @@ class Engine:
                 self._start_epoch_part()
             self._run_iterations()
         except _StopSignal as signal:
-            if signal.kind not in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+            if signal.kind is not _Stop.EPOCH:
                 raise
-            skip_completed = signal.kind is _Stop.EPOCH_SKIP_COMPLETED
+            skip_completed = signal.skip_completed
             self._next = _Next.EPOCH
             self._fire(Events.TERMINATE_SINGLE_EPOCH, state.iteration - (self._epoch_base or 0))
             self._open_pass()  # as in pytorch-ignite, the next epoch starts a new pass over the data
@@ -1328,7 +1334,7 @@ class Engine:
         if not skip_completed:
             self._fire(Events.EPOCH_COMPLETED)
             state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
-        if self._stop in (_Stop.EPOCH, _Stop.EPOCH_SKIP_COMPLETED):
+        if self._stop is _Stop.EPOCH:
             self._stop = _Stop.NONE  # asked for at the end of an epoch: that epoch is over anyway
         if self._interrupt_after_epoch:
             self._interrupt_after_epoch = False
@@ -1454,7 +1460,7 @@ class Engine:
         stop, self._stop = self._stop, _Stop.NONE
         if stop is _Stop.INTERRUPT:
             self._phase = _Phase.INTERRUPTED
-        elif stop in (_Stop.RUN, _Stop.RUN_SKIP_COMPLETED):
+        elif stop is _Stop.RUN:
             self._phase = _Phase.TERMINATED
             self._next = _Next.EPOCH
             self._resume_position = 0

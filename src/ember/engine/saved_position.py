@@ -1,13 +1,12 @@
 """Reading an engine's saved position: ember's own state dict, or pytorch-ignite's smaller one.
 
-:func:`parse_state_dict` checks a dict and says what it means (a :class:`SavedPosition`); the
-engine then applies it. Keeping the two apart keeps :meth:`Engine.load_state_dict` short and lets
-every rule about the format be read in one place.
+:func:`parse_state_dict` checks a dict and says what it means (a :class:`SavedPosition`), without
+side effects; the engine then applies it. Keeping the two apart keeps :meth:`Engine.load_state_dict`
+short and lets every rule about the format be read in one place.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +20,16 @@ class SavedPosition:
 
     ``native`` is true for ember's own format (both ``iteration`` and ``epoch``), which resumes
     exactly; pytorch-ignite's (one of them) resumes as ignite does. ``next_step`` is ``"epoch"``
-    (start the next epoch), ``"batch"`` (fire ``GET_BATCH_STARTED`` and fetch the next batch of the
-    current epoch) or ``"fetch"`` (fetch it; the event had fired). ``iter_counter`` is the number of
-    iterations of the current epoch already run; ``data_position`` the number of batches of the
-    current pass already taken (``None``: not saved, derived from the data's length).
+    (start the next epoch), ``"iteration_end"`` (an iteration has ended: end the epoch if it was its
+    last, else fire ``GET_BATCH_STARTED`` and fetch the next batch) or ``"fetch"`` (fetch the next
+    batch; its ``GET_BATCH_STARTED`` had fired). ``iter_counter`` is the number of iterations of the
+    current epoch already run (``None`` in pytorch-ignite's format: ``iteration % epoch_length``);
+    ``data_position`` the number of batches of the current pass already taken (``None``: not saved,
+    derived from the data's length). ``absent_user_keys``: user keys that pytorch-ignite's dict
+    lacks (the engine keeps its values of them, and warns).
+
+    >>> parse_state_dict({"iteration": 5, "epoch_length": 4, "max_epochs": 2}, []).epoch
+    1
     """
 
     iteration: int
@@ -35,9 +40,10 @@ class SavedPosition:
     native: bool
     terminated: bool = False
     next_step: str = "epoch"
-    iter_counter: int = 0
+    iter_counter: int | None = None
     data_position: int | None = None
     user_values: dict[str, Any] = field(default_factory=dict)
+    absent_user_keys: tuple[str, ...] = ()
 
 
 def check_positive(name: str, value: Any, invalid: str = "") -> None:
@@ -59,23 +65,6 @@ def _count(name: str, value: Any) -> int:
     return value
 
 
-def _user_values(
-    state_dict: Mapping[str, Any], user_keys: list[str], ignite_format: bool, state: Any
-) -> dict[str, Any]:
-    present = [key for key in user_keys if key in state_dict]
-    absent = [key for key in user_keys if key not in state_dict]
-    if absent and ignite_format:
-        # pytorch-ignite's dict of an engine without these keys (a checkpoint of ignite's trainer)
-        warnings.warn(
-            f"The state dict (pytorch-ignite's format) has no {absent}; engine.state keeps its current "
-            f"values of them ({', '.join(f'{k}={getattr(state, k, None)!r}' for k in absent)}).",
-            UserWarning,
-            stacklevel=4,
-        )
-        return {key: state_dict[key] for key in present}
-    return {key: state_dict[key] for key in user_keys if key in state_dict}
-
-
 def _check_keys(state_dict: Mapping[str, Any], user_keys: list[str], ignite_format: bool) -> None:
     has_iteration, has_epoch = "iteration" in state_dict, "epoch" in state_dict
     missing = [key for key in ("epoch_length", *([] if ignite_format else user_keys)) if key not in state_dict]
@@ -90,8 +79,12 @@ def _check_keys(state_dict: Mapping[str, Any], user_keys: list[str], ignite_form
         )
 
 
-def parse_state_dict(state_dict: Any, user_keys: list[str], state: Any) -> SavedPosition:
-    """Check ``state_dict`` and return what it says; raise ``TypeError``/``ValueError`` naming what is wrong."""
+def parse_state_dict(state_dict: Any, user_keys: list[str]) -> SavedPosition:
+    """Check ``state_dict`` and return what it says; raise ``TypeError``/``ValueError`` naming what is wrong.
+
+    ``user_keys`` are the engine's ``state_dict_user_keys``: ember's format must have them all;
+    pytorch-ignite's may lack some (an ignite trainer's checkpoint), listed in ``absent_user_keys``.
+    """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"load_state_dict expects a mapping, got {type(state_dict).__name__}.")
     has_iteration, has_epoch = "iteration" in state_dict, "epoch" in state_dict
@@ -108,9 +101,10 @@ def parse_state_dict(state_dict: Any, user_keys: list[str], state: Any) -> Saved
             f"The state dict sets both max_epochs={max_epochs} and max_iters={max_iters}; a run is limited "
             "by one of them. Remove one of the two keys (or set it to None)."
         )
-    values = _user_values(state_dict, user_keys, ignite_format, state)
+    values = {key: state_dict[key] for key in user_keys if key in state_dict}
     if ignite_format:
-        return _parse_ignite(state_dict, epoch_length, max_epochs, max_iters, values)
+        absent = tuple(key for key in user_keys if key not in state_dict)
+        return _parse_ignite(state_dict, epoch_length, max_epochs, max_iters, values, absent)
     return _parse_native(state_dict, epoch_length, max_epochs, max_iters, values)
 
 
@@ -120,6 +114,7 @@ def _parse_ignite(
     max_epochs: int | None,
     max_iters: int | None,
     values: dict[str, Any],
+    absent_user_keys: tuple[str, ...],
 ) -> SavedPosition:
     """pytorch-ignite's dict: one counter; ``epoch`` is the number of completed epochs."""
     counter = state_dict.get("iteration", state_dict.get("epoch"))
@@ -144,7 +139,16 @@ def _parse_ignite(
             f"The state dict's max_iters={max_iters} is smaller than its iteration={iteration}. "
             "Pass a dict whose max_iters is at least its iteration."
         )
-    return SavedPosition(iteration, epoch, epoch_length, max_epochs, max_iters, native=False, user_values=values)
+    return SavedPosition(
+        iteration,
+        epoch,
+        epoch_length,
+        max_epochs,
+        max_iters,
+        native=False,
+        user_values=values,
+        absent_user_keys=absent_user_keys,
+    )
 
 
 def _parse_native(
@@ -199,7 +203,8 @@ def _parse_native(
         max_iters,
         native=True,
         terminated=terminated,
-        next_step=("fetch" if flags["get_batch_started"] else "batch") if in_epoch else "epoch",
+        # an iteration ended when saved (maybe the epoch's last: a checkpoint at ITERATION_COMPLETED)
+        next_step=("fetch" if flags["get_batch_started"] else "iteration_end") if in_epoch else "epoch",
         iter_counter=iteration - epoch_start if in_epoch else 0,
         data_position=0 if terminated else position,
         user_values=values,
