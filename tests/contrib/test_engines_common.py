@@ -207,10 +207,10 @@ def test_bad_arguments_are_refused_when_wired(kwargs: dict[str, Any], error: typ
         ember.contrib.engines.common.setup_common_training_handlers(object())  # type: ignore[arg-type]
 
 
-def test_gpu_stats_without_gpuinfo_and_setup_any_logging_are_clear_errors() -> None:
+def test_gpu_stats_and_setup_any_logging_are_refused_when_wired() -> None:
     trainer = ember.engine.Engine(lambda engine, batch: None)
-    if not hasattr(ember.metrics, "GpuInfo"):
-        with pytest.raises(NotImplementedError, match="GpuInfo"):
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="GpuInfo reports NVIDIA GPUs"):
             ember.contrib.engines.common.setup_common_training_handlers(trainer, with_gpu_stats=True)
     args = (None, None, trainer, None, None, 100)
     with pytest.raises(DeprecationWarning):

@@ -45,7 +45,7 @@ from ember.handlers.logger_utils import (
     setup_visdom_logging,
     setup_wandb_logging,
 )
-from ember.metrics import RunningAverage, RunningBatchWise
+from ember.metrics import GpuInfo, RunningAverage, RunningBatchWise
 
 __all__ = [
     "add_early_stopping_by_val_score",
@@ -141,7 +141,8 @@ def setup_common_training_handlers(
         save_handler: ... where else to save them (not both).
         lr_scheduler: a torch scheduler (stepped after each iteration) or an ember parameter
             scheduler (at the start of each iteration).
-        with_gpu_stats: attach ``GpuInfo`` as ``gpu`` (needs a GPU and pynvml).
+        with_gpu_stats: attach :class:`~ember.metrics.GpuInfo` as ``gpu`` every ``log_every_iters``
+            iterations (needs an NVIDIA GPU and pynvml: without them, an error now).
         output_names: names of the process function's outputs (keys of a dict, positions of a
             sequence) whose running averages become metrics of that name.
         with_pbars, with_pbar_on_iters: an epoch progress bar, and one over iterations showing the
@@ -213,13 +214,6 @@ def setup_common_training_handlers(
 
 
 def _attach_gpu_info(trainer: Engine, log_every_iters: int) -> None:
-    try:
-        from ember.metrics import GpuInfo  # type: ignore[attr-defined]
-    except ImportError:
-        raise NotImplementedError(
-            "with_gpu_stats=True attaches ignite's GpuInfo metric, which ember does not have yet. Pass "
-            "with_gpu_stats=False, and log torch.cuda.memory_allocated() from a handler if you need it."
-        ) from None
     GpuInfo().attach(trainer, name="gpu", event_name=Events.ITERATION_COMPLETED(every=log_every_iters))
 
 
