@@ -251,10 +251,13 @@ def load_checkpoint(
     return loaded
 
 
-def _load_shared(path: Path, checked: _Verified, weights_only: bool) -> dict[str, Any]:
-    """Load the checkpoint rank 0 verified (``checked``) on every rank, whether or not each rank's disk holds it."""
+def _load_shared(path: Path, checked: _Verified, weights_only: bool, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load the checkpoint rank 0 verified (``checked``) on every rank, whether or not each rank's disk holds it.
+
+    ``map_location`` is :func:`torch.load`'s: where the file's tensors go.
+    """
     if distributed.get_world_size() == 1:
-        loaded = _torch_load(path, checked.kind, weights_only, "cpu")
+        loaded = _torch_load(path, checked.kind, weights_only, map_location)
         if not isinstance(loaded, dict):
             raise CorruptCheckpointError(f"Checkpoint {str(path)!r} holds a {type(loaded).__name__}, expected a dict.")
         return loaded
@@ -268,10 +271,12 @@ def _load_shared(path: Path, checked: _Verified, weights_only: bool) -> dict[str
     if missing == 0:
         if kind is None:  # unreachable: the sum is 0 only if this rank has the file
             raise RuntimeError("internal error: a rank without the checkpoint file counted as having it")
-        loaded = _torch_load(path, kind, weights_only, "cpu")
+        loaded = _torch_load(path, kind, weights_only, map_location)
     else:
         # some node has no copy (or an older one): rank 0's checkpoint travels to every rank
-        loaded = distributed.decide_on_rank(lambda: load_checkpoint(path, weights_only=weights_only))
+        loaded = distributed.decide_on_rank(
+            lambda: load_checkpoint(path, weights_only=weights_only, map_location=map_location)
+        )
     if not isinstance(loaded, dict):
         raise CorruptCheckpointError(f"Checkpoint {str(path)!r} holds a {type(loaded).__name__}, expected a dict.")
     return loaded

@@ -552,6 +552,7 @@ class Checkpoint:
         *,
         strict: bool = True,
         weights_only: bool = True,
+        map_location: Any = "cpu",
         **kwargs: Any,
     ) -> None:
         """Restore every object of ``to_load`` from ``checkpoint`` (a loaded dict or a file path).
@@ -560,7 +561,14 @@ class Checkpoint:
         checkpoint of one object is saved) or a dict holding it under that key. Values of
         ``to_load`` may be dicts and lists of objects, as in ``to_save``. ``strict`` and ``kwargs``
         (e.g. ``assign=True``) go to ``torch.nn.Module.load_state_dict``; a ``DataParallel`` /
-        ``DistributedDataParallel`` model loads into its inner module.
+        ``DistributedDataParallel`` model loads into its inner module. ``map_location`` is where
+        :func:`torch.load` puts a file's tensors (any form it takes: ``"cpu"``, a ``torch.device``, a
+        dict, a function); a dict ``checkpoint`` is already in memory and loads as it is (each object
+        copies the values onto its own device).
+
+        ``strict=False`` loads the keys a model and the checkpoint's entry have in common; when they
+        have none, nothing is loaded (as in ignite) and a ``UserWarning`` names the object and what
+        the entry holds.
 
         Given a path under ``torch.distributed``, it is a collective: call it on every rank. Rank 0
         verifies its file; each rank with a byte-identical copy loads its own, and if any rank has
@@ -569,8 +577,13 @@ class Checkpoint:
 
         Raises:
             ValueError: a key of ``to_load`` is missing from the checkpoint (the message lists the
-                missing and the unexpected keys), or a tensor's shape differs (the message names the
-                tensor and both shapes).
+                missing and the unexpected keys and the entries the file holds), a tensor's shape
+                differs (the message names every such tensor with both shapes), or an optimizer's
+                entry is not an optimizer's state (e.g. names swapped) or is that of another model.
+            RuntimeError: with ``strict=True``, a model's keys differ from its entry's (as in
+                ignite); the message names the ``to_load`` entry, the keys the entry holds, and the
+                likely cause (names swapped, another model, no entry of that name).
+            TypeError: an unknown keyword argument.
             FileNotFoundError / CorruptCheckpointError: for a path with no valid checkpoint.
 
         >>> import torch
@@ -579,7 +592,7 @@ class Checkpoint:
         >>> torch.equal(source.weight, target.weight)
         True
         """
-        load_objects(to_load, checkpoint, strict=strict, weights_only=weights_only, **kwargs)
+        load_objects(to_load, checkpoint, strict=strict, weights_only=weights_only, map_location=map_location, **kwargs)
 
 
 class ModelCheckpoint(Checkpoint):
