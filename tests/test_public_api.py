@@ -171,6 +171,7 @@ EXPECTED = {
         "PrecisionRecallCurve",
         "ROC_AUC",
         "RocCurve",
+        "MeanAveragePrecision",
         "GpuInfo",
         "FID",
         "InceptionScore",

@@ -24,6 +24,7 @@ from ember.metrics import (
     HitRate,
     InceptionScore,
     MatthewsCorrCoef,
+    MeanAveragePrecision,
     Metric,
     MultiLabelConfusionMatrix,
     Perplexity,
@@ -34,6 +35,8 @@ from ember.metrics import (
 
 SIZE = 31
 SHARD_END = 7  # rank 0: rows [0, 7); rank 1: rows [7, 31)
+#: cases whose rank 0 sees no batch at all: the value is that of rank 1's rows
+RANK_1_ONLY = ("map_binary_rank1_only",)
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -126,6 +129,8 @@ CASES: dict[str, tuple[Callable[[], Metric], Callable[[], tuple[Any, Any]]]] = {
     "perplexity": (Perplexity, _logits),
     "fid": (lambda: FID(num_features=3, feature_extractor=_network(3, softmax=False)), _images),
     "inception_score": (_inception_score, _images),
+    "map_multiclass": (lambda: MeanAveragePrecision(class_mean="weighted"), _scores),
+    "map_binary_rank1_only": (lambda: MeanAveragePrecision(rec_thresholds=[0.2, 0.6, 1.0]), _binary),
 }
 
 
@@ -153,4 +158,7 @@ def feed(name: str, rows: slice, batch_size: int) -> Any:
 
 def on_each_rank(local_rank: int) -> dict[str, Any]:
     shard = slice(0, SHARD_END) if local_rank == 0 else slice(SHARD_END, SIZE)
-    return {name: feed(name, shard, batch_size=3 + 2 * local_rank) for name in CASES}
+    return {
+        name: feed(name, slice(0, 0) if name in RANK_1_ONLY and local_rank == 0 else shard, 3 + 2 * local_rank)
+        for name in CASES
+    }

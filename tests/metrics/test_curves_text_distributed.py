@@ -41,6 +41,8 @@ def assert_close(actual: Any, expected: Any, where: str) -> None:
 @pytest.mark.distributed
 def test_every_rank_gets_the_single_process_value_on_the_union(workers: Any) -> None:
     expected = {name: workers.feed(name, slice(0, workers.SIZE), batch_size=5) for name in workers.CASES}
+    for name in workers.RANK_1_ONLY:  # rank 0 sees nothing: the union is rank 1's rows
+        expected[name] = workers.feed(name, slice(workers.SHARD_END, workers.SIZE), batch_size=5)
     shard_values = {name: workers.feed(name, slice(0, workers.SHARD_END), batch_size=5) for name in workers.CASES}
     assert any(shard_values[name] != expected[name] for name in expected)  # the shards alone give other values
     results = distributed.spawn(workers.on_each_rank, nprocs=2, timeout=180)

@@ -50,6 +50,7 @@ from ember.metrics.kl_divergence import KLDivergence
 from ember.metrics.matthews_corrcoef import MatthewsCorrCoef
 from ember.metrics.maximum_mean_discrepancy import MaximumMeanDiscrepancy
 from ember.metrics.mean_pairwise_distance import MeanPairwiseDistance
+from ember.metrics.mean_average_precision import MeanAveragePrecision
 from ember.metrics.metric import (
     BatchFiltered,
     BatchWise,
@@ -108,6 +109,7 @@ __all__ = [
     "Loss",
     "MatthewsCorrCoef",
     "MaximumMeanDiscrepancy",
+    "MeanAveragePrecision",
     "MeanAbsoluteError",
     "MeanPairwiseDistance",
     "MeanSquaredError",
