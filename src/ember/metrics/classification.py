@@ -23,6 +23,7 @@ never read back, so their updates stay asynchronous.
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
@@ -144,8 +145,17 @@ class _ClassificationMetric(Metric):
                 what = f"{what} of shape {_shape(tensor)}"
             raise ValueError(
                 f"{type(self).__name__} expects {self.num_classes} classes, but {what} has {classes}. The number of "
-                "classes cannot change between updates; pass num_classes to fix it, or reset with a new metric."
+                f"classes cannot change between resets. {self._classes_fix()}"
             )
+
+    def _classes_fix(self) -> str:
+        """How to fix a change in the number of classes, for this metric's parameters."""
+        batches = "give every batch the same number of classes, or call reset() before inputs with another number."
+        if self._given_classes is not None:
+            return f"This metric was built with num_classes={self._given_classes}: {batches}"
+        if "num_classes" in inspect.signature(type(self)).parameters:
+            return f"Pass num_classes=<the number of classes> when the inputs are class labels, or {batches}"
+        return f"{batches[0].upper()}{batches[1:]}"
 
     def _on_num_classes(self, classes: int) -> None:
         """Called once the number of classes is known (subclasses size their state here)."""
@@ -851,7 +861,9 @@ class ConfusionMatrix(_ClassificationMetric):
             )
         self.normalize = normalize or _NORMALIZE_OF_AVERAGE.get(average)
         self.average = average
-        self.add_state("matrix", torch.zeros(num_classes, num_classes, dtype=torch.int64), reduction="sum")
+        # an expanded zero: the state is the only full num_classes x num_classes tensor, even while built
+        zero = torch.zeros((1, 1), dtype=torch.int64)
+        self.add_state("matrix", zero.expand(num_classes, num_classes), reduction="sum")
         self.add_state("examples", torch.tensor(0), reduction="sum")
         self.matrix: torch.Tensor
         self.examples: torch.Tensor

@@ -15,6 +15,7 @@ import torch
 from ember import distributed
 from ember.engine import Engine, Events
 from ember.exceptions import NotComputableError
+from ember.metrics._checks import check_callable, keywords_checked
 
 __all__ = [
     "BatchFiltered",
@@ -210,6 +211,20 @@ def _describe_value(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def _compact(default: torch.Tensor) -> torch.Tensor:
+    """``default`` as :meth:`Metric.reset` keeps it: a tensor of one value (zeros) is one element, expanded.
+
+    A metric's state and its default would otherwise hold two full copies (a ConfusionMatrix of
+    10,000 classes: 800 MB each); ``clone()`` of the expanded view makes a full, writable tensor.
+    """
+    if default.numel() <= 1:
+        return default
+    first = default.reshape(-1)[:1]
+    if not bool((default == first).all()):
+        return default
+    return first.reshape([1] * default.dim()).expand(default.shape)
+
+
 def _counting(update: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
     """``update`` that also counts the call in ``_updates``; a nested ``super().update`` counts once."""
 
@@ -377,6 +392,7 @@ class Metric(ABC):
     #: ignite's attribute names of the states ignite's metric of the same kind has, used in state dicts.
     _ignite_state_names: ClassVar[Mapping[str, str]] = {}
 
+    @keywords_checked
     def __init__(
         self,
         output_transform: Callable[[Any], Any] | None = None,
@@ -390,10 +406,9 @@ class Metric(ABC):
                 f"{metrics_result_mode!r}. 'both' stores a dict value's items and the dict itself."
             )
         self._metrics_result_mode = metrics_result_mode
-        if output_transform is not None and not callable(output_transform):
-            raise TypeError(
-                f"{type(self).__name__} output_transform must be callable, got {type(output_transform).__name__}. "
-                "Pass a function of engine.state.output, e.g. output_transform=lambda output: (output[0], output[1])."
+        if output_transform is not None:
+            check_callable(
+                output_transform, type(self).__name__, "output_transform", "output_transform(engine.state.output)", 1
             )
         self.output_transform: Callable[[Any], Any] = output_transform or _identity
         try:
@@ -449,6 +464,10 @@ class Metric(ABC):
         update = cls.__dict__.get("update")
         if update is not None and not getattr(update, "_counts_updates", False):
             setattr(cls, "update", _counting(update))  # noqa: B010
+        # A misspelt keyword (``threshhold=``) names the closest parameter the constructor has.
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            setattr(cls, "__init__", keywords_checked(init))  # noqa: B010
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -468,7 +487,7 @@ class Metric(ABC):
                 f"{type(self).__name__}.add_state({name!r}) reduction must be one of {list(_REDUCTIONS)} or None, "
                 f"got {reduction!r}."
             )
-        self._defaults[name] = default.detach().to(self.device)
+        self._defaults[name] = _compact(default.detach().to(self.device))
         if reduction is not None:
             self._reductions[name] = reduction
         setattr(self, name, self._defaults[name].clone())

@@ -34,6 +34,7 @@ import torch
 from ember.distributed import get_rank
 from ember.engine import Engine, Events, EventsList, FilteredEvent, RemovableEventHandle
 from ember.engine.events import BUILTIN_EVENT_COUNTERS
+from ember.metrics._checks import check_callable, keywords_checked
 
 __all__ = [
     "BaseHandler",
@@ -156,6 +157,13 @@ class BaseHandler(ABC):
     #: Whether the handler writes histograms (only TensorBoard stores them).
     writes_histograms = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # a misspelt keyword (``output_transfrom=``) names the closest parameter the constructor has
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            setattr(cls, "__init__", keywords_checked(init))  # noqa: B010
+
     @abstractmethod
     def __call__(self, engine: Engine, logger: BaseLogger, event_name: Any) -> None:
         """Write what this handler logs, at ``event_name`` of ``engine``."""
@@ -197,10 +205,17 @@ class OutputHandler(BaseHandler):
             raise ValueError(f"metric_names must be a list of names or 'all', got {metric_names!r}.")
         if metric_names is not None and not isinstance(metric_names, (str, Sequence)):
             raise TypeError(f"metric_names must be a list of names or 'all', got {type(metric_names).__name__}.")
-        if output_transform is not None and not callable(output_transform):
-            raise TypeError(f"output_transform must be callable, got {type(output_transform).__name__}.")
+        if output_transform is not None:
+            check_callable(
+                output_transform, "OutputHandler", "output_transform", "output_transform(engine.state.output)", 1
+            )
         if global_step_transform is not None:
             _check_step_transform(global_step_transform)
+        if isinstance(state_attributes, str) or not isinstance(state_attributes, (Sequence, type(None))):
+            raise TypeError(
+                f"state_attributes must be a list of engine.state attribute names, got {state_attributes!r}. "
+                f"Pass e.g. state_attributes=[{state_attributes!r}]."
+            )
         self.tag = tag
         self.metric_names = metric_names
         self.output_transform = output_transform
@@ -230,8 +245,28 @@ class OutputHandler(BaseHandler):
             for name, value in output.items():
                 self._flatten.add(out, f"{self.tag}/{name}", value)
         for attribute in self.state_attributes:
-            self._flatten.add(out, f"{self.tag}/{attribute}", getattr(engine.state, attribute, None))
+            if not hasattr(engine.state, attribute):
+                raise AttributeError(self._missing_attribute(engine, attribute))
+            self._flatten.add(out, f"{self.tag}/{attribute}", getattr(engine.state, attribute))
         return out
+
+    def _missing_attribute(self, engine: Engine, attribute: str) -> str:
+        names = sorted(name for name in vars(engine.state) if not name.startswith("_"))
+        return (
+            f"{self.tag}: state_attributes names {attribute!r}, but engine.state has no attribute {attribute!r} "
+            f"(it has {names}). Set engine.state.{attribute} before the first logging event, or remove it from "
+            "state_attributes."
+        )
+
+    def check_engine(self, engine: Engine) -> None:
+        """Warn, when attached, about ``state_attributes`` that ``engine.state`` does not have yet."""
+        for attribute in self.state_attributes:
+            if not hasattr(engine.state, attribute):
+                warnings.warn(
+                    self._missing_attribute(engine, attribute) + " (Logging fails if it is still missing then.)",
+                    UserWarning,
+                    stacklevel=4,
+                )
 
     def __call__(self, engine: Engine, logger: BaseLogger, event_name: Any) -> None:
         step = self.global_step_transform(engine, event_name)
@@ -281,19 +316,32 @@ class _ParametersHandler(BaseHandler):
                 "whitelist must be a list of parameter names (or prefixes) or a callable (name, parameter) -> bool, "
                 f"got {type(whitelist).__name__}."
             )
+        if isinstance(whitelist, str):
+            raise TypeError(
+                f"whitelist must be a list of parameter names or prefixes, got a string. Pass [{whitelist!r}]."
+            )
         self.model = model
         self.prefix = f"{tag}/" if tag else ""
         self.whitelist = whitelist
+        named = list(model.named_parameters())
+        if whitelist is None:
+            chosen = named
+        elif callable(whitelist):
+            chosen = [(name, parameter) for name, parameter in named if whitelist(name, parameter)]
+        else:  # ignite's rule: a parameter whose name starts with one of the entries
+            prefixes = tuple(whitelist)
+            chosen = [(name, parameter) for name, parameter in named if name.startswith(prefixes)]
+        if not chosen:
+            raise ValueError(
+                f"{type(self).__name__} whitelist={whitelist!r} selects none of the model's parameters, so it would "
+                f"log nothing. The parameters are {[name for name, _ in named][:20]}; list names or prefixes of them."
+            )
+        #: The selected ``(name, parameter)`` pairs, chosen once here (as ignite's ``weights``).
+        self.weights = tuple(chosen)
 
     def _selected(self) -> list[tuple[str, torch.Tensor]]:
         chosen = []
-        for name, parameter in self.model.named_parameters():
-            if self.whitelist is not None:
-                if callable(self.whitelist):
-                    if not self.whitelist(name, parameter):
-                        continue
-                elif not any(name == item or name.startswith(f"{item}.") for item in self.whitelist):
-                    continue
+        for name, parameter in self.weights:
             tensor = parameter.grad if self.kind == "grads" else parameter
             if tensor is None:
                 continue
@@ -315,8 +363,15 @@ class WeightsScalarHandler(_ParametersHandler):
         whitelist: Whitelist | None = None,
     ) -> None:
         super().__init__(model, tag, whitelist)
-        if not callable(reduction):
-            raise TypeError(f"reduction must be callable (tensor -> number), got {type(reduction).__name__}.")
+        check_callable(reduction, type(self).__name__, "reduction", "reduction(tensor)", 1)
+        reduced = reduction(torch.ones(4, 2))  # as ignite: a trial call shows what it returns
+        if not isinstance(reduced, numbers.Real) and not (isinstance(reduced, torch.Tensor) and reduced.numel() == 1):
+            shape = f" of shape {tuple(reduced.shape)}" if isinstance(reduced, torch.Tensor) else ""
+            raise TypeError(
+                f"{type(self).__name__} reduction must turn a tensor into one number, but for a (4, 2) tensor it "
+                f"returned a {type(reduced).__name__}{shape}. Reduce over every element, e.g. "
+                "reduction=lambda t: t.abs().mean()."
+            )
         self.reduction = reduction
         self.reduction_name = getattr(reduction, "__name__", type(reduction).__name__)
 
@@ -338,12 +393,34 @@ class GradsScalarHandler(WeightsScalarHandler):
 
 
 class WeightsHistHandler(_ParametersHandler):
-    """Log a histogram of each parameter as ``[tag/]weights/<name>`` (TensorBoard only)."""
+    """Log a histogram of each parameter as ``[tag/]weights/<name>`` (TensorBoard only).
+
+    A parameter holding NaN or infinite values is skipped, with one warning per name, instead of
+    stopping the run.
+    """
+
+    def __init__(self, model: torch.nn.Module, tag: str | None = None, whitelist: Whitelist | None = None) -> None:
+        super().__init__(model, tag, whitelist)
+        self._warned: set[str] = set()
 
     writes_histograms = True
 
     def __call__(self, engine: Engine, logger: BaseLogger, event_name: Any) -> None:
-        values = {f"{self.prefix}{self.kind}/{name}": tensor for name, tensor in self._selected()}
+        values = {}
+        for name, tensor in self._selected():
+            tag = f"{self.prefix}{self.kind}/{name}"
+            if bool(torch.isfinite(tensor).all()):
+                values[tag] = tensor
+                continue
+            if tag not in self._warned:  # a NaN/inf histogram has no bins: skip it, keep the run going
+                self._warned.add(tag)
+                warnings.warn(
+                    f"{type(self).__name__} skips the histogram of {tag!r} at step "
+                    f"{_default_step(engine, event_name)}: it holds NaN or infinite values (shown once per name; "
+                    "it is skipped whenever it is not finite). TerminateOnNan stops a run whose loss went NaN.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         logger.write_histograms(values, _default_step(engine, event_name))
 
 
@@ -378,6 +455,13 @@ class BaseLogger(ABC):
 
     #: Whether ``write_histograms`` stores anything (TensorBoard only).
     supports_histograms = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # a misspelt keyword (``experiment=``) names the closest parameter the constructor has
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            setattr(cls, "__init__", keywords_checked(init))  # noqa: B010
 
     def __init__(self) -> None:
         #: Whether this process writes (rank 0 only).
@@ -484,6 +568,8 @@ class BaseLogger(ABC):
                     "events have one. Use an OutputHandler with global_step_transform=... (for example "
                     "global_step_from_engine(engine, Events.ITERATION_COMPLETED)) for this event."
                 )
+        if isinstance(log_handler, OutputHandler):
+            log_handler.check_engine(engine)
         if not self.writes:
             return RemovableEventHandle(event_name, log_handler, engine)
         if engine not in self._engines:

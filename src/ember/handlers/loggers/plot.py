@@ -17,6 +17,7 @@ from ember._atomic import write_atomic
 from ember.engine import Engine, Events
 from ember.handlers.loggers.base import writable_folder
 from ember.handlers.loggers.files import FIXED_COLUMNS, _FileLogger, read_history
+from ember.metrics._checks import keywords_checked
 
 __all__ = ["CurvesPlotter", "plot_history"]
 
@@ -146,6 +147,7 @@ class CurvesPlotter:
     Only rank 0 draws (a logger on another rank writes no file to draw from).
     """
 
+    @keywords_checked
     def __init__(self, history: History, path: str | os.PathLike[str], title: str | None = None) -> None:
         if not isinstance(history, (_FileLogger, str, os.PathLike)):
             raise TypeError(

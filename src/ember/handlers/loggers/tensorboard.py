@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 
 from ember.handlers.loggers.base import BaseLogger, writable_folder
+from ember.metrics._checks import unknown_keyword_error
 
 __all__ = ["TensorBoardLogger", "TensorboardLogger"]
 
@@ -17,7 +19,9 @@ class TensorBoardLogger(BaseLogger):
     """Write scalars and histograms to TensorBoard event files in ``log_dir``, through torch's ``SummaryWriter``.
 
     Arguments (positional or keyword) go to ``torch.utils.tensorboard.SummaryWriter``; the first is
-    ``log_dir``. The folder is created now, and a folder this process cannot write to fails here.
+    ``log_dir``. The folder is created now, and a folder this process cannot write to fails here;
+    a ``log_dir`` that is not a path, or a keyword ``SummaryWriter`` does not take (``logdir=``, the
+    spelling of tensorboardX), fails here too, naming the closest keyword.
     ``writer`` is the ``SummaryWriter`` (on rank 0; ``None`` elsewhere) for anything else, and its
     methods are reachable on the logger itself (``logger.add_text(...)``), as in pytorch-ignite.
 
@@ -45,6 +49,7 @@ class TensorBoardLogger(BaseLogger):
                 "Install it with: pip install 'ember[tensorboard]'."
             ) from error
         self.writer: Any = None
+        _check_writer_arguments(SummaryWriter, args, kwargs)
         if not self.writes:
             return
         log_dir = args[0] if args else kwargs.get("log_dir")
@@ -73,6 +78,22 @@ class TensorBoardLogger(BaseLogger):
 
     def _close(self) -> None:
         self.writer.close()
+
+
+def _check_writer_arguments(writer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """The ``SummaryWriter`` arguments are ones it takes, and ``log_dir`` is a path: checked on every rank."""
+    names = [name for name in inspect.signature(writer).parameters if name not in ("self", "args", "kwargs")]
+    for keyword in kwargs:
+        if keyword not in names:
+            raise unknown_keyword_error("TensorBoardLogger (its SummaryWriter)", keyword, names)
+    if len(args) > len(names):
+        raise TypeError(f"TensorBoardLogger takes at most {len(names)} positional arguments ({', '.join(names)}).")
+    log_dir = args[0] if args else kwargs.get("log_dir")
+    if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"TensorBoardLogger log_dir must be a folder path (a str or os.PathLike), got {log_dir!r} "
+            f"({type(log_dir).__name__}). Pass e.g. log_dir='runs/exp1'."
+        )
 
 
 #: pytorch-ignite's spelling of :class:`TensorBoardLogger` (the same class).
