@@ -12,7 +12,12 @@ import ember.handlers
 IMPORT_LINES = {
     "ember.handlers.tqdm_logger": ["ProgressBar"],
     "ember.handlers.time_profilers": ["BasicTimeProfiler", "HandlersTimeProfiler"],
-    "ember.handlers.param_scheduler": ["PiecewiseLinear", "LRScheduler", "create_lr_scheduler_with_warmup"],
+    "ember.handlers.param_scheduler": [
+        "PiecewiseLinear",
+        "LRScheduler",
+        "create_lr_scheduler_with_warmup",
+        "BatchSizeScheduler",
+    ],
     "ember.handlers.early_stopping": ["EarlyStopping"],
     "ember.handlers.terminate_on_nan": ["TerminateOnNan"],
     "ember.handlers.time_limit": ["TimeLimit"],
@@ -24,6 +29,18 @@ IMPORT_LINES = {
     "ember.contrib.handlers.time_profilers": ["HandlersTimeProfiler"],
     "ember.contrib.handlers.tensorboard_logger": ["TensorboardLogger", "OutputHandler"],
     "ember.contrib.handlers.mlflow_logger": ["MLflowLogger"],
+    "ember.handlers.state_param_scheduler": [
+        "StateParamScheduler",
+        "LambdaStateScheduler",
+        "PiecewiseLinearStateScheduler",
+        "ExpStateScheduler",
+        "StepStateScheduler",
+        "MultiStepStateScheduler",
+    ],
+    "ember.handlers.ema_handler": ["EMAHandler"],
+    "ember.handlers.lr_finder": ["FastaiLRFinder"],
+    "ember.contrib.handlers.lr_finder": ["FastaiLRFinder"],
+    "ember.handlers.utils": ["global_step_from_engine"],
 }
 
 
