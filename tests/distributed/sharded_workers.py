@@ -15,7 +15,7 @@ from ember.distributed.auto import auto_model
 from ember.distributed.sharding import gradient_sync, is_sharded
 from ember.engine import create_supervised_evaluator, create_supervised_trainer
 from ember.handlers import Checkpoint, EarlyStopping, RNGStates
-from ember.handlers.sharded_checkpoint import ShardedSaver, resume_from_latest_sharded
+from ember.handlers.sharded_checkpoint import ShardedSaver, load_sharded_checkpoint, resume_from_latest_sharded
 from ember.metrics import Loss
 
 GLOBAL_BATCH = 16
@@ -152,6 +152,25 @@ def save_until_killed(local_rank: int, folder: str, async_save: bool, width: int
     checkpoint = Checkpoint(to_save, ShardedSaver(folder, async_save=async_save), n_saved=2)
     trainer.add_event_handler(Events.ITERATION_COMPLETED, checkpoint)
     trainer.run(batches(distributed.get_rank(), 2), max_epochs=10_000)
+
+
+def load_into_other_shapes(local_rank: int, folder: str) -> dict[str, Any]:
+    """Save a sharded checkpoint of a width-16 model, then load it into a width-32 one (same keys, other shapes)."""
+    world_size = distributed.get_world_size()
+    objects = _training_objects(world_size, folder, False, None)
+    objects["checkpoint"](objects["trainer"])
+    wider = auto_model(make_model(width=32), strategy="fsdp") if world_size > 1 else make_model(width=32)
+    outcome: dict[str, Any] = {}
+    for strict in (True, False):
+        try:
+            load_sharded_checkpoint({"model": wider}, os.path.join(folder, "checkpoint_0"), strict=strict)
+        except BaseException as error:  # torch's CheckpointException is a BaseException: report what arrived
+            outcome[f"strict={strict}"] = {"type": type(error).__name__, "message": str(error)}
+        else:
+            outcome[f"strict={strict}"] = None
+    # the ranks are still in step: a collective reached by both completes
+    outcome["after"] = distributed.all_reduce(distributed.get_rank() + 1)
+    return outcome
 
 
 if __name__ == "__main__":

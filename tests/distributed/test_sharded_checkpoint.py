@@ -113,6 +113,38 @@ def test_loading_into_a_model_lacking_a_key_names_it(workers: Any, tmp_path: Pat
         load_sharded_checkpoint({"model": full["model"], "scheduler": full["trainer"]}, tmp_path / "checkpoint_1")
 
 
+SHAPES = {  # what make_model(16) saved, and make_model(32) has: the keys are the same
+    "0.weight": ([16, 8], [32, 8]),
+    "0.bias": ([16], [32]),
+    "2.weight": ([16, 16], [32, 32]),
+    "2.bias": ([16], [32]),
+    "4.weight": ([3, 16], [3, 32]),
+}
+
+
+def assert_names_every_shape(outcome: Any) -> None:
+    assert outcome is not None and outcome["type"] == "ValueError", outcome
+    for key, (saved, wanted) in SHAPES.items():
+        assert f"'{key}': {saved} in the checkpoint, {wanted} in to_load['model']" in outcome["message"]
+    assert "'4.bias'" not in outcome["message"]  # the same shape in both
+
+
+def test_loading_into_other_shapes_is_a_value_error_naming_every_tensor(workers: Any, tmp_path: Path) -> None:
+    """One process: a ValueError listing each mismatched tensor with both shapes, not DCP's CheckpointException."""
+    outcome = workers.load_into_other_shapes(0, str(tmp_path))
+    assert_names_every_shape(outcome["strict=True"])
+    assert_names_every_shape(outcome["strict=False"])  # strict=False loads keys both have; shapes must still fit
+
+
+def test_two_ranks_loading_into_other_shapes_get_the_same_value_error(workers: Any, tmp_path: Path) -> None:
+    """Two gloo ranks (FSDP): every rank raises the ValueError naming every tensor, and none hangs."""
+    outcomes = distributed.spawn(workers.load_into_other_shapes, nprocs=2, args=(str(tmp_path),), timeout=TIMEOUT)
+    for outcome in outcomes:
+        assert_names_every_shape(outcome["strict=True"])
+        assert_names_every_shape(outcome["strict=False"])
+        assert outcome["after"] == 3
+
+
 def test_misuse_is_rejected(workers: Any, tmp_path: Path) -> None:
     model = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

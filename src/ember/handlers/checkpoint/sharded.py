@@ -201,6 +201,25 @@ def _check_model_keys(path: Path, key: str, template: Mapping[str, Any], saved_k
         )
 
 
+def _check_model_shapes(path: Path, key: str, template: Mapping[str, Any], saved: Mapping[str, Any]) -> None:
+    """A ValueError naming every tensor of ``to_load[key]`` whose (whole, unsharded) shape differs from the saved one.
+
+    Every rank reads the same index and decides alike, so every rank raises the same error: no collective
+    is left waiting (DCP's own check raises a ``CheckpointException``, a ``BaseException``, naming one key).
+    """
+    mismatched = []
+    for name, value in template.items():
+        size = getattr(saved.get(f"{key}.{name}"), "size", None)
+        if isinstance(value, torch.Tensor) and size is not None and tuple(size) != tuple(value.shape):
+            mismatched.append(f"{name!r}: {list(size)} in the checkpoint, {list(value.shape)} in to_load[{key!r}]")
+    if mismatched:
+        raise ValueError(
+            f"Sharded checkpoint {str(path)!r} does not fit to_load[{key!r}]: {len(mismatched)} tensor"
+            f"{'s have' if len(mismatched) > 1 else ' has'} another shape ({'; '.join(mismatched)}). Build the model "
+            "with the configuration it was saved with."
+        )
+
+
 def load_sharded_checkpoint(
     to_load: Mapping[str, Any], path: str | os.PathLike[str], *, strict: bool = True, weights_only: bool = True
 ) -> None:
@@ -222,7 +241,10 @@ def load_sharded_checkpoint(
     Raises:
         FileNotFoundError / CorruptCheckpointError: ``path`` holds no complete checkpoint.
         ValueError: a key of ``to_load`` is not in the checkpoint, or a model's parameters differ
-            from the checkpoint's (the message names them).
+            from the checkpoint's: other names, or the same names with other shapes (the message
+            names every such tensor, with both shapes), whatever ``strict``.
+        RuntimeError: DCP failed to read the folder (its ``CheckpointException``, a
+            ``BaseException``, is the cause).
     """
     path = Path(path)
     modules, optimizers, others = _split(to_load, "to_load")
@@ -240,6 +262,7 @@ def load_sharded_checkpoint(
             f"Sharded checkpoint {str(path)!r} misses keys of to_load: missing {missing}; it holds "
             f"{sorted(sharded_saved | objects_saved)}. Use the same names in to_load as in to_save."
         )
+    from torch.distributed.checkpoint.api import CheckpointException
     from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
     from torch.distributed.checkpoint.filesystem import FileSystemReader
     from torch.distributed.checkpoint.state_dict import (
@@ -251,17 +274,23 @@ def load_sharded_checkpoint(
 
     if modules or optimizers:
         template = _sharded_state(modules, optimizers, "to_load")
-        saved_keys = set(FileSystemReader(str(path)).read_metadata().state_dict_metadata)
+        saved_metadata = FileSystemReader(str(path)).read_metadata().state_dict_metadata
         for key in modules:
-            _check_model_keys(path, key, template[key], saved_keys, strict)
+            _check_model_keys(path, key, template[key], set(saved_metadata), strict)
+            _check_model_shapes(path, key, template[key], saved_metadata)
         if not distributed.is_distributed():
             _hush_single_process_notice()
-        load(
-            template,
-            checkpoint_id=str(path),
-            planner=DefaultLoadPlanner(allow_partial_load=not strict),
-            no_dist=not distributed.is_distributed(),
-        )
+        try:
+            load(
+                template,
+                checkpoint_id=str(path),
+                planner=DefaultLoadPlanner(allow_partial_load=not strict),
+                no_dist=not distributed.is_distributed(),
+            )
+        except CheckpointException as error:  # a BaseException: `except Exception` in user code would miss it
+            raise RuntimeError(
+                f"Loading the sharded checkpoint {str(path)!r} failed on rank(s) {sorted(error.failures)}: {error}"
+            ) from error
         options = StateDictOptions(strict=strict)
         for key, module in modules.items():
             set_model_state_dict(module, template[key], options=options)
