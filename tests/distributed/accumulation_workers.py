@@ -112,3 +112,15 @@ def compare(local_rank: int, strategy: str, steps: int, epochs: int, epoch_lengt
         dist.reduce_scatter_single = _ORIGINAL_REDUCE_SCATTER
     synced = train(local_rank, strategy, True, steps, epochs, epoch_length, stop)
     return {"ember": ember, "synced": synced}
+
+
+def fsdp_stopped_mid_window(local_rank: int) -> dict[str, Any]:
+    """FSDP, terminate() after 2 batches of the second window: the warning, and the synced run that stopped before it."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ember = train(local_rank, "fsdp", False, 4, 1, 8, 6)
+    dist.reduce_scatter_single = _ORIGINAL_REDUCE_SCATTER
+    synced = train(local_rank, "fsdp", True, 4, 1, 8, 4)
+    return {"ember": ember, "synced": synced, "warnings": [str(warning.message) for warning in caught]}

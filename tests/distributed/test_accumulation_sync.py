@@ -66,3 +66,13 @@ def test_fsdp_accumulation_reduces_once_per_step_with_the_synced_weights(workers
         _assert_same_weights(ember[rank], synced[rank])
         # one reduce-scatter per sharded unit (the two Linear layers and the root) per synced backward
         assert ember[rank]["reductions"] * 4 == synced[rank]["reductions"] > 0
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_fsdp_run_stopped_mid_window_warns_and_does_not_step_on_unreduced_gradients(workers: Any) -> None:
+    """FSDP cannot reduce outside a backward: the unfinished window is dropped (as ignite drops one), with a warning."""
+    results = idist.spawn(workers.fsdp_stopped_mid_window, nprocs=2, timeout=TIMEOUT)
+    for result in results:
+        assert any("cannot be reduced outside a backward pass" in message for message in result["warnings"])
+        _assert_same_weights(result["ember"], result["synced"])
