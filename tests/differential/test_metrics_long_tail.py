@@ -211,6 +211,38 @@ def test_frequency_publishes_an_int_at_ignites_events() -> None:
     assert all(kind is int for _, kind in published["ember"])
 
 
+CROSS_LOADING = ["CosineSimilarity (N, D)", "MeanPairwiseDistance p=2", "Entropy (B, C)", "KLDivergence (B, C)"]
+CROSS_LOADING += ["JSDivergence (B, C)", "HSIC median", "MaximumMeanDiscrepancy", "PSNR (N, 3, 8, 8)"]
+
+
+def resumed_value(name: str, source: str, target: str) -> tuple[Any, float]:
+    """ignite's uninterrupted value, and the value of ``target``'s metric loaded from ``source``'s mid-run state."""
+    make, maker, _ = CASES[name]
+    batches = make_batches(maker, 12, (6, 7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saved = make(LIBRARIES[source])
+        saved.update(batches[0])
+        resumed = make(LIBRARIES[target])
+        resumed.load_state_dict(saved.state_dict())
+        resumed.update(batches[1])
+        return value_of(source, make, batches), float(resumed.compute())
+
+
+@pytest.mark.parametrize("direction", ["ignite->ember", "ember->ignite"])
+@pytest.mark.parametrize("name", CROSS_LOADING)
+def test_a_saved_state_loads_across_libraries_and_continues(name: str, direction: str) -> None:
+    """A checkpoint of one library's metric, loaded by the other's and fed the rest: the uninterrupted value."""
+    expected, actual = resumed_value(name, *direction.split("->"))
+    assert_close(name, expected, actual, CASES[name][2])
+
+
+def test_ssim_loads_ignites_saved_state() -> None:
+    """ignite's SSIM also wants its convolution kernel in a state, which ember's does not keep: ignite->ember only."""
+    expected, actual = resumed_value("SSIM", "ignite", "ember")
+    assert_close("SSIM", expected, actual, CASES["SSIM"][2])
+
+
 def test_zz_comparisons_were_made(capsys: pytest.CaptureFixture[str]) -> None:
     """Run last: prints the number of metric x input cases compared, for the closing notes."""
     total = sum(COMPARED.values())

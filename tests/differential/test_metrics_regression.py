@@ -214,3 +214,26 @@ def test_zz_comparisons_were_made(capsys: pytest.CaptureFixture[str]) -> None:
     if len(COMPARED) < len(METRICS):
         pytest.skip("only part of the file ran")
     assert all(count >= 3 for count in COMPARED.values())
+
+
+SUM_METRICS = [
+    name for name in METRICS if not name.startswith(("Median", "Spearman", "Kendall", "GeometricMeanRelative"))
+]
+
+
+@pytest.mark.parametrize("direction", ["ignite->ember", "ember->ignite"])
+@pytest.mark.parametrize("name", sorted(SUM_METRICS))
+def test_a_saved_state_loads_across_libraries_and_continues(name: str, direction: str) -> None:
+    """A checkpoint of one library's metric, loaded by the other's and fed the rest: the uninterrupted value."""
+    source, target = direction.split("->")
+    make, targets = METRICS[name]
+    batches = make_batches(11, (6, 7), targets, "float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saved = make(LIBRARIES[source])
+        saved.update(batches[0])
+        resumed = make(LIBRARIES[target])
+        resumed.load_state_dict(saved.state_dict())
+        resumed.update(batches[1])
+        value = float(resumed.compute())
+    assert_close(name, value_of(source, make, batches), value)
