@@ -55,6 +55,10 @@ class MeanPairwiseDistance(Metric):
     def update(self, output: Any) -> None:
         """Add one batch's distances."""
         y_pred, y = self._unpack_pair(output)
+        # Integer vectors (ignite takes them, e.g. integer predictions against float targets) count as floats.
+        floating = y_pred.dtype if y_pred.is_floating_point() else y.dtype if y.is_floating_point() else None
+        floating = floating or torch.get_default_dtype()
+        y_pred, y = (t if t.is_floating_point() or t.dtype == torch.bool else t.to(floating) for t in (y_pred, y))
         same_shape_floats("MeanPairwiseDistance", y_pred, y, 2, "(N, D)")
         self.total += F.pairwise_distance(y_pred, y, p=self._p, eps=self._eps).sum()
         self.count += y.shape[0]
