@@ -217,3 +217,15 @@ def test_gpu_stats_and_setup_any_logging_are_refused_when_wired() -> None:
         ignite.contrib.engines.common.setup_any_logging(*args)
     with pytest.raises(DeprecationWarning, match="setup_tb_logging"):
         ember.contrib.engines.common.setup_any_logging(*args)
+
+
+def test_empty_cuda_cache_and_the_logging_helpers_paths() -> None:
+    """empty_cuda_cache runs as a handler (a no-op for CUDA without a GPU); common re-exports logger_utils' functions."""
+    import ember.handlers.logger_utils
+
+    trainer = ember.engine.Engine(lambda engine, batch: None)
+    trainer.add_event_handler(ember.engine.Events.EPOCH_COMPLETED, ember.contrib.engines.common.empty_cuda_cache)
+    trainer.run([0, 1], max_epochs=2)
+    for name in ember.handlers.logger_utils.__all__:
+        assert getattr(ember.contrib.engines.common, name) is getattr(ember.handlers.logger_utils, name)
+        assert hasattr(ignite.contrib.engines.common, name)
