@@ -80,3 +80,31 @@ def test_confusion_matrix_holds_one_matrix_as_ignite_does() -> None:
     assert held_bytes(ours) <= held_bytes(theirs) + 1024
     ours.update((y_pred[:1], y[:1]))
     assert int(ours.compute().sum()) == 1  # reset() gave a zero matrix again
+
+
+def test_the_split_modules_keep_every_import_path() -> None:
+    """metric.py and classification.py were split in modules of one job each; their names import as before."""
+    import importlib
+
+    import ember.metrics
+
+    paths = {
+        "ember.metrics.metric": [
+            "Metric", "MetricsLambda", "MetricUsage", "EpochWise", "RunningEpochWise", "BatchWise", "RunningBatchWise",
+            "SingleEpochRunningBatchWise", "BatchFiltered", "reinit__is_reduced", "sync_all_reduce",
+            "NotComputableError", "_describe_value",
+        ],
+        "ember.metrics.classification": [
+            "Accuracy", "ConfusionMatrix", "DiceCoefficient", "Fbeta", "IoU", "JaccardIndex", "Precision", "Recall",
+            "TopKCategoricalAccuracy", "cmAccuracy", "cmPrecision", "cmRecall", "mIoU",
+        ],
+        "ember.metrics.accuracy": ["Accuracy"],
+        "ember.metrics.confusion_matrix": ["ConfusionMatrix", "IoU", "mIoU", "cmAccuracy", "cmPrecision", "cmRecall"],
+        "ember.metrics.metrics_lambda": ["MetricsLambda"],
+        "ember.metrics.top_k_categorical_accuracy": ["TopKCategoricalAccuracy"],
+    }  # fmt: skip
+    for path, names in paths.items():
+        module = importlib.import_module(path)
+        for name in names:
+            value = getattr(module, name)
+            assert value is getattr(ember.metrics, name, value) and callable(value), f"{path}.{name}"

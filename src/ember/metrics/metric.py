@@ -1,4 +1,9 @@
-"""The :class:`Metric` protocol: declared state, distributed reduction, attaching to an engine, arithmetic."""
+"""The :class:`Metric` protocol: declared state, distributed reduction, attaching to an engine, arithmetic.
+
+ignite's path for the metric protocol: the usages (:class:`MetricUsage`, :class:`EpochWise`, ...)
+and ignite's decorators (:func:`reinit__is_reduced`, :func:`sync_all_reduce`) live in their own
+modules and are importable from here too, as :class:`MetricsLambda` is.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import operator
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -16,6 +21,17 @@ from ember import distributed
 from ember.engine import Engine, Events
 from ember.exceptions import NotComputableError
 from ember.metrics._checks import check_callable, keywords_checked
+from ember.metrics._sync import reinit__is_reduced, sync_all_reduce
+from ember.metrics._usage import (
+    _USAGES,
+    BatchFiltered,
+    BatchWise,
+    EpochWise,
+    MetricUsage,
+    RunningBatchWise,
+    RunningEpochWise,
+    SingleEpochRunningBatchWise,
+)
 
 __all__ = [
     "BatchFiltered",
@@ -38,165 +54,6 @@ _RESULT_MODES = ("flatten", "named", "both")
 _PER_RANK_KEY = "__metric_state_per_rank"
 # The states ignite keeps as Python integers (its example counts); its other counts are tensors.
 _IGNITE_INTEGER_STATES = frozenset({"_num_examples", "num_examples"})
-_FunctionT = TypeVar("_FunctionT", bound=Callable[..., Any])
-
-
-class MetricUsage:
-    """When an attached metric resets, updates and publishes its value: three engine events.
-
-    Args:
-        started: the event at which the metric is reset.
-        completed: the event at which ``compute()`` is stored in ``engine.state.metrics[name]``.
-        iteration_completed: the event at which the metric is updated with the engine's output
-            (may be a filtered event such as ``Events.ITERATION_COMPLETED(every=2)``).
-        name: the name accepted by :meth:`Metric.attach` as ``usage=name``; the built-in usages
-            have it as the class attribute :attr:`usage_name`, as in ignite.
-
-    ``MetricUsage(started, completed, iteration_completed)`` is ignite's order; ember's earlier form
-    ``MetricUsage(name, started, iteration_completed, completed)``, with a name first, is accepted too.
-    ignite's attribute names ``STARTED``, ``ITERATION_COMPLETED`` and ``COMPLETED`` read the same
-    fields as ``started``, ``iteration_completed`` and ``completed``.
-    """
-
-    #: the usage's name, ``usage=`` of :meth:`Metric.attach` (a class attribute of each built-in usage)
-    usage_name: str
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if args and isinstance(args[0], str):  # ember's earlier order: name, started, iteration_completed, completed
-            kwargs.setdefault("name", args[0])
-            fields: tuple[str, ...] = ("started", "iteration_completed", "completed")
-            args = args[1:]
-        else:  # ignite's order
-            fields = ("started", "completed", "iteration_completed")
-        if len(args) > len(fields):
-            raise TypeError(f"MetricUsage takes {len(fields)} events ({', '.join(fields)}), got {len(args)} arguments.")
-        for field, value in zip(fields, args, strict=False):
-            if field in kwargs:
-                raise TypeError(f"MetricUsage got {field} twice, as a positional and as a keyword argument.")
-            kwargs[field] = value
-        unknown = sorted(set(kwargs) - {"name", "started", "completed", "iteration_completed"})
-        missing = [field for field in ("started", "completed", "iteration_completed") if field not in kwargs]
-        if unknown or missing:
-            raise TypeError(
-                f"MetricUsage takes started, completed and iteration_completed (and an optional name), got "
-                f"unknown {unknown} and missing {missing}. Pass e.g. MetricUsage(started=Events.EPOCH_STARTED, "
-                "completed=Events.EPOCH_COMPLETED, iteration_completed=Events.ITERATION_COMPLETED)."
-            )
-        if kwargs.get("name") is not None:
-            self.usage_name = kwargs["name"]
-        self.started = kwargs["started"]
-        self.iteration_completed = kwargs["iteration_completed"]
-        self.completed = kwargs["completed"]
-
-    @property
-    def name(self) -> str:
-        """ember's name for :attr:`usage_name`."""
-        return getattr(self, "usage_name", type(self).__name__)
-
-    @property
-    def STARTED(self) -> Any:
-        """ignite's name for :attr:`started`."""
-        return self.started
-
-    @property
-    def ITERATION_COMPLETED(self) -> Any:
-        """ignite's name for :attr:`iteration_completed`."""
-        return self.iteration_completed
-
-    @property
-    def COMPLETED(self) -> Any:
-        """ignite's name for :attr:`completed`."""
-        return self.completed
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-class EpochWise(MetricUsage):
-    """Reset at ``EPOCH_STARTED``, update every ``ITERATION_COMPLETED``, publish at ``EPOCH_COMPLETED``.
-
-    The default usage: ``engine.state.metrics[name]`` holds the value over the whole epoch.
-    """
-
-    usage_name: str = "epoch_wise"
-
-    def __init__(self) -> None:
-        super().__init__(Events.EPOCH_STARTED, Events.EPOCH_COMPLETED, Events.ITERATION_COMPLETED)
-
-
-class RunningEpochWise(EpochWise):
-    """Reset when a run starts afresh, update and publish at every ``EPOCH_COMPLETED`` (as ignite's).
-
-    The metric is updated once per epoch with the output of the epoch's last iteration, and its
-    value covers all epochs so far (``usage="running_epoch_wise"``). For the value of the epoch so
-    far after each iteration, use ``usage="running"`` (:class:`SingleEpochRunningBatchWise`).
-    A subclass of :class:`EpochWise`, as in ignite.
-    """
-
-    usage_name: str = "running_epoch_wise"
-
-    def __init__(self) -> None:
-        MetricUsage.__init__(self, Events.STARTED, Events.EPOCH_COMPLETED, Events.EPOCH_COMPLETED)
-
-
-class BatchWise(MetricUsage):
-    """Reset at ``ITERATION_STARTED``, update and publish at ``ITERATION_COMPLETED``: one batch's value."""
-
-    usage_name: str = "batch_wise"
-
-    def __init__(self) -> None:
-        super().__init__(Events.ITERATION_STARTED, Events.ITERATION_COMPLETED, Events.ITERATION_COMPLETED)
-
-
-class RunningBatchWise(BatchWise):
-    """Reset when a run starts afresh, update and publish at every ``ITERATION_COMPLETED``.
-
-    The value covers the whole run so far, across epochs; a run resumed from a checkpoint keeps
-    the state loaded with :meth:`Metric.load_state_dict` (``usage="running_batch_wise"``).
-    A subclass of :class:`BatchWise`, as in ignite.
-    """
-
-    usage_name: str = "running_batch_wise"
-
-    def __init__(self) -> None:
-        MetricUsage.__init__(self, Events.STARTED, Events.ITERATION_COMPLETED, Events.ITERATION_COMPLETED)
-
-
-class SingleEpochRunningBatchWise(BatchWise):
-    """Reset at ``EPOCH_STARTED``, update and publish at every ``ITERATION_COMPLETED``.
-
-    The value after each iteration covers the epoch so far (``usage="single_epoch_running_batch_wise"``,
-    ignite's name, or ember's short ``"running"``). A subclass of :class:`BatchWise`, as in ignite.
-    """
-
-    usage_name: str = "single_epoch_running_batch_wise"
-
-    def __init__(self) -> None:
-        MetricUsage.__init__(self, Events.EPOCH_STARTED, Events.ITERATION_COMPLETED, Events.ITERATION_COMPLETED)
-
-
-class BatchFiltered(MetricUsage):
-    """Like :class:`EpochWise`, but updated only at the iterations a filter selects.
-
-    The arguments are those of a filtered event: ``BatchFiltered(every=2)`` updates at
-    ``Events.ITERATION_COMPLETED(every=2)``; the value over the selected batches is published at
-    ``EPOCH_COMPLETED``.
-    """
-
-    usage_name: str = "batch_filtered"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(Events.EPOCH_STARTED, Events.EPOCH_COMPLETED, Events.ITERATION_COMPLETED(*args, **kwargs))
-
-
-_USAGES: dict[str, Callable[[], MetricUsage]] = {
-    "epoch_wise": EpochWise,
-    "running": SingleEpochRunningBatchWise,
-    "single_epoch_running_batch_wise": SingleEpochRunningBatchWise,
-    "running_epoch_wise": RunningEpochWise,
-    "batch_wise": BatchWise,
-    "running_batch_wise": RunningBatchWise,
-}
 
 
 def _identity(output: Any) -> Any:
@@ -242,91 +99,6 @@ def _counting(update: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
 
     counted._counts_updates = True  # type: ignore[attr-defined]
     return counted
-
-
-def reinit__is_reduced(method: _FunctionT) -> _FunctionT:
-    """Decorator for a metric's ``reset`` and ``update`` (ignite's protocol): the state is local again.
-
-    After the decorated method runs, the metric's ``_is_reduced`` flag is False: its attributes hold
-    this rank's values, not values combined across ranks (see :func:`sync_all_reduce`).
-    """
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = method(self, *args, **kwargs)
-        self._is_reduced = False
-        return result
-
-    return wrapper  # type: ignore[return-value]
-
-
-# ignite's operation names, mapped onto ember.distributed.all_reduce; AND/OR act on 0/1 values.
-_SYNC_OPS = {"SUM": "sum", "PRODUCT": "product", "MIN": "min", "MAX": "max", "AND": "min", "OR": "max"}
-
-
-def _parse_sync_attribute(spec: str) -> tuple[str, str]:
-    if not isinstance(spec, str) or not spec:
-        raise TypeError(
-            f"sync_all_reduce takes attribute names such as '_num_correct' or '_num_correct:SUM', got {spec!r}."
-        )
-    name, _, op = spec.partition(":")
-    op = op or "SUM"
-    if op not in _SYNC_OPS:
-        raise ValueError(
-            f"sync_all_reduce got {spec!r}, whose operation {op!r} is not one of {sorted(_SYNC_OPS)}. "
-            f"Write e.g. '{name}:SUM'."
-        )
-    return name, _SYNC_OPS[op]
-
-
-def _reduce_value(owner: str, name: str, value: Any, op: str) -> Any:
-    if isinstance(value, torch.Tensor):
-        return distributed.all_reduce(value, op=op)
-    if isinstance(value, numbers.Number) and not isinstance(value, bool):
-        reduced = distributed.all_reduce(torch.tensor(value, dtype=torch.float64), op=op).item()
-        return int(reduced) if isinstance(value, numbers.Integral) else reduced
-    raise TypeError(
-        f"sync_all_reduce on {owner} can combine tensors and numbers, but attribute {name!r} is a "
-        f"{type(value).__name__}. Keep the state to reduce in a tensor or a number."
-    )
-
-
-def sync_all_reduce(*attributes: str) -> Callable[[_FunctionT], _FunctionT]:
-    """Decorator for a metric's ``compute`` (ignite's protocol): combine attributes across ranks first.
-
-    Each argument names an attribute, optionally with the operation that combines it across the
-    ranks: ``"_num_examples"`` (a sum), ``"_num_correct:SUM"``, ``":PRODUCT"``, ``":MIN"``,
-    ``":MAX"``, ``":AND"``, ``":OR"``. Under ``torch.distributed`` the attributes hold the combined
-    values while ``compute`` runs, and their local values again afterwards, so ``compute`` may be
-    called repeatedly; every rank must call it (it is a collective). With one process nothing is
-    communicated.
-    """
-    parsed = [_parse_sync_attribute(spec) for spec in attributes]
-
-    def decorator(compute: _FunctionT) -> _FunctionT:
-        @functools.wraps(compute)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if distributed.get_world_size() == 1 or not parsed:
-                return compute(self, *args, **kwargs)
-            local: dict[str, Any] = {}
-            for name, op in parsed:
-                if not hasattr(self, name):
-                    raise ValueError(
-                        f"sync_all_reduce on {type(self).__name__}.compute names attribute {name!r}, which the "
-                        "metric does not have. Set it in reset(), or fix the name in the decorator."
-                    )
-                local[name] = getattr(self, name)
-                setattr(self, name, _reduce_value(type(self).__name__, name, local[name], op))
-            self._is_reduced = True
-            try:
-                return compute(self, *args, **kwargs)
-            finally:
-                for name, value in local.items():
-                    setattr(self, name, value)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
 
 
 def _is_sequence_of_values(value: Any) -> bool:
