@@ -173,6 +173,23 @@ def load_into_other_shapes(local_rank: int, folder: str) -> dict[str, Any]:
     return outcome
 
 
+def save_when_rank_zero_cannot(local_rank: int, folder: str) -> dict[str, Any]:
+    """A save whose folder rank 0 cannot create (a file holds its temporary name): what each rank raises."""
+    world_size = distributed.get_world_size()
+    objects = _training_objects(world_size, folder, False, None)
+    if distributed.get_rank() == 0:
+        Path(folder, ".checkpoint_0.partial").write_text("in the way")
+    distributed.barrier()
+    try:
+        objects["checkpoint"](objects["trainer"])
+    except Exception as error:
+        outcome: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    else:
+        outcome = {"type": None}
+    outcome["after"] = distributed.all_reduce(distributed.get_rank() + 1)
+    return outcome
+
+
 if __name__ == "__main__":
     # python sharded_workers.py FOLDER sync|async WIDTH: the program the kill test starts and kills
     target, mode, width = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -145,6 +145,16 @@ def test_two_ranks_loading_into_other_shapes_get_the_same_value_error(workers: A
         assert outcome["after"] == 3
 
 
+def test_a_save_that_fails_on_rank_zero_fails_on_every_rank_without_a_hang(workers: Any, tmp_path: Path) -> None:
+    """Rank 0 cannot create the save's folder: both ranks raise its error at once (rank 1 waited in a barrier)."""
+    started = time.monotonic()
+    outcomes = distributed.spawn(workers.save_when_rank_zero_cannot, nprocs=2, args=(str(tmp_path),), timeout=60)
+    assert time.monotonic() - started < 50  # well before the process group's timeout would free rank 1
+    assert [outcome["type"] for outcome in outcomes] == ["FileExistsError", "FileExistsError"]
+    assert outcomes[1]["message"] == f"On rank 0: {outcomes[0]['message']}"
+    assert [outcome["after"] for outcome in outcomes] == [3, 3]
+
+
 def test_misuse_is_rejected(workers: Any, tmp_path: Path) -> None:
     model = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
