@@ -53,7 +53,7 @@ def absent_class(generator: torch.Generator) -> Data:
 CASES: dict[str, tuple[Callable[[Any], Any], Callable[[torch.Generator], Data]]] = {
     "binary": (lambda lib: lib.MeanAveragePrecision(), binary),
     "binary_ties": (lambda lib: lib.MeanAveragePrecision(), binary_ties),
-    "binary_thresholds": (lambda lib: lib.MeanAveragePrecision(rec_thresholds=[0.0, 0.25, 0.5, 0.75, 1.0]), binary),
+    "binary_thresholds": (lambda lib: lib.MeanAveragePrecision(rec_thresholds=[0.0, 0.2, 0.5, 0.7, 1.0]), binary),
     "multiclass_macro": (lambda lib: lib.MeanAveragePrecision(), multiclass),
     "multiclass_none": (lambda lib: lib.MeanAveragePrecision(class_mean=None), multiclass),
     "multiclass_weighted": (lambda lib: lib.MeanAveragePrecision(class_mean="weighted"), multiclass),

@@ -21,12 +21,14 @@ from ember.metrics import (
     CharacterErrorRate,
     ClassificationReport,
     CohenKappa,
+    CommonObjectDetectionMetrics,
     HitRate,
     InceptionScore,
     MatthewsCorrCoef,
     MeanAveragePrecision,
     Metric,
     MultiLabelConfusionMatrix,
+    ObjectDetectionAvgPrecisionRecall,
     Perplexity,
     PrecisionRecallCurve,
     RocCurve,
@@ -111,6 +113,26 @@ def _inception_score() -> Metric:
     return _ScoreOfFirst(num_features=4, feature_extractor=_network(4, softmax=True))
 
 
+def _detections() -> tuple[Any, Any]:
+    """One image per row: targets of two classes and detections near them or anywhere."""
+    generator = _generator(10)
+    y_pred, y = [], []
+    for _ in range(SIZE):
+        count = int(torch.randint(0, 4, (1,), generator=generator))
+        corner = torch.rand(count, 2, generator=generator) * 150
+        boxes = torch.cat([corner, corner + 8 + torch.rand(count, 2, generator=generator) * 120], dim=1)
+        labels = torch.randint(0, 2, (count,), generator=generator)
+        shift = (torch.rand(5, 4, generator=generator) - 0.5) * 20
+        near = boxes[torch.randint(0, count, (5,), generator=generator)] + shift if count else shift.abs().cumsum(1)
+        scores = torch.rand(5, generator=generator)
+        guessed = (
+            labels[torch.randint(0, count, (5,), generator=generator)] if count else torch.zeros(5, dtype=torch.long)
+        )
+        y_pred.append({"bbox": near, "scores": scores, "labels": guessed})
+        y.append({"bbox": boxes, "labels": labels, "iscrowd": (torch.rand(count, generator=generator) < 0.2).long()})
+    return y_pred, y
+
+
 CASES: dict[str, tuple[Callable[[], Metric], Callable[[], tuple[Any, Any]]]] = {
     "roc_auc": (ROC_AUC, _binary),
     "roc_curve": (RocCurve, _binary),
@@ -129,6 +151,8 @@ CASES: dict[str, tuple[Callable[[], Metric], Callable[[], tuple[Any, Any]]]] = {
     "perplexity": (Perplexity, _logits),
     "fid": (lambda: FID(num_features=3, feature_extractor=_network(3, softmax=False)), _images),
     "inception_score": (_inception_score, _images),
+    "detection": (lambda: ObjectDetectionAvgPrecisionRecall(num_classes=2), _detections),
+    "coco_summary": (lambda: CommonObjectDetectionMetrics(num_classes=2), _detections),
     "map_multiclass": (lambda: MeanAveragePrecision(class_mean="weighted"), _scores),
     "map_binary_rank1_only": (lambda: MeanAveragePrecision(rec_thresholds=[0.2, 0.6, 1.0]), _binary),
 }

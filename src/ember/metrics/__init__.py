@@ -49,8 +49,8 @@ from ember.metrics.js_divergence import JSDivergence
 from ember.metrics.kl_divergence import KLDivergence
 from ember.metrics.matthews_corrcoef import MatthewsCorrCoef
 from ember.metrics.maximum_mean_discrepancy import MaximumMeanDiscrepancy
-from ember.metrics.mean_pairwise_distance import MeanPairwiseDistance
 from ember.metrics.mean_average_precision import MeanAveragePrecision
+from ember.metrics.mean_pairwise_distance import MeanPairwiseDistance
 from ember.metrics.metric import (
     BatchFiltered,
     BatchWise,
@@ -72,6 +72,11 @@ from ember.metrics.rec_sys import NDCG, HitRate
 from ember.metrics.regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 from ember.metrics.roc_auc import ROC_AUC, RocCurve
 from ember.metrics.ssim import SSIM
+from ember.metrics.vision.object_detection_average_precision_recall import (
+    CommonObjectDetectionMetrics,
+    ObjectDetectionAvgPrecisionRecall,
+    coco_tensor_list_to_dict_list,
+)
 
 __all__ = [
     "FID",
@@ -89,6 +94,7 @@ __all__ = [
     "CharacterErrorRate",
     "ClassificationReport",
     "CohenKappa",
+    "CommonObjectDetectionMetrics",
     "ConfusionMatrix",
     "CosineSimilarity",
     "DiceCoefficient",
@@ -109,8 +115,8 @@ __all__ = [
     "Loss",
     "MatthewsCorrCoef",
     "MaximumMeanDiscrepancy",
-    "MeanAveragePrecision",
     "MeanAbsoluteError",
+    "MeanAveragePrecision",
     "MeanPairwiseDistance",
     "MeanSquaredError",
     "Metric",
@@ -120,6 +126,7 @@ __all__ = [
     "MultiLabelConfusionMatrix",
     "MutualInformation",
     "NotComputableError",
+    "ObjectDetectionAvgPrecisionRecall",
     "Perplexity",
     "Precision",
     "PrecisionRecallCurve",
@@ -141,6 +148,7 @@ __all__ = [
     "cmAccuracy",
     "cmPrecision",
     "cmRecall",
+    "coco_tensor_list_to_dict_list",
     "is_torchmetrics_metric",
     "mIoU",
 ]

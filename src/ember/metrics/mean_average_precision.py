@@ -93,7 +93,8 @@ class MeanAveragePrecision(EpochMetric):
             raise TypeError(
                 f"MeanAveragePrecision rec_thresholds must be a sequence of floats or a tensor, got {values!r}."
             )
-        thresholds = torch.as_tensor(values, dtype=torch.float64)
+        # a list becomes a tensor of torch's default dtype first, then float64: ignite's values, to the bit
+        thresholds = torch.as_tensor(values).to(torch.float64)
         if thresholds.dim() != 1 or thresholds.numel() == 0:
             raise ValueError(
                 f"MeanAveragePrecision rec_thresholds must be one-dimensional, got shape {tuple(thresholds.shape)}."
