@@ -41,7 +41,7 @@ def decisions(local_rank: int) -> dict[str, Any]:
         "success": _outcome(lambda: {"decided_by": me, "weights": torch.arange(3) * (me + 1)}),
         "rank0_raises": _outcome(missing_file),
         "rank1_raises_custom": _outcome(custom, rank=1),
-        "unpicklable": _outcome(lambda: (lambda: None)),
+        "unpicklable": _outcome(lambda: lambda: None),
         "own_group": _outcome(lambda: me * 10, rank=1, group=distributed.new_group([0, 1])),
     }
     # after every failure the ranks are still in step: a collective reached by both completes
