@@ -343,6 +343,14 @@ EXPECTED = {
     "ember.handlers.terminate_on_nan": ["TerminateOnNan", "find_non_finite"],
     "ember.handlers.time_limit": ["TimeLimit"],
     "ember.handlers.timing": ["ThroughputMonitor", "Timer", "batch_size_of"],
+    "ember.contrib.metrics": [
+        "AveragePrecision",
+        "CohenKappa",
+        "GpuInfo",
+        "PrecisionRecallCurve",
+        "ROC_AUC",
+        "RocCurve",
+    ],
     "ember.contrib.handlers": [
         "BaseLogger",
         "BasicTimeProfiler",
