@@ -1069,6 +1069,7 @@ BIT_EXACT: dict[str, tuple[Make, str]] = {
     "Accuracy": (lambda lib: lib.Accuracy(), "scores"),
     "RunningAverage(tensor)": (lambda lib: lib.RunningAverage(output_transform=lambda x: x), "scalar"),
     "RunningAverage(number)": (lambda lib: lib.RunningAverage(output_transform=lambda x: x), "number"),
+    "EpochMetric": (lambda lib: lib.EpochMetric(lambda p, y: ((p - y) ** 2).mean(), check_compute_fn=False), "pair"),
 }
 
 
@@ -1188,8 +1189,27 @@ CROSS_LOADED = {
         "GeometricAverage",
         "VariableAccumulation",
         "Accuracy",
+        "EpochMetric",
     )
 }
+
+
+# ignite cannot load these states into a fresh metric even when ignite saved them (checked in the test below)
+IGNITE_CANNOT_LOAD = {
+    "EpochMetric": "ignite's EpochMetric loads a saved state only into a metric holding as many batches already",
+}
+
+
+def test_ignite_cannot_load_its_own_epoch_metric_state_into_a_fresh_metric() -> None:
+    """Why the ember-to-ignite direction is skipped for EpochMetric: ignite fails on its own state too."""
+    saved = ignite.metrics.EpochMetric(lambda p, y: (p - y).mean(), check_compute_fn=False)
+    saved.update((torch.ones(4, 3), torch.zeros(4, 3)))
+    fresh = ignite.metrics.EpochMetric(lambda p, y: (p - y).mean(), check_compute_fn=False)
+    with pytest.raises(ValueError):
+        fresh.load_state_dict(saved.state_dict())
+    ember_metric = ember.metrics.EpochMetric(lambda p, y: (p - y).mean(), check_compute_fn=False)
+    ember_metric.load_state_dict(saved.state_dict())
+    assert float(ember_metric.compute()) == 1.0
 
 
 def _describe_state(state: Any) -> Any:
@@ -1208,6 +1228,8 @@ def _describe_state(state: Any) -> Any:
 def test_a_saved_metric_state_loads_across_libraries(name: str, direction: str) -> None:
     """A state saved mid-run by one library, loaded by the other, continues to the uninterrupted value."""
     source_library, target_library = direction.split(" to ")
+    if target_library == "ignite" and name in IGNITE_CANNOT_LOAD:
+        pytest.skip(IGNITE_CANNOT_LOAD[name])
     make, kind = CROSS_LOADED[name]
     generator = torch.Generator().manual_seed(sorted(CROSS_LOADED).index(name))
     batches = [random_batch(kind, generator, torch.float32) for _ in range(12)]

@@ -143,24 +143,39 @@ class EpochMetric(Metric):
         return self.compute_fn(y_preds, ys)
 
     def _state_dict_per_rank(self) -> dict[str, Any]:
-        """This rank's kept rows and the update count, for checkpoints."""
-        local = self._local_rows()
+        """This rank's kept batches under ignite's names (``_predictions``, ``_targets``: lists of
+        tensors), so the state loads into ignite's EpochMetric too, and ember's update count."""
         return {
-            "y_preds": None if local is None else local[0].clone(),
-            "ys": None if local is None else local[1].clone(),
+            "_predictions": [tensor.clone() for tensor in self._predictions],
+            "_targets": [tensor.clone() for tensor in self._targets],
             "_updates": self._updates,
         }
 
     def _load_state_dict_per_rank(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the rows saved by :meth:`state_dict`."""
-        if not isinstance(state_dict, Mapping) or not {"y_preds", "ys", "_updates"} <= set(state_dict):
+        """Restore the rows saved by :meth:`state_dict`, by ignite's EpochMetric, or by ember before 0.2
+        (``y_preds``/``ys``: the rows concatenated)."""
+        if isinstance(state_dict, Mapping) and {"_predictions", "_targets"} <= set(state_dict):
+            predictions = [torch.as_tensor(tensor).to(self.device) for tensor in state_dict["_predictions"]]
+            targets = [torch.as_tensor(tensor).to(self.device) for tensor in state_dict["_targets"]]
+            # ignite saves no update count: one kept tensor per update
+            updates = state_dict.get("_updates", len(predictions))
+        elif isinstance(state_dict, Mapping) and {"y_preds", "ys", "_updates"} <= set(state_dict):
+            saved = state_dict["y_preds"] is not None
+            predictions = [torch.as_tensor(state_dict["y_preds"]).to(self.device)] if saved else []
+            targets = [torch.as_tensor(state_dict["ys"]).to(self.device)] if saved else []
+            updates = state_dict["_updates"]
+        else:
             raise KeyError(
-                "EpochMetric.load_state_dict needs the keys 'y_preds', 'ys' and '_updates', got "
+                "EpochMetric.load_state_dict needs the keys '_predictions' and '_targets' (as EpochMetric.state_dict() "
+                "and ignite save them), got "
                 f"{sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict).__name__}. "
                 "Pass a dict saved by EpochMetric.state_dict()."
             )
+        if len(predictions) != len(targets):
+            raise ValueError(
+                f"EpochMetric.load_state_dict got {len(predictions)} prediction batches but {len(targets)} target "
+                "batches: the state is damaged. Pass a dict saved by EpochMetric.state_dict()."
+            )
         self.reset()
-        if state_dict["y_preds"] is not None:
-            self._predictions = [torch.as_tensor(state_dict["y_preds"]).to(self.device)]
-            self._targets = [torch.as_tensor(state_dict["ys"]).to(self.device)]
-        self._updates = int(state_dict["_updates"])
+        self._predictions, self._targets = predictions, targets
+        self._updates = int(updates)
