@@ -93,6 +93,8 @@ EXPECTED = {
         "EarlyStopping",
         "EMAHandler",
         "FastaiLRFinder",
+        "EventSyncCheck",
+        "EventsDivergedError",
         "HandlerTime",
         "HandlersProfiler",
         "LRScheduler",
@@ -412,8 +414,6 @@ EXPECTED = {
     ],
     "ember.distributed": [
         "DistributedProxySampler",
-        "EventSyncCheck",
-        "EventsDivergedError",
         "Parallel",
         "RankRaisedError",
         "all_gather",
