@@ -588,3 +588,40 @@ def test_a_resumed_run_drops_the_rows_logged_after_its_checkpoint(tmp_path: Path
         (6, "I"),
         (3, "E"),
     ]
+
+
+@pytest.mark.parametrize("make", [CSVLogger, JSONLLogger])
+def test_a_resume_judges_each_handlers_rows_by_the_counter_it_logs(tmp_path: Path, make: Any) -> None:
+    """Trainer rows go by its iteration, rows at the trainer's steps too; an evaluator's own steps are kept."""
+    path = tmp_path / ("m.csv" if make is CSVLogger else "m.jsonl")
+    saved: dict[str, Any] = {}
+
+    def run(resume: bool) -> None:
+        trainer = Engine(lambda engine, batch: float(engine.state.iteration))
+        evaluator = Engine(lambda engine, batch: float(engine.state.iteration))
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run([0, 0, 0, 0, 0]))
+        trainer.add_event_handler(Events.ITERATION_COMPLETED(once=3), lambda e: saved.update(e.state_dict()))
+        if resume:
+            trainer.load_state_dict(saved)
+        with make(path) as logger:
+            logger.attach_output_handler(trainer, Events.ITERATION_COMPLETED, tag="t", output_transform=lambda o: o)
+            logger.attach_output_handler(evaluator, Events.ITERATION_COMPLETED, tag="e", output_transform=lambda o: o)
+            logger.attach_output_handler(
+                evaluator,
+                Events.COMPLETED,
+                tag="v",
+                output_transform=lambda o: o,
+                global_step_transform=global_step_from_engine(trainer, Events.ITERATION_COMPLETED),
+            )
+            trainer.run([0, 0], max_epochs=3)
+
+    def rows() -> list[tuple[str, int]]:
+        return [(next(name for name in row if "/" in name).split("/")[0], row["step"]) for row in read_history(path)]
+
+    run(resume=False)
+    first = rows()
+    run(resume=True)  # from iteration 3: trainer rows 4-6 and the evaluations at trainer steps 4, 6 are redone
+    evaluator_rows = [row for row in first if row[0] == "e"]
+    assert [row for row in rows() if row[0] != "e"] == [row for row in first if row[0] != "e"]
+    # the evaluator's own steps say nothing about the trainer's: all kept, the redone evaluations added
+    assert [row for row in rows() if row[0] == "e"] == evaluator_rows + evaluator_rows[5:]

@@ -86,12 +86,48 @@ def global_step_from_engine(
     6
     """
 
-    def global_step(_: Engine, event_name: Any) -> int:
+    def counter_of(event_name: Any) -> str:
         event = _base_event(custom_event_name if custom_event_name is not None else event_name)
-        attribute = BUILTIN_EVENT_COUNTERS.get(event, fallback_attr)
-        return int(getattr(engine.state, attribute))
+        return BUILTIN_EVENT_COUNTERS.get(event, fallback_attr)
 
+    def global_step(_: Engine, event_name: Any) -> int:
+        return int(getattr(engine.state, counter_of(event_name)))
+
+    # which engine's counter the steps count: a file logger drops the rows past a resume by it
+    global_step._ember_step_scale = lambda event_name: (id(engine), counter_of(event_name))  # type: ignore[attr-defined]
     return global_step
+
+
+def _name_prefix(log_handler: Any) -> str | None:
+    """The first part of every name ``log_handler`` logs (``train`` of ``train/loss``); None if unknown."""
+    if isinstance(log_handler, OutputHandler):
+        return log_handler.tag
+    if isinstance(log_handler, OptimizerParamsHandler):
+        return log_handler.prefix.rstrip("/") or log_handler.param_name
+    if isinstance(log_handler, _ParametersHandler):
+        first = (
+            f"{log_handler.kind}_{log_handler.reduction_name}" if isinstance(log_handler, WeightsScalarHandler) else ""
+        )
+        return log_handler.prefix.rstrip("/") or first or log_handler.kind
+    return None
+
+
+def _row_prefix(names: Any) -> str:
+    """The first part of the first logged name of a row (what :func:`_name_prefix` gives for its handler)."""
+    for name in names:
+        return str(name).split("/", 1)[0]
+    return ""
+
+
+def _step_scale(log_handler: Any, engine: Engine, event: Any) -> tuple[int, str] | None:
+    """``(id(engine), counter)`` whose value the handler logs as the step of ``event``; None if unknown."""
+    if not isinstance(log_handler, BaseHandler):
+        return None
+    if getattr(log_handler, "custom_step", False):
+        scale = getattr(getattr(log_handler, "global_step_transform", None), "_ember_step_scale", None)
+        return scale(event) if callable(scale) else None
+    counter = BUILTIN_EVENT_COUNTERS.get(_base_event(event))
+    return (id(engine), counter) if counter is not None else None
 
 
 def _default_step(engine: Engine, event_name: Any) -> int:
@@ -468,6 +504,8 @@ class BaseLogger(ABC):
         self.writes = get_rank() == 0
         self._closed = False
         self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+        # per (event label, first part of the names), the counters the attached handlers log as steps
+        self._step_scales: dict[tuple[str, str | None], set[tuple[int, str] | None]] = {}
         self._started = time.time()
 
     # ---------------------------------------------------------------- what a logger implements
@@ -578,6 +616,9 @@ class BaseLogger(ABC):
             engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_epoch_completed)
             engine.add_event_handler(Events.COMPLETED, self._on_run_end)
             engine.add_event_handler(Events.EXCEPTION_RAISED, self._on_run_failed)
+        for event in events:
+            key = (_event_label(event), _name_prefix(log_handler))
+            self._step_scales.setdefault(key, set()).add(_step_scale(log_handler, engine, event))
         handles = [engine.add_event_handler(event, log_handler, self, event) for event in events]
         return handles[0] if len(handles) == 1 else RemovableEventHandle(event_name, log_handler, engine)
 

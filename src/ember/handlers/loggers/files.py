@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from ember._atomic import write_atomic
 from ember.engine import Engine
-from ember.handlers.loggers.base import BaseLogger, writable_folder
+from ember.handlers.loggers.base import BaseLogger, _row_prefix, writable_folder
 
 __all__ = ["CSVLogger", "JSONLLogger", "read_history"]
 
@@ -37,21 +37,8 @@ _log = logging.getLogger(__name__)
 #: The columns every row has, before the logged names.
 FIXED_COLUMNS = ("step", "event", "wall_time")
 
-#: Which counter a row's step counts, by the row's event; rows of other events are never dropped on resume.
-_ITERATION_EVENTS = frozenset({"ITERATION_STARTED", "ITERATION_COMPLETED", "GET_BATCH_STARTED", "GET_BATCH_COMPLETED"})
-_EPOCH_EVENTS = frozenset({"STARTED", "EPOCH_STARTED", "EPOCH_COMPLETED", "COMPLETED"})
-
 # The file loggers alive in this process, by the real path of their file: one path, one writer.
 _writers: weakref.WeakValueDictionary[str, _FileLogger] = weakref.WeakValueDictionary()
-
-
-def _past(row_event: str, step: int, iteration: int, epochs_done: int) -> bool:
-    """Whether a row (its event and step) was logged after a run at ``iteration`` / ``epochs_done``."""
-    if row_event in _ITERATION_EVENTS:
-        return step > iteration
-    if row_event in _EPOCH_EVENTS:
-        return step > epochs_done
-    return False
 
 
 def _epochs_done(engine: Engine) -> int:
@@ -163,8 +150,19 @@ class _FileLogger(BaseLogger):
         if iteration <= 0 or self._closed or not self.path.exists():
             return
         epochs_done = _epochs_done(engine)
+        limits = {"iteration": iteration, "epoch": epochs_done}
+
+        def past(event: str, step: int, names: list[str]) -> bool:
+            # a row is judged only when the handlers that log its event and tag all count this engine's
+            # iteration (or epoch); any other row is kept
+            scales = self._step_scales.get((event, _row_prefix(names)), set())
+            if len(scales) != 1:
+                return False
+            scale = next(iter(scales))
+            return scale is not None and scale[0] == id(engine) and scale[1] in limits and step > limits[scale[1]]
+
         self._release()
-        dropped = self._drop_rows(lambda event, step: _past(event, step, iteration, epochs_done))
+        dropped = self._drop_rows(past)
         if dropped:
             _log.info(
                 "%s: dropped %d rows of %s logged after iteration %d (epoch %d), where the run resumes.",
@@ -175,8 +173,8 @@ class _FileLogger(BaseLogger):
                 epochs_done,
             )
 
-    def _drop_rows(self, past: Callable[[str, int], bool]) -> int:
-        """Rewrite the file without the rows for which ``past(event, step)`` holds; the number dropped."""
+    def _drop_rows(self, past: Callable[[str, int, list[str]], bool]) -> int:
+        """Rewrite the file without the rows for which ``past(event, step, logged names)`` holds; the number dropped."""
         raise NotImplementedError
 
 
@@ -262,9 +260,16 @@ class CSVLogger(_FileLogger):
         self.columns = self.columns + new
         self._rewrite(rows)
 
-    def _drop_rows(self, past: Callable[[str, int], bool]) -> int:
+    def _drop_rows(self, past: Callable[[str, int, list[str]], bool]) -> int:
         rows = self._rows()
-        kept = [row for row in rows if len(row) < 2 or not row[0].isdigit() or not past(row[1], int(row[0]))]
+        fixed = len(FIXED_COLUMNS)
+
+        def logged(row: list[str]) -> list[str]:
+            return [name for name, cell in zip(self.columns[fixed:], row[fixed:], strict=False) if cell != ""]
+
+        kept = [
+            row for row in rows if len(row) < 2 or not row[0].isdigit() or not past(row[1], int(row[0]), logged(row))
+        ]
         if len(kept) < len(rows):
             self._rewrite(kept)
         return len(rows) - len(kept)
@@ -295,13 +300,14 @@ class JSONLLogger(_FileLogger):
             row[self._name(name)] = float(value)
         self._append(json.dumps(row) + "\n")
 
-    def _drop_rows(self, past: Callable[[str, int], bool]) -> int:
+    def _drop_rows(self, past: Callable[[str, int, list[str]], bool]) -> int:
         with open(self.path, encoding="utf-8") as handle:
             lines = [line for line in handle if line.strip()]
         kept = []
         for line in lines:
             row = json.loads(line)
-            if not past(str(row.get("event", "")), int(row.get("step", 0))):
+            names = [name for name in row if name not in FIXED_COLUMNS]
+            if not past(str(row.get("event", "")), int(row.get("step", 0)), names):
                 kept.append(line)
         if len(kept) < len(lines):
             write_atomic(self.path, ["".join(kept).encode("utf-8")])
