@@ -1,36 +1,36 @@
 """The :class:`Engine`: runs a process function over data and fires events to handlers.
 
-How dispatch stays cheap: every change to the handlers of an event rebuilds a small
-:class:`_Dispatch` for it (a tuple of ready-to-call callables, plus the filters), and, for the four
-events fired on every iteration, the next counter value at which any of their handlers is due.
-The loop compares its iteration counter with those four numbers and calls nothing else unless one
-is reached, so an iteration with no handler due costs a handful of comparisons, and a handler on
-``ITERATION_COMPLETED(every=100)`` is not looked at on the 99 iterations where it does not fire.
+This module holds the engine's public methods: handlers and events, the stop API
+(``terminate()``, ``terminate_epoch()``, ``interrupt()``), ``state_dict()`` / ``load_state_dict()``,
+``set_data()`` and ``run()``. What runs behind them has a module each: handler dispatch
+(``_dispatch``), the run loop (``_loop``), its stop and lifecycle values (``_lifecycle``), the data
+position (:mod:`ember.engine.passes`) and the state-dict format (:mod:`ember.engine.saved_position`).
 """
 
 from __future__ import annotations
 
-import enum
-import inspect
 import logging
-import time
 import warnings
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
-from ember.engine.events import (
-    NEVER,
-    AnyEvent,
-    EventEnum,
-    EventFilter,
-    Events,
-    EventsList,
-    FilteredEvent,
+from ember.engine._dispatch import (
+    _EMPTY_DISPATCH,
+    HandlerWrapper,
+    RemovableEventHandle,
+    RemovableWrapperHandle,
+    _bind_handler,
+    _describe,
+    _Dispatch,
+    _Entry,
+    _event_label,
+    _same_handler,
 )
+from ember.engine._lifecycle import _misplaced_terminate_epoch, _Next, _Phase, _Stop
+from ember.engine._loop import _check_process_function, _output_the_batch, _RunLoop
+from ember.engine.events import NEVER, AnyEvent, EventEnum, EventFilter, Events, EventsList, FilteredEvent
 from ember.engine.passes import DataPasses
-from ember.engine.passes import length_of as _length_of
 from ember.engine.saved_position import check_positive, parse_state_dict
 from ember.engine.state import State
 
@@ -38,251 +38,9 @@ __all__ = ["Engine", "RemovableEventHandle", "RemovableWrapperHandle"]
 
 ProcessFunction = Callable[["Engine", Any], Any]
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
-#: ``wrapper(event, handler, call) -> call``: see :meth:`Engine.add_handler_wrapper`.
-HandlerWrapper = Callable[[Any, Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
-
-# Slots of the events fired on every iteration, in the engine's ``_due`` list.
-_GET_BATCH_STARTED, _GET_BATCH_COMPLETED, _ITERATION_STARTED, _ITERATION_COMPLETED = range(4)
-_PER_ITERATION_EVENTS = (
-    Events.GET_BATCH_STARTED,
-    Events.GET_BATCH_COMPLETED,
-    Events.ITERATION_STARTED,
-    Events.ITERATION_COMPLETED,
-)
-# Events fired with an argument after the engine: handlers are called as handler(engine, exception).
-_EVENT_ARGUMENTS: dict[Any, tuple[str, ...]] = {Events.EXCEPTION_RAISED: ("exception",)}
-# Events fired with a keyword value that only the handlers that accept it receive (as in pytorch-ignite).
-_EVENT_KEYWORDS: dict[Any, str] = {Events.TERMINATE_SINGLE_EPOCH: "iter_counter"}
 
 
-class _Stop(enum.IntEnum):
-    """The stop a user asked for; ``NONE`` is falsy so the loop tests it with one ``if``.
-
-    Ordered by precedence, as in pytorch-ignite: a requested ``terminate()`` wins over
-    ``terminate_epoch()``, which wins over ``interrupt()``. Whether the ``COMPLETED`` /
-    ``EPOCH_COMPLETED`` that follows ``RUN`` / ``EPOCH`` is skipped is the engine's
-    ``_skip_completed`` flag, set with the request.
-    """
-
-    NONE = 0
-    INTERRUPT = 1
-    EPOCH = 2
-    RUN = 3
-
-
-class _Phase(enum.Enum):
-    """Where the engine is in its life; decides what the next ``run()`` does."""
-
-    FRESH = "fresh"  # never ran, or state.max_epochs/max_iters reset: run() starts a new run
-    RUNNING = "running"
-    INTERRUPTED = "interrupted"  # interrupt(): run() continues with what would have come next
-    TERMINATED = "terminated"  # terminate(): run() continues with the next epoch
-    FINISHED = "finished"  # reached its end: run() starts anew, or continues to a larger limit
-    FAILED = "failed"  # an exception ended it: run() continues from where it stopped
-    LOADED = "loaded"  # load_state_dict(): run() resumes from the saved position
-
-
-class _Next(enum.Enum):
-    """What the loop does next within the run (where an interrupted run goes on)."""
-
-    EPOCH = "epoch"  # start a new epoch (EPOCH_STARTED)
-    BATCH = "batch"  # fire GET_BATCH_STARTED, then fetch the next batch
-    FETCH = "fetch"  # GET_BATCH_STARTED has fired already: fetch the next batch
-    COUNT = "count"  # GET_BATCH_COMPLETED has fired: count the fetched batch's iteration, process it
-    PROCESS = "process"  # ITERATION_STARTED has fired: process the batch
-    ITERATION_END = "iteration_end"  # an iteration has ended: end the epoch (or run) if it was the last, else BATCH
-
-
-# Where an interrupted run goes on after each per-iteration event.
-_NEXT_AFTER = (_Next.FETCH, _Next.COUNT, _Next.PROCESS, _Next.ITERATION_END)
-
-
-class _StopSignal(Exception):
-    """Carries an honoured stop request from the point it is seen to the loop level that acts on it."""
-
-    def __init__(self, kind: _Stop, skip_completed: bool = False) -> None:
-        super().__init__(kind.name)
-        self.kind = kind
-        self.skip_completed = skip_completed
-
-
-class _Entry:
-    """One registration of a handler on an event.
-
-    ``bound`` calls the handler as it was registered; ``call`` is what firing invokes: ``bound``
-    itself, or ``bound`` routed through the engine's handler wrappers (see ``add_handler_wrapper``).
-    """
-
-    __slots__ = ("bound", "call", "filter", "handler")
-
-    def __init__(
-        self,
-        handler: Callable[..., Any],
-        bound: Callable[..., Any],
-        event_filter: EventFilter | None,
-        call: Callable[..., Any] | None = None,
-    ) -> None:
-        self.handler = handler
-        self.bound = bound
-        self.filter = event_filter
-        self.call = bound if call is None else call
-
-
-class _Dispatch:
-    """The handlers of one event, prepared for firing."""
-
-    __slots__ = ("calls", "entries")
-
-    def __init__(self, entries: tuple[_Entry, ...]) -> None:
-        self.entries = entries
-        # When no handler is filtered, firing is a plain loop over this tuple.
-        self.calls = None if any(e.filter is not None for e in entries) else tuple(e.call for e in entries)
-
-    def call_due(self, engine: Engine, count: int, values: tuple[Any, ...]) -> None:
-        """Call the handlers whose filter passes at ``count`` (unfiltered ones always): every event's filtered path."""
-        for entry in self.entries:
-            if entry.filter is None or entry.filter.fires(engine, count):
-                entry.call(engine, *values)
-
-    def next_due(self, count: int) -> int:
-        """The smallest counter value ``>= count`` at which a handler of this event may fire."""
-        due = NEVER
-        for entry in self.entries:
-            if entry.filter is None:
-                return count
-            due = min(due, entry.filter.next_due(count))
-        return due
-
-
-_EMPTY_DISPATCH = _Dispatch(())
-
-
-def _describe(handler: Callable[..., Any]) -> str:
-    return getattr(handler, "__qualname__", None) or repr(handler)
-
-
-def _bind_handler(
-    handler: Callable[..., Any], event: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Callable[..., Any]:
-    """Return a callable ``call(engine, *event_values)`` that invokes ``handler`` as registered.
-
-    A handler takes the engine as its first argument, or (as in pytorch-ignite) no engine at all.
-    Its signature is checked here, once, so that a mismatch fails when it is attached.
-    ``EXCEPTION_RAISED`` passes the exception: ``handler(engine, exception)``, or, for a handler
-    with one parameter, ``handler(exception)`` as pytorch-ignite does. ``TERMINATE_SINGLE_EPOCH``
-    passes ``iter_counter=`` (iterations run in the cut-short epoch) to handlers that accept it.
-    """
-    event_args = _EVENT_ARGUMENTS.get(event, ())
-    keyword = _EVENT_KEYWORDS.get(event)
-    try:
-        signature: inspect.Signature | None = inspect.signature(handler)
-    except (TypeError, ValueError):  # a builtin without a signature: assume it takes the engine
-        signature = None
-    takes_engine = True
-    if signature is not None:
-        placeholders = [None] * len(event_args)
-        try:
-            if not (keyword and _accepts_keyword(signature, keyword, True, args, kwargs)):
-                signature.bind(None, *placeholders, *args, **kwargs)
-        except TypeError:
-            try:
-                if not (keyword and _accepts_keyword(signature, keyword, False, args, kwargs)):
-                    signature.bind(*placeholders, *args, **kwargs)
-            except TypeError:
-                shown = ", ".join(
-                    ["engine", *event_args, *(repr(a) for a in args), *(f"{k}={v!r}" for k, v in kwargs.items())]
-                )
-                raise TypeError(
-                    f"Handler {_describe(handler)} has parameters {_parameters(signature)} but will be called as "
-                    f"handler({shown}). Give it a first parameter for the engine"
-                    + (f", then {', '.join(event_args)}" if event_args else "")
-                    + ", then parameters for the extra arguments passed to add_event_handler."
-                ) from None
-            takes_engine = False
-    if keyword is not None:
-        wants_keyword = signature is not None and _accepts_keyword(signature, keyword, takes_engine, args, kwargs)
-        if takes_engine and wants_keyword:
-            return lambda engine, value: handler(engine, *args, **kwargs, **{keyword: value})
-        if takes_engine:
-            return lambda engine, value: handler(engine, *args, **kwargs)
-        if wants_keyword:
-            return lambda engine, value: handler(*args, **kwargs, **{keyword: value})
-        return lambda engine, value: handler(*args, **kwargs)
-    if takes_engine and not args and not kwargs:
-        return handler
-    if takes_engine:
-        return lambda engine, *values: handler(engine, *values, *args, **kwargs)
-    return lambda engine, *values: handler(*values, *args, **kwargs)
-
-
-def _accepts_keyword(
-    signature: inspect.Signature, keyword: str, takes_engine: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> bool:
-    """Whether a handler can also take ``keyword=value`` besides what it is called with anyway."""
-    if keyword in kwargs:
-        return False
-    try:
-        signature.bind(*([None] if takes_engine else []), *args, **kwargs, **{keyword: 0})
-    except TypeError:
-        return False
-    return True
-
-
-class RemovableEventHandle:
-    """A handle that removes a handler from an engine; returned by ``add_event_handler``.
-
-    It holds the engine and the handler weakly, so keeping the handle keeps neither alive.
-    Use :meth:`remove`, or the handle as a context manager to attach a handler for one block::
-
-        with engine.add_event_handler(Events.EPOCH_COMPLETED, print_epoch):
-            engine.run(data)
-        # print_epoch is detached again here
-    """
-
-    def __init__(self, event_name: Any, handler: Callable[..., Any], engine: Engine) -> None:
-        self.event_name = event_name
-        self.engine: weakref.ref[Engine] = weakref.ref(engine)
-        self.handler: Callable[[], Callable[..., Any] | None]
-        if inspect.ismethod(handler):
-            self.handler = weakref.WeakMethod(handler)
-        else:
-            try:
-                self.handler = weakref.ref(handler)
-            except TypeError:  # objects that take no weak reference are held strongly
-                self.handler = lambda: handler
-
-    def remove(self) -> None:
-        """Remove the handler from the engine; does nothing if either is gone or it was removed already."""
-        engine, handler = self.engine(), self.handler()
-        if engine is None or handler is None:
-            return
-        events = self.event_name if isinstance(self.event_name, EventsList) else [self.event_name]
-        for event in events:
-            if engine.has_event_handler(handler, event):
-                engine.remove_event_handler(handler, event)
-
-    def __enter__(self) -> RemovableEventHandle:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.remove()
-
-
-class RemovableWrapperHandle:
-    """Returned by :meth:`Engine.add_handler_wrapper`; ``remove()`` takes the wrapper away again."""
-
-    def __init__(self, engine: Engine, wrapper: HandlerWrapper) -> None:
-        self.engine: weakref.ref[Engine] = weakref.ref(engine)
-        self.wrapper = wrapper
-
-    def remove(self) -> None:
-        """Remove the wrapper; does nothing if the engine is gone or the wrapper was removed already."""
-        engine = self.engine()
-        if engine is not None and any(w is self.wrapper for w in engine._handler_wrappers):
-            engine.remove_handler_wrapper(self.wrapper)
-
-
-class Engine:
+class Engine(_RunLoop):
     """Runs ``process_function(engine, batch)`` over each batch of the data, firing events as it goes.
 
     Args:
@@ -595,16 +353,6 @@ class Engine:
         self._handler_wrappers = () if wrapper is None else (wrapper,)
         self._rewrap_handlers()
 
-    def _rewrap_handlers(self) -> None:
-        for event, dispatch in list(self._dispatch.items()):
-            self._set_dispatch(event, _Dispatch(tuple(self._wrapped_entry(event, e) for e in dispatch.entries)))
-
-    def _wrapped_entry(self, event: Any, entry: _Entry) -> _Entry:
-        call = entry.bound
-        for wrapper in self._handler_wrappers:
-            call = wrapper(event, entry.handler, call)
-        return _Entry(entry.handler, entry.bound, entry.filter, call)
-
     def _resolve_event(self, event: Any) -> tuple[Any, EventFilter | None]:
         """Split an event into its base event and filter, rejecting unknown events and uncountable filters."""
         base, event_filter = (event.event, event.filter) if isinstance(event, FilteredEvent) else (event, None)
@@ -629,77 +377,6 @@ class Engine:
                 "iteration and epoch events, and on custom events registered with an event_to_attr counter."
             )
         return base, event_filter
-
-    def _set_dispatch(self, event: Any, dispatch: _Dispatch) -> None:
-        if dispatch.entries:
-            self._dispatch[event] = dispatch
-        else:
-            self._dispatch.pop(event, None)
-        if event in _PER_ITERATION_EVENTS:
-            slot = _PER_ITERATION_EVENTS.index(event)
-            self._per_iteration[slot] = dispatch
-            self._refresh_due(slot)
-
-    def _refresh_due(self, slot: int) -> None:
-        """Recompute when the loop must next look at the handlers of a per-iteration event."""
-        if slot <= _GET_BATCH_COMPLETED and self.state.dataloader is None:
-            self._due[slot] = NEVER  # without data there is no batch to get: GET_BATCH_* do not fire
-        else:
-            self._due[slot] = 0 if self._trace else self._per_iteration[slot].next_due(self.state.iteration)
-
-    # ------------------------------------------------------------------ firing
-
-    def _fire(self, event: Any, *values: Any) -> None:
-        """Call the handlers of ``event`` whose filter passes; the general, not per-iteration, path."""
-        self._last_fired = (event, self.state.iteration)
-        if self._trace:
-            self._log_event(event)
-        dispatch = self._dispatch.get(event)
-        if dispatch is None:
-            return
-        if dispatch.calls is not None:
-            for call in dispatch.calls:
-                call(self, *values)
-        else:
-            counter = self._event_counters.get(event)
-            dispatch.call_due(self, getattr(self.state, counter, 0) if counter else 0, values)
-
-    def _fire_per_iteration(self, slot: int, count: int) -> None:
-        """Fire a per-iteration event whose due count was reached, then move its due count on."""
-        dispatch = self._per_iteration[slot]
-        self._last_fired = (_PER_ITERATION_EVENTS[slot], self.state.iteration)
-        if self._trace:
-            self._log_event(_PER_ITERATION_EVENTS[slot])
-        if dispatch.calls is not None:
-            for call in dispatch.calls:
-                call(self)
-        else:
-            dispatch.call_due(self, count, ())
-            if self._per_iteration[slot] is dispatch:  # unless a handler changed the handlers
-                # GET_BATCH_STARTED may fire twice at one count (the data ran out at an epoch's end)
-                self._due[slot] = 0 if self._trace else dispatch.next_due(count + (slot != _GET_BATCH_STARTED))
-        if self._stop:
-            self._next = _NEXT_AFTER[slot]
-            self._raise_stop()
-
-    def _fire_and_check(self, event: Any) -> None:
-        self._fire(event)
-        if self._stop:
-            self._raise_stop()
-
-    def _fire_starting_event(self, event: Any) -> None:
-        """Fire ``STARTED`` / ``EPOCH_STARTED``, where ``terminate_epoch()`` has no epoch to end (as pytorch-ignite)."""
-        self._fire(event)
-        if self._stop is _Stop.EPOCH:
-            self._stop = _Stop.NONE
-            self._interrupt_after_epoch = False
-            raise _misplaced_terminate_epoch(f"a handler of {event.name}")
-        if self._stop:
-            self._raise_stop()
-
-    def _log_event(self, event: Any) -> None:
-        state = self.state
-        self.logger.debug("%s: epoch=%d iteration=%d", _event_label(event), state.epoch, state.iteration)
 
     # ------------------------------------------------------------------ stopping
 
@@ -804,10 +481,6 @@ class Engine:
         if self._phase is _Phase.RUNNING and iteration < self.state.iteration:
             return Events.ITERATION_STARTED  # nothing fired since this iteration began
         return event
-
-    def _raise_stop(self) -> None:
-        kind, self._stop = self._stop, _Stop.NONE
-        raise _StopSignal(kind, self._skip_completed)
 
     # ------------------------------------------------------------------ checkpointing
 
@@ -921,7 +594,7 @@ class Engine:
         """
         return 0
 
-    # ------------------------------------------------------------------ data
+    # ------------------------------------------------------------------ data and running
 
     def set_data(self, data: Iterable[Any]) -> None:
         """Take the next batches from ``data``: the next fetch takes its first batch.
@@ -940,86 +613,6 @@ class Engine:
         self.state.dataloader = data
         self._data_passes.switch(data, self.state.iteration)
         self._refresh_data_due()
-
-    def _refresh_data_due(self) -> None:
-        for slot in (_GET_BATCH_STARTED, _GET_BATCH_COMPLETED):
-            self._refresh_due(slot)
-
-    def _open_pass(self, position: int = 0) -> None:
-        """Start a new pass over ``state.dataloader`` (used from there on, as in pytorch-ignite)."""
-        state = self.state
-        self._data_passes.open(state.dataloader, state.iteration, state.epoch, position, self.logger)
-        self._refresh_data_due()
-
-    def _start_epoch_part(self) -> None:
-        """Set up the counting of the epoch's iterations, opening a pass over the data if none is open.
-
-        As in pytorch-ignite, a run's first epoch (resumed or not) opens a new pass and counts
-        ``iteration % epoch_length`` iterations as run already; later epochs go on with the pass.
-        """
-        state = self.state
-        if self._data_passes.iterator is None:
-            position = self._resume_position
-            length = _length_of(state.dataloader)
-            if position is None:  # no saved position: the pass is where the iteration falls in it
-                position = state.iteration % length if length else 0
-            elif length:  # a pass used up when saved: a new one (drawing its shuffle once, as ignite's resume)
-                position %= length
-            self._resume_position = 0
-            self._open_pass(position)
-            if self._init_iter is None:
-                self._init_iter = state.iteration % state.epoch_length if state.epoch_length else state.iteration
-        self._epoch_base = state.iteration - (self._init_iter or 0)
-        self._init_iter = None
-        self._restarted_at = -1
-
-    def _pass_ran_out(self) -> bool:
-        """The pass over the data ended before the epoch did; returns whether the epoch ends here.
-
-        Data without a length ends its first epoch here (the epoch length is learned). Otherwise
-        ``DATALOADER_STOP_ITERATION`` fires and a new pass starts, unless the previous one was just
-        started: then the data can give no more batches, and the epoch ends with a warning.
-        """
-        state = self.state
-        restarted = self._restarted_at == state.iteration  # no batch came from the pass started last
-        if state.epoch_length is None:
-            epoch_length = state.iteration - (self._epoch_base or 0)
-            if epoch_length == 0:
-                message = (
-                    "The data ran out before this epoch's first batch, so its length is taken as 0 and the run "
-                    "does nothing more (as pytorch-ignite). Pass data with at least one batch, or epoch_length."
-                )
-                warnings.warn(message, UserWarning, stacklevel=6)
-                self.logger.warning(message)
-            state.epoch_length = epoch_length
-            if state.max_iters is not None and epoch_length == 0:
-                raise ValueError(
-                    "The data ran out before this epoch's first batch, so no number of epochs reaches max_iters. "
-                    "Pass data with at least one batch (pytorch-ignite divides by zero here)."
-                )
-            if state.max_iters is not None:  # as in pytorch-ignite
-                state.max_epochs = -(-state.max_iters // epoch_length)
-            return True
-        if restarted:
-            if not self._is_done():
-                message = (
-                    f"The data can provide no more batches (a new pass over it yielded nothing) at iteration "
-                    f"{state.iteration}, before the run's end; the epoch ends here. Pass data that can be iterated "
-                    "again (a list, a DataLoader) rather than an iterator, or a smaller max_epochs/max_iters."
-                )
-                warnings.warn(message, UserWarning, stacklevel=6)
-                self.logger.warning(message)
-            return True
-        if state.dataloader is not None:
-            self._fire(Events.DATALOADER_STOP_ITERATION)
-        self._open_pass()
-        self._restarted_at = state.iteration
-        if self._stop:
-            self._next = _Next.BATCH  # as in pytorch-ignite, a resumed run fires GET_BATCH_STARTED again
-            self._raise_stop()
-        return False
-
-    # ------------------------------------------------------------------ running
 
     def run(
         self,
@@ -1155,355 +748,3 @@ class Engine:
             state.dataloader = data
             self._refresh_data_due()
         return self._run_loop(fire_started=phase is not _Phase.INTERRUPTED)
-
-    def _check_new_limits(self, max_epochs: int | None, max_iters: int | None) -> None:
-        state = self.state
-        if max_iters is not None and state.max_epochs is not None:
-            raise ValueError(
-                f"This engine's run is limited by max_epochs={state.max_epochs}, so run() cannot switch to "
-                f"max_iters={max_iters}. Set engine.state.max_epochs = None before run() to start a new run "
-                "limited by max_iters."
-            )
-        if max_epochs is not None and state.max_iters is not None:
-            raise ValueError(
-                f"This engine's run is limited by max_iters={state.max_iters}, so run() cannot switch to "
-                f"max_epochs={max_epochs}. Set engine.state.max_iters = None before run() to start a new run "
-                "limited by max_epochs."
-            )
-        if state.max_epochs is not None and max_epochs is not None and max_epochs < state.epoch:
-            raise ValueError(
-                f"max_epochs={max_epochs} is smaller than the epoch this engine already reached ({state.epoch}). "
-                f"Pass max_epochs >= {state.epoch} to continue the run, or set engine.state.max_epochs = None "
-                "before run() to start a new one."
-            )
-        if state.max_iters is not None and max_iters is not None and max_iters < state.iteration:
-            raise ValueError(
-                f"max_iters={max_iters} is smaller than the iteration this engine already reached "
-                f"({state.iteration}). Pass max_iters >= {state.iteration} to continue the run, or set "
-                "engine.state.max_iters = None before run() to start a new one."
-            )
-
-    def _limit_text(self) -> str:
-        state = self.state
-        limit = f"max_iters={state.max_iters}" if state.max_iters is not None else f"max_epochs={state.max_epochs}"
-        return f"{limit}, epoch_length={state.epoch_length}"
-
-    def _prepare_new_run(
-        self, data: Iterable[Any] | None, max_epochs: int | None, max_iters: int | None, epoch_length: int | None
-    ) -> None:
-        state = self.state
-        if data is None and epoch_length is None and state.epoch_length is None:
-            raise ValueError(
-                "run() without data needs epoch_length, the number of iterations per epoch, e.g. "
-                "engine.run(epoch_length=100). Or pass the data to iterate over."
-            )
-        if epoch_length is None:
-            epoch_length = _length_of(data)
-            if epoch_length == 0:
-                raise ValueError(
-                    f"data is empty ({type(data).__name__} of length 0): there is nothing to run. "
-                    "Pass data with at least one batch."
-                )
-            if epoch_length is None:  # as in pytorch-ignite, a new run keeps the epoch length it knew
-                epoch_length = state.epoch_length
-                if epoch_length == 0:
-                    raise ValueError(
-                        "The previous run found no batch in its data (epoch_length 0), and this data has no length. "
-                        "Pass data with at least one batch, or epoch_length."
-                    )
-        # as in pytorch-ignite, output, batch and metrics carry over: a trainer-side handler may read the
-        # metrics of the evaluator's previous run
-        state.iteration = state.epoch = 0
-        state.epoch_length = epoch_length
-        state.max_iters = max_iters
-        state.max_epochs = (max_epochs or 1) if max_iters is None else None
-        self._next = _Next.EPOCH
-        self._epoch_base = self._init_iter = None
-        self._resume_position = 0
-        self._loaded_native = False
-
-    def _prepare_resume(self, data: Iterable[Any] | None, epoch_length: int | None, terminated: bool) -> None:
-        state = self.state
-        if state.epoch_length is not None:
-            if epoch_length is not None and epoch_length != state.epoch_length:
-                raise ValueError(
-                    f"epoch_length={epoch_length} differs from the resumed run's epoch_length={state.epoch_length}. "
-                    "Leave epoch_length out when resuming (or pass the same value)."
-                )
-        else:
-            if epoch_length is None and data is not None:
-                epoch_length = _length_of(data)
-                if epoch_length == 0:
-                    raise ValueError(
-                        f"data is empty ({type(data).__name__} of length 0): there is nothing to run. "
-                        "Pass data with at least one batch."
-                    )
-            state.epoch_length = epoch_length
-        if state.epoch_length is None and data is None and self._data_passes.iterator is None:
-            raise ValueError("Resuming a run needs its data (or epoch_length for a run without data).")
-        if terminated:  # the next epoch starts at its first iteration, as in pytorch-ignite
-            self._init_iter = 0
-
-    def _is_done(self) -> bool:
-        """Whether the counters reached the run's limits (pytorch-ignite's rule)."""
-        state = self.state
-        if state.max_iters is not None and state.iteration >= state.max_iters:
-            return True
-        if state.max_epochs is None:
-            return False
-        if state.epoch_length is not None and state.iteration >= state.epoch_length * state.max_epochs:
-            return True
-        return state.epoch >= state.max_epochs
-
-    def _run_loop(self, fire_started: bool) -> State:
-        state = self.state
-        self._phase = _Phase.RUNNING
-        if fire_started:
-            self._stop = _Stop.NONE
-            self._interrupt_after_epoch = False
-        self._trace = self.logger.isEnabledFor(logging.DEBUG)
-        for slot in range(4):
-            self._refresh_due(slot)
-        run_start = time.perf_counter()
-        if self._next is not _Next.EPOCH:  # resuming within an epoch: time the rest of it
-            self._epoch_start_time = run_start
-        try:
-            try:
-                if fire_started:
-                    state.times = {"EPOCH_COMPLETED": None, "COMPLETED": None}
-                    self._fire_starting_event(Events.STARTED)
-                while self._next is not _Next.EPOCH or not self._is_done():
-                    self._run_epoch()
-            except _StopSignal as signal:
-                if signal.kind is _Stop.INTERRUPT:
-                    self._phase = _Phase.INTERRUPTED
-                    self._fire(Events.INTERRUPT)
-                    return state
-                self._phase = _Phase.TERMINATED
-                self._next = _Next.EPOCH
-                self._data_passes.close()
-                self._fire(Events.TERMINATE)
-                if signal.skip_completed:
-                    return state
-            else:
-                self._phase = _Phase.FINISHED
-            self._data_passes.close()  # a later run starts a new pass over its data, as in pytorch-ignite
-            state.times["COMPLETED"] = time.perf_counter() - run_start
-            self._fire(Events.COMPLETED)
-            state.times["COMPLETED"] = elapsed = time.perf_counter() - run_start
-            self.logger.info(
-                "Engine run finished at iteration %d, epoch %d, in %.3f s.", state.iteration, state.epoch, elapsed
-            )
-            return state
-        except (Exception, KeyboardInterrupt) as error:
-            self._phase = _Phase.FAILED
-            self._keep_position_after_failure()
-            if not self._handle_exception(error):
-                raise
-            return state
-        finally:
-            if self._phase is _Phase.RUNNING:
-                self._phase = _Phase.FINISHED
-            if self._phase is not _Phase.INTERRUPTED:
-                self._stop = _Stop.NONE
-
-    def _run_epoch(self) -> None:
-        """Run (the rest of) one epoch: EPOCH_STARTED, its iterations, EPOCH_COMPLETED."""
-        state = self.state
-        skip_completed = False
-        try:
-            if self._next is _Next.EPOCH:
-                state.epoch += 1
-                self._epoch_start_time = time.perf_counter()
-                self._next = _Next.BATCH
-                self._epoch_base = None
-                self._fire_starting_event(Events.EPOCH_STARTED)
-            if self._epoch_base is None:
-                self._start_epoch_part()
-            self._run_iterations()
-        except _StopSignal as signal:
-            if signal.kind is not _Stop.EPOCH:
-                raise
-            skip_completed = signal.skip_completed
-            self._next = _Next.EPOCH
-            self._fire(Events.TERMINATE_SINGLE_EPOCH, state.iteration - (self._epoch_base or 0))
-            self._open_pass()  # as in pytorch-ignite, the next epoch starts a new pass over the data
-        self._next = _Next.EPOCH
-        self._epoch_base = None
-        state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
-        if not skip_completed:
-            self._fire(Events.EPOCH_COMPLETED)
-            state.times["EPOCH_COMPLETED"] = time.perf_counter() - self._epoch_start_time
-        if self._stop is _Stop.EPOCH:
-            self._stop = _Stop.NONE  # asked for at the end of an epoch: that epoch is over anyway
-        if self._interrupt_after_epoch:
-            self._interrupt_after_epoch = False
-            if not self._stop:
-                self._stop = _Stop.INTERRUPT
-        self.logger.info("Epoch %d complete in %.3f s.", state.epoch, state.times["EPOCH_COMPLETED"])
-        if self._stop:
-            self._raise_stop()
-
-    def _run_iterations(self) -> None:
-        """Run the iterations of the current epoch; returns when the epoch's last one is done."""
-        state = self.state
-        due = self._due
-        fire = self._fire_per_iteration
-        process = self._process_function
-        passes = self._data_passes
-        epoch_length = state.epoch_length
-        base = self._epoch_base or 0
-        end = NEVER if epoch_length is None else base + epoch_length
-        max_iters = state.max_iters
-        if self._next is _Next.COUNT or self._next is _Next.PROCESS:
-            self._finish_fetched_iteration()
-        it = state.iteration
-        fetch_only = self._next is _Next.FETCH
-        if self._next is _Next.ITERATION_END and it in (end, max_iters):  # resumed after the epoch's last iteration
-            self._epoch_or_run_ends(it, end)
-            return
-        # as in pytorch-ignite, the epoch ends when its iteration count *equals* epoch_length (the run when the
-        # iteration equals max_iters): a limit already passed (epoch_length learned late) is never reached
-        stop_at = min((limit for limit in (end, max_iters) if limit is not None and limit > it), default=NEVER)
-        self._next = _Next.BATCH
-        while True:
-            if fetch_only:
-                fetch_only = False
-            else:
-                state.batch = None
-                if it >= due[_GET_BATCH_STARTED]:
-                    fire(_GET_BATCH_STARTED, it)
-            try:
-                batch = next(passes.iterator)  # type: ignore[arg-type]  # opened by _start_epoch_part
-            except StopIteration:
-                state.batch = None
-                if self._pass_ran_out():
-                    return
-                fetch_only = True  # no GET_BATCH_STARTED right after DATALOADER_STOP_ITERATION, as in pytorch-ignite
-                continue
-            state.batch = batch
-            state.output = None  # as in pytorch-ignite: a fetched batch has no output yet
-            if it >= due[_GET_BATCH_COMPLETED]:
-                fire(_GET_BATCH_COMPLETED, it)
-            it += 1
-            state.iteration = it
-            if it >= due[_ITERATION_STARTED]:
-                fire(_ITERATION_STARTED, it)
-            state.output = process(self, state.batch)
-            if it >= due[_ITERATION_COMPLETED]:
-                fire(_ITERATION_COMPLETED, it)
-            if self._stop:
-                self._next = _Next.ITERATION_END
-                self._raise_stop()
-            if it >= stop_at:
-                self._epoch_or_run_ends(it, end)
-                return
-
-    def _finish_fetched_iteration(self) -> None:
-        """Resume an iteration interrupted after its batch was fetched: count it, process it."""
-        state = self.state
-        if self._next is _Next.COUNT:
-            state.iteration += 1
-            self._next = _Next.PROCESS
-            if state.iteration >= self._due[_ITERATION_STARTED]:
-                self._fire_per_iteration(_ITERATION_STARTED, state.iteration)
-        self._next = _Next.ITERATION_END
-        state.output = self._process_function(self, state.batch)
-        if state.iteration >= self._due[_ITERATION_COMPLETED]:
-            self._fire_per_iteration(_ITERATION_COMPLETED, state.iteration)
-        if self._stop:
-            self._raise_stop()
-
-    def _epoch_or_run_ends(self, iteration: int, epoch_end: int) -> None:
-        """The epoch's last iteration ran (return), or ``max_iters`` was reached within it (terminate)."""
-        if iteration != epoch_end:
-            # as in pytorch-ignite: max_iters within an epoch ends the run as terminate() does
-            raise _StopSignal(_Stop.RUN)
-
-    def _keep_position_after_failure(self) -> None:
-        """An exception ended the run: note where the epoch and the data stood, so that ``run()`` goes on from there."""
-        state = self.state
-        if self._next is not _Next.EPOCH:
-            fetched = self._next in (_Next.COUNT, _Next.PROCESS)  # that batch is fetched again
-            if self._data_passes.iterator is not None:
-                self._resume_position = self._data_passes.position(state.iteration) - fetched
-            if self._epoch_base is not None:
-                self._init_iter = state.iteration - self._epoch_base
-            self._next = _Next.ITERATION_END
-        self._epoch_base = None
-        self._data_passes.close()
-
-    def _handle_exception(self, error: BaseException) -> bool:
-        """Call every ``EXCEPTION_RAISED`` handler; return whether one of them handled the error.
-
-        A handler has handled it when it called ``terminate()`` or ``interrupt()``. Failures of
-        handlers are noted on ``error``.
-        """
-        self.logger.error("Engine run stopped by %s: %s", type(error).__name__, error)
-        self._last_fired = (Events.EXCEPTION_RAISED, self.state.iteration)
-        dispatch = self._dispatch.get(Events.EXCEPTION_RAISED)
-        if dispatch is None:
-            return False
-        self._stop = _Stop.NONE
-        for entry in dispatch.entries:
-            try:
-                entry.call(self, error)
-            except Exception as handler_error:  # every handler runs; their failures ride on the original error
-                if handler_error is error:  # pytorch-ignite's idiom re-raises the exception it was given
-                    continue
-                self.logger.exception("EXCEPTION_RAISED handler %s failed", _describe(entry.handler))
-                if hasattr(error, "add_note"):
-                    error.add_note(
-                        f"While handling it, EXCEPTION_RAISED handler {_describe(entry.handler)} raised "
-                        f"{type(handler_error).__name__}: {handler_error}"
-                    )
-        stop, self._stop = self._stop, _Stop.NONE
-        if stop is _Stop.INTERRUPT:
-            self._phase = _Phase.INTERRUPTED
-        elif stop is _Stop.RUN:
-            self._phase = _Phase.TERMINATED
-            self._next = _Next.EPOCH
-            self._resume_position = 0
-        else:
-            return False
-        self.logger.info("An EXCEPTION_RAISED handler called %s: the run ends without re-raising.", stop.name.lower())
-        return True
-
-
-def _misplaced_terminate_epoch(where: str) -> RuntimeError:
-    return RuntimeError(
-        f"terminate_epoch() was called from {where}, where no epoch's iterations are running. "
-        "Call it from the process function or from a handler of an iteration event (e.g. "
-        "ITERATION_COMPLETED); use terminate() to stop the whole run."
-    )
-
-
-def _output_the_batch(engine: Engine, batch: Any) -> Any:
-    return batch
-
-
-def _same_handler(registered: Callable[..., Any], handler: Callable[..., Any]) -> bool:
-    return registered is handler or registered == handler
-
-
-def _parameters(signature: inspect.Signature) -> str:
-    """The parameter list of a signature, without its return annotation."""
-    return str(signature.replace(return_annotation=inspect.Signature.empty))
-
-
-def _event_label(event: Any) -> str:
-    return f"{type(event).__name__}.{event.name}" if isinstance(event, Enum) else repr(event)
-
-
-def _check_process_function(process_function: Callable[..., Any]) -> None:
-    try:
-        signature = inspect.signature(process_function)
-    except (TypeError, ValueError):
-        return
-    try:
-        signature.bind(None, None)
-    except TypeError:
-        raise TypeError(
-            f"process_function {_describe(process_function)} has parameters {_parameters(signature)} but is called as "
-            "process_function(engine, batch). Give it two parameters, e.g. def step(engine, batch): ..."
-        ) from None
