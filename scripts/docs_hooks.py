@@ -6,12 +6,14 @@ every name of every documented ``__all__`` must have its anchor in the site: a p
 does not show fails ``mkdocs build --strict``.
 
 A module is documented when it declares a non-empty ``__all__``; a package without one (a folder of import
-paths, e.g. ``ember.contrib``) is looked into. Private modules (``_name``) and ``ember.examples`` are skipped.
+paths, e.g. ``ember.contrib``) is looked into, and so is a package with one, for the names of its submodules that
+it does not re-export itself. Private modules (``_name``) and ``ember.examples`` are skipped.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ PAGE = """::: {module}
       show_root_heading: true
       show_root_full_path: true
       heading_level: 1
+      members: {members}
 """
 
 
@@ -56,21 +59,28 @@ def public_modules(folder: Path = PACKAGE, name: str = "ember") -> dict[str, lis
     """Map each documented module's dotted name to its ``__all__``, ``ember`` first, then by name."""
     init = folder / "__init__.py"
     modules: dict[str, list[str]] = {}
-    names = exported_names(init) if init.exists() else []
+    # a submodule named in __all__ (ignite's contrib.metrics.regression lists its modules) is a module, not a name
+    submodules = {child.stem for child in folder.iterdir() if child.suffix == ".py" or (child / "__init__.py").exists()}
+    names = [exported for exported in exported_names(init) if exported not in submodules] if init.exists() else []
     if names:
         modules[name] = names
-    if name != "ember" and names:
-        return modules  # a package with its own __all__ re-exports what its submodules define
+    # A package with its own __all__ re-exports what its submodules define: a submodule gets a page of its own
+    # only for the names the package does not re-export (ignite's e.g. ember.handlers.logger_utils).
+    shown_above = set(names) if name != "ember" else set()
     for child in sorted(folder.iterdir()):
         child_name = f"{name}.{child.stem}"
         if child.name.startswith("_") or child_name in SKIPPED:
             continue
         if child.is_dir() and (child / "__init__.py").exists():
-            modules.update(public_modules(child, child_name))
+            found = public_modules(child, child_name)
         elif child.suffix == ".py":
-            child_names = exported_names(child)
-            if child_names:
-                modules[child_name] = child_names
+            found = {child_name: exported_names(child)}
+        else:
+            continue
+        for module, module_names in found.items():
+            own = [exported for exported in module_names if exported not in shown_above]
+            if own:
+                modules[module] = own
     return modules
 
 
@@ -154,8 +164,9 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     """Add the generated reference pages to the site."""
-    for module in public_modules():
-        files.append(File.generated(config, f"reference/{module}.md", content=PAGE.format(module=module)))
+    for module, names in public_modules().items():
+        page = PAGE.format(module=module, members=json.dumps(names))
+        files.append(File.generated(config, f"reference/{module}.md", content=page))
     return files
 
 
