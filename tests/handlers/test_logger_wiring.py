@@ -41,6 +41,13 @@ def test_output_transform_that_cannot_take_the_output_fails_when_built() -> None
         OutputHandler("train", output_transform=lambda output, extra: output)
     ignite_tb.OutputHandler("train", output_transform=lambda output, extra: output)  # ignite: no error until used
     OutputHandler("train", output_transform=lambda output, extra=1: output)  # a default is fine
+    from ember.handlers.base_logger import BaseOutputHandler
+
+    class MyHandler(BaseOutputHandler):  # ignite's base for a logger of one's own, checked the same way
+        def __call__(self, engine: Engine, logger: Any, event_name: Any) -> None: ...
+
+    with pytest.raises(TypeError, match=r"MyHandler output_transform <lambda> cannot be called as output_transform"):
+        MyHandler("train", output_transform=lambda output, extra: output)
 
 
 def test_a_reduction_that_does_not_return_one_number_fails_when_built() -> None:

@@ -26,6 +26,7 @@ from torch import nn
 from ember.engine import Engine, EventsList, FilteredEvent, RemovableEventHandle
 from ember.handlers.loggers import base as ember_base
 from ember.handlers.loggers.base import BaseHandler
+from ember.metrics._checks import check_callable
 
 __all__ = [
     "BaseHandler",
@@ -149,8 +150,10 @@ class BaseOutputHandler(BaseHandler):
             isinstance(metric_names, str) or not isinstance(metric_names, Sequence)
         ):
             raise TypeError(f"metric_names must be a list of metric names or 'all', got {metric_names!r}.")
-        if output_transform is not None and not callable(output_transform):
-            raise TypeError(f"output_transform must be callable, got {type(output_transform).__name__}.")
+        if output_transform is not None:
+            check_callable(
+                output_transform, type(self).__name__, "output_transform", "output_transform(engine.state.output)", 1
+            )
         if metric_names is None and output_transform is None and state_attributes is None:
             raise ValueError(
                 "An output handler logs nothing without metric_names, output_transform or state_attributes. "
