@@ -93,6 +93,8 @@ EXPECTED = {
         "EarlyStopping",
         "EMAHandler",
         "FastaiLRFinder",
+        "FBResearchLogger",
+        "WandBLogger",
         "EventSyncCheck",
         "EventsDivergedError",
         "HandlerTime",

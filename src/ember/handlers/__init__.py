@@ -22,6 +22,7 @@ from ember.handlers.checkpoint import (
 from ember.handlers.early_stopping import EarlyStopping, Patience
 from ember.handlers.ema_handler import EMAHandler
 from ember.handlers.event_sync import EventsDivergedError, EventSyncCheck
+from ember.handlers.fbresearch_logger import FBResearchLogger
 from ember.handlers.loggers import (
     BaseHandler,
     BaseLogger,
@@ -79,6 +80,7 @@ from ember.handlers.stores import EpochOutputStore
 from ember.handlers.terminate_on_nan import TerminateOnNan, find_non_finite
 from ember.handlers.time_limit import TimeLimit
 from ember.handlers.timing import ThroughputMonitor, Timer, batch_size_of
+from ember.handlers.wandb_logger import WandBLogger
 
 __all__: list[str] = [
     "BaseSaveHandler",
@@ -145,6 +147,8 @@ __all__: list[str] = [
     "global_step_from_engine",
     "plot_history",
     "read_history",
+    "FBResearchLogger",
+    "WandBLogger",
     "BasicTimeProfiler",
     "HandlersProfiler",
     "HandlersTimeProfiler",
