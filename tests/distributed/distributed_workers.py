@@ -157,6 +157,26 @@ def group_timeout(local_rank: int) -> float:
     return float(backend.options._timeout.total_seconds())
 
 
+def ddp_step() -> str:
+    model = idist.auto_model(torch.nn.Linear(2, 1))
+    model(torch.ones(3, 2)).sum().backward()
+    idist.barrier()
+    return type(model).__name__
+
+
+def native_threads_after_finalize(local_rank: int) -> dict[str, Any]:
+    """A DDP step, then leave the group (the model gone, as after a training function): the native threads left."""
+    import inspect
+
+    import torch.distributed.nn.functional
+
+    model = ddp_step()
+    default = inspect.signature(torch.distributed.nn.functional.broadcast).parameters["group"].default
+    idist.finalize()
+    names = sorted(Path(f"/proc/self/task/{task}/comm").read_text().strip() for task in os.listdir("/proc/self/task"))
+    return {"threads": names, "default_group": repr(default), "model": model}
+
+
 def returns_a_closure(local_rank: int) -> Any:
     """Returns a function defined inside this one: it cannot be pickled back to the launcher."""
     factor = local_rank + 1

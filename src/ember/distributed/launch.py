@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import faulthandler
 import gc
+import importlib
 import logging
 import os
 import pickle
@@ -141,6 +142,12 @@ def initialize(
                 "ember.distributed.Parallel(backend='gloo', nproc_per_node=2)."
             )
         init_method = "env://"
+    # torch.distributed.nn.functional takes the world group as a default argument, evaluated when it is first
+    # imported. DistributedDataParallel imports it; imported while a group exists, it keeps that group (its gloo
+    # threads, its store) alive after destroy_process_group until the interpreter shuts down, where the group's
+    # threads, still holding tensors, take the GIL from a finalizing interpreter and abort the process ("terminate
+    # called without an active exception"). Imported now, before the group exists, its default is None.
+    importlib.import_module("torch.distributed.nn.functional")
     if backend == "nccl":
         # Each process drives one GPU; choosing it before the group forms keeps NCCL off cuda:0 for all ranks.
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))))
@@ -154,9 +161,9 @@ def finalize() -> None:
     >>> finalize()
     """
     if is_distributed():
-        # Objects that still hold the group's gloo resources (work handles, tensors of finished
-        # collectives kept in reference cycles) must go before the group does: destroyed after it,
-        # they abort the process at exit ("terminate called without an active exception").
+        # Objects still holding the group (a DistributedDataParallel model or work handles kept in reference
+        # cycles) must go now: a group that outlives destroy_process_group keeps its gloo threads until the
+        # interpreter shuts down, and they abort the process there (see initialize for the other owner).
         gc.collect()
         dist.destroy_process_group()
     _forget_placement()
