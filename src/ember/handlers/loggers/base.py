@@ -388,7 +388,10 @@ class _ParametersHandler(BaseHandler):
 class WeightsScalarHandler(_ParametersHandler):
     """Log ``reduction(parameter)`` (the norm by default) of each parameter as ``[tag/]weights_norm/<name>``.
 
-    ``whitelist`` keeps some parameters: a list of names (or module prefixes), or ``(name, parameter) -> bool``.
+    ``whitelist`` keeps some parameters: a list of name prefixes (ignite's rule: ``["fc"]`` keeps
+    ``fc1.weight`` and ``fc2.bias``), or ``(name, parameter) -> bool``; the parameters are chosen
+    once, here, and a whitelist that keeps none is a ``ValueError``. ``reduction`` is tried on a
+    small tensor here: it must give one number.
     """
 
     def __init__(
