@@ -95,6 +95,7 @@ EXPECTED = {
         "FastaiLRFinder",
         "FBResearchLogger",
         "WandBLogger",
+        "VisdomLogger",
         "EventSyncCheck",
         "EventsDivergedError",
         "HandlerTime",

@@ -80,6 +80,7 @@ from ember.handlers.stores import EpochOutputStore
 from ember.handlers.terminate_on_nan import TerminateOnNan, find_non_finite
 from ember.handlers.time_limit import TimeLimit
 from ember.handlers.timing import ThroughputMonitor, Timer, batch_size_of
+from ember.handlers.visdom_logger import VisdomLogger
 from ember.handlers.wandb_logger import WandBLogger
 
 __all__: list[str] = [
@@ -149,6 +150,7 @@ __all__: list[str] = [
     "read_history",
     "FBResearchLogger",
     "WandBLogger",
+    "VisdomLogger",
     "BasicTimeProfiler",
     "HandlersProfiler",
     "HandlersTimeProfiler",
