@@ -96,6 +96,8 @@ EXPECTED = {
         "FBResearchLogger",
         "WandBLogger",
         "VisdomLogger",
+        "ClearMLLogger",
+        "NeptuneLogger",
         "EventSyncCheck",
         "EventsDivergedError",
         "HandlerTime",

@@ -19,6 +19,7 @@ from ember.handlers.checkpoint import (
     resume_from_latest,
     verify_checkpoint,
 )
+from ember.handlers.clearml_logger import ClearMLLogger
 from ember.handlers.early_stopping import EarlyStopping, Patience
 from ember.handlers.ema_handler import EMAHandler
 from ember.handlers.event_sync import EventsDivergedError, EventSyncCheck
@@ -44,6 +45,7 @@ from ember.handlers.loggers import (
 )
 from ember.handlers.lr_finder import FastaiLRFinder
 from ember.handlers.lr_scheduler import LRScheduler
+from ember.handlers.neptune_logger import NeptuneLogger
 from ember.handlers.param_scheduler import (
     BaseParamScheduler,
     BatchSizeScheduler,
@@ -151,6 +153,8 @@ __all__: list[str] = [
     "FBResearchLogger",
     "WandBLogger",
     "VisdomLogger",
+    "ClearMLLogger",
+    "NeptuneLogger",
     "BasicTimeProfiler",
     "HandlersProfiler",
     "HandlersTimeProfiler",
