@@ -15,29 +15,33 @@ __all__ = ["CohenKappa"]
 _WEIGHTS = (None, "linear", "quadratic")
 
 
-def _disagreement_weights(classes: int, weights: str | None) -> torch.Tensor:
-    """How much each (true, predicted) pair of classes disagrees, scaled to a maximum of 1."""
+def _disagreement_weights(classes: int, weights: str) -> torch.Tensor:
+    """How much each (true, predicted) pair of classes disagrees (``"linear"``/``"quadratic"``), at most 1."""
     index = torch.arange(classes, dtype=torch.float64)
     distance = (index[:, None] - index[None, :]).abs()
-    if weights is None:
-        return (distance > 0).to(torch.float64)
     penalty = distance if weights == "linear" else distance**2
     return penalty / penalty.max()  # 0/0 (one class) is nan, as ignite's
 
 
 def kappa_of_confusion(confusion: torch.Tensor, weights: str | None) -> float:
-    """Kappa from a confusion matrix (rows: true classes, columns: predicted): ``1 - observed / chance``.
+    """Kappa from a confusion matrix (rows: true classes, columns: predicted): ``(p_o - p_e) / (1 - p_e)``.
 
-    The disagreement expected by chance is floored at 1e-9, so a single class gives 0 (as ignite's).
+    ``p_o`` is the observed agreement and ``p_e`` the agreement expected by chance (one minus the
+    weighted disagreement when ``weights`` is given). The sums run in ignite's order, so the value is
+    ignite's to the last bit; ``1 - p_e`` is floored at 1e-9, so a single class gives 0 (as ignite's).
     """
     total = confusion.sum()
     if total == 0:
         raise NotComputableError("CohenKappa needs at least one sample before compute() can give a value.")
-    penalty = _disagreement_weights(confusion.shape[0], weights)
-    chance = torch.outer(confusion.sum(dim=1), confusion.sum(dim=0)) / total
-    observed = (penalty * confusion).sum() / total
-    expected = (penalty * chance).sum() / total
-    return float((expected - observed) / expected.clamp(min=1e-9))
+    true_counts, predicted_counts = confusion.sum(dim=1), confusion.sum(dim=0)
+    if weights is None:
+        observed = confusion.trace() / total
+        chance = (true_counts * predicted_counts).sum() / (total * total)
+    else:
+        penalty = _disagreement_weights(confusion.shape[0], weights)
+        observed = 1 - (penalty * confusion).sum() / total
+        chance = 1 - (penalty * (torch.outer(true_counts, predicted_counts) / total)).sum() / total
+    return float((observed - chance) / (1 - chance).clamp(min=1e-9))
 
 
 class CohenKappa(EpochMetric):
