@@ -41,7 +41,9 @@ class RankingMetric(Metric):
         self.top_k = _top_k_list(type(self).__name__, top_k)
         self.ignore_zero_hits = bool(ignore_zero_hits)
         super().__init__(output_transform, device, skip_unrolling)
-        self.add_state("sums", torch.zeros(len(self.top_k), dtype=torch.float64), reduction="sum")
+        # torch's default float dtype, as ignite's sums: the means are ignite's to the last bit (2/3 of the
+        # queries is 0.6666666865348816 there, not 0.6666666666666666).
+        self.add_state("sums", torch.zeros(len(self.top_k)), reduction="sum")
         self.add_state("queries", torch.tensor(0), reduction="sum")
         self.sums: torch.Tensor
         self.queries: torch.Tensor
@@ -67,7 +69,9 @@ class RankingMetric(Metric):
             y_pred, y = y_pred[kept], y[kept]
         if len(y) == 0:
             return
-        self.sums += self.per_query(y_pred, y).to(torch.float64).sum(dim=0)
+        values = self.per_query(y_pred, y)
+        # each k's column summed on its own, as ignite sums each k's values: the same rounding
+        self.sums += torch.stack([values[:, index].contiguous().sum() for index in range(len(self.top_k))])
         self.queries += len(y)
 
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> list[float]:

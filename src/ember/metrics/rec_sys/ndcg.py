@@ -56,19 +56,26 @@ class NDCG(RankingMetric):
         """Items at or above ``relevance_threshold``."""
         return y >= self.relevance_threshold
 
-    def _discounted_gains(self, relevance: torch.Tensor) -> torch.Tensor:
-        """Cumulative discounted gain along each row, for every cut-off up to the row's length."""
-        relevance = relevance.to(torch.float64)
-        gains = torch.pow(2.0, relevance) - 1 if self.gain_function == "exp_rank" else relevance
-        ranks = torch.arange(1, relevance.shape[1] + 1, dtype=torch.float64, device=relevance.device)
-        return (gains / torch.log2(ranks + 1)).cumsum(dim=1)
+    def _discounted_gain(self, relevance: torch.Tensor, k: int) -> torch.Tensor:
+        """Each row's discounted gain of its first ``k`` items (fewer if the row is shorter).
+
+        The discounts are float32 and the gains keep the relevance's dtype, as ignite computes them, so
+        the values are ignite's to the last bit.
+        """
+        first = relevance[:, : min(k, relevance.shape[1])]
+        ranks = torch.arange(1, first.shape[1] + 1, dtype=torch.float32, device=relevance.device)
+        discounts = 1.0 / torch.log2(ranks + 1)
+        gains = torch.pow(2.0, first) - 1 if self.gain_function == "exp_rank" else first
+        return (gains * discounts).sum(dim=-1)
 
     def per_query(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each query's NDCG at each ``k``."""
         relevance = torch.where(self.relevant(y), y, torch.zeros_like(y))
         order = torch.argsort(y_pred, dim=1, descending=True, stable=True)
-        ranked = self._discounted_gains(torch.gather(relevance, 1, order))
-        ideal = self._discounted_gains(torch.sort(relevance, dim=1, descending=True, stable=True).values)
-        cut = [min(k, y.shape[1]) - 1 for k in self.top_k]
-        ranked, ideal = ranked[:, cut], ideal[:, cut]
-        return torch.where(ideal > 0, ranked / ideal.clamp(min=torch.finfo(torch.float64).tiny), 0.0)
+        ranked = torch.gather(relevance, 1, order)
+        ideal = torch.sort(relevance, dim=1, descending=True, stable=True).values
+        values = []
+        for k in self.top_k:
+            gain, ideal_gain = self._discounted_gain(ranked, k), self._discounted_gain(ideal, k)
+            values.append(torch.where(ideal_gain > 0, gain / ideal_gain, torch.zeros_like(gain)))
+        return torch.stack(values, dim=1)
