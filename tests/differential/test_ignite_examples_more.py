@@ -1,0 +1,318 @@
+"""ignite 0.5.5's own docstring examples of the names ember added for the long tail of ignite's API (the
+classification curves and agreement metrics, rec_sys, nlp, gan, the state-parameter schedulers,
+``BatchSizeScheduler``, ``MetricGroup``, ``FastaiLRFinder``, ``EMAHandler``, the ``setup_*_logging``
+helpers), run with ``ignite`` replaced by ``ember``: each prints what it prints with ignite.
+
+The examples are read from the installed ignite (the test-only oracle) at test time, never copied here.
+Each ``.. testcode::`` group of a docstring runs in a fresh namespace like the one ignite's docs give
+their doctests (``torch``, ``nn``, the library's engine/handlers/metrics/utils names, a
+``default_evaluator`` that returns its batch, ``get_default_trainer()``, ``default_model``, a seed),
+first with ignite, then with ember. ``.. code-block:: python`` examples, which ignite's docs do not
+run, run the same way where the names they assume (``trainer``, ``model``, ``optimizer``, ``evaluator``,
+``dataloader``) are given by this file's own setup, and echo their bare expressions as a REPL would.
+An example that prints nothing gets a probe (written here) that prints what it changed. An example
+that raises with ignite must raise the same exception type with ember after printing the same lines.
+
+Examples that cannot run here are listed with the reason, which the test id shows.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import inspect
+import io
+import re
+import textwrap
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. (?P<kind>testcode|code-block|code)::\s*(?P<argument>\S*)\s*$")
+PLACEHOLDER = re.compile(r"^(?P<name>\w+) = \.\.\.\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example of an ignite docstring: where it is, which blocks, how it is completed."""
+
+    target: str  # "module:qualname" in ignite
+    kind: str = "testcode"  # or "code-block"
+    group: str = "default"  # the testcode group, or the index of the code block
+    probe: str = ""  # code of this file's run after the example (before a `.close()` if there is one)
+    after: str = ""  # code of this file's run after the example, to read back what it wrote
+    skip: str = ""  # why the example cannot run here
+
+    @property
+    def id(self) -> str:
+        name = self.target.split(":")[1]
+        suffix = "" if self.group == "default" else f"[{self.group}]"
+        return f"{name}{suffix}" + (f" (skipped: {self.skip})" if self.skip else "")
+
+
+def docstring_of(target: str) -> str:
+    module_name, qualname = target.split(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return inspect.getdoc(obj) or ""
+
+
+def blocks_of(docstring: str) -> list[tuple[str, str, str]]:
+    """``(kind, group, code)`` of each ``testcode`` or ``code-block``/``code`` directive (options skipped)."""
+    lines = docstring.splitlines()
+    found: list[tuple[str, str, str]] = []
+    index = 0
+    while index < len(lines):
+        match = DIRECTIVE.match(lines[index])
+        index += 1
+        if not match:
+            continue
+        indent = len(match.group("indent"))
+        while index < len(lines) and (not lines[index].strip() or lines[index].strip().startswith(":")):
+            index += 1
+        body: list[str] = []
+        while index < len(lines) and (
+            not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > indent
+        ):
+            body.append(lines[index])
+            index += 1
+        kind = "testcode" if match.group("kind") == "testcode" else "code-block"
+        found.append((kind, match.group("argument") or "default", textwrap.dedent("\n".join(body)).strip()))
+    return found
+
+
+def example_code(example: Example) -> list[str]:
+    """The example's blocks: a testcode group's blocks in order, or the n-th python code block."""
+    blocks = blocks_of(docstring_of(example.target))
+    if example.kind == "testcode":
+        code = [text for kind, group, text in blocks if kind == "testcode" and group == example.group]
+    else:
+        python = [text for kind, argument, text in blocks if kind == "code-block" and argument in ("python", "default")]
+        code = [python[int(example.group)]] if int(example.group) < len(python) else []
+    assert code, f"ignite's {example.target} has no {example.kind} example {example.group}"
+    return code
+
+
+SETUP = """
+from collections import OrderedDict
+import torch
+from torch import nn, optim
+from {lib}.engine import *
+from {lib}.handlers import *
+from {lib}.metrics import *
+from {lib}.utils import *
+from {lib}.contrib.metrics import *
+
+default_evaluator = Engine(lambda engine, batch: batch)
+default_optimizer = torch.optim.SGD([torch.zeros([1], requires_grad=True)], lr=0.1)
+
+
+def get_default_trainer():
+    return Engine(lambda engine, batch: 0.0)
+
+
+default_model = nn.Sequential(OrderedDict([("base", nn.Linear(4, 2)), ("fc", nn.Linear(2, 1))]))
+manual_seed(666)
+"""
+
+# What the handler examples assume is "already defined": a small regression and its engines.
+TRAINING_SETUP = """
+from torch.utils.data import DataLoader, TensorDataset
+
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+dataloader = DataLoader(TensorDataset(torch.randn(256, 4), torch.randn(256, 1)), batch_size=8)
+trainer = create_supervised_trainer(model, optimizer, nn.MSELoss())
+evaluator = create_supervised_evaluator(model, metrics={"mse": MeanSquaredError()})
+lr_finder = FastaiLRFinder()
+"""
+
+RUN_TRAINER_WITH_VALIDATION = """
+validation = trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run(dataloader))
+state = trainer.run(dataloader, max_epochs=2)
+print(trainer.state.iteration, evaluator.state.metrics)
+"""
+
+READ_TENSORBOARD_SCALARS = """
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from pathlib import Path
+
+for folder in sorted({path.parent for path in Path("experiments/tb_logs").rglob("events.out.tfevents.*")}):
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    for tag in sorted(events.Tags()["scalars"]):
+        print(tag, [(event.step, round(event.value, 12)) for event in events.Scalars(tag)])
+"""
+
+# ember names MLflow metrics "validation/mse" where ignite writes "validation mse" (deliberate: docs/migration.md,
+# "MLflow names are train/loss ... as in TensorBoard"); the values and steps must be ignite's.
+READ_MLFLOW_METRICS = """
+from pathlib import Path
+
+for metrics in sorted(Path("mlruns").glob("*/*/metrics")):
+    for path in sorted(path for path in metrics.rglob("*") if path.is_file()):
+        rows = [line.split()[1:] for line in path.read_text().splitlines()]
+        print(path.relative_to(metrics).as_posix().replace("/", " "), rows)
+"""
+
+PRINT_BATCH_SIZES = """
+sizes = []
+default_trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: sizes.append(len(engine.state.batch[0])))
+default_trainer.run(dataloader, max_epochs=4)
+print(sizes, default_trainer.state.iteration, default_trainer.state.epoch)
+"""
+
+TESTCODE = {
+    "ignite.handlers.param_scheduler": ["BatchSizeScheduler"],
+    "ignite.handlers.state_param_scheduler": [
+        "LambdaStateScheduler",
+        "PiecewiseLinearStateScheduler",
+        "ExpStateScheduler",
+        "StepStateScheduler",
+        "MultiStepStateScheduler",
+    ],
+    "ignite.metrics.roc_auc": ["ROC_AUC", "RocCurve"],
+    "ignite.metrics.average_precision": ["AveragePrecision"],
+    "ignite.metrics.precision_recall_curve": ["PrecisionRecallCurve"],
+    "ignite.metrics.cohen_kappa": ["CohenKappa"],
+    "ignite.metrics.matthews_corrcoef": ["MatthewsCorrCoef"],
+    "ignite.metrics.classification_report": ["ClassificationReport"],
+    "ignite.metrics.multilabel_confusion_matrix": ["MultiLabelConfusionMatrix"],
+    "ignite.metrics.rec_sys.hitrate": ["HitRate"],
+    "ignite.metrics.rec_sys.ndcg": ["NDCG"],
+    "ignite.metrics.nlp.bleu": ["Bleu"],
+    "ignite.metrics.nlp.rouge": ["Rouge", "RougeN", "RougeL"],
+    "ignite.metrics.nlp.character_error_rate": ["CharacterErrorRate"],
+    "ignite.metrics.nlp.perplexity": ["Perplexity"],
+    "ignite.metrics.gan.fid": ["FID"],
+    "ignite.metrics.gan.inception_score": ["InceptionScore"],
+}
+PROBES = {"BatchSizeScheduler": PRINT_BATCH_SIZES}
+
+
+def collect_testcode_examples() -> list[Example]:
+    examples = []
+    for module, names in TESTCODE.items():
+        for name in names:
+            target = f"{module}:{name}"
+            groups = dict.fromkeys(group for kind, group, _ in blocks_of(docstring_of(target)) if kind == "testcode")
+            examples += [Example(target, group=group, probe=PROBES.get(name, "")) for group in groups]
+    return examples
+
+
+CODE_BLOCKS = [
+    Example("ignite.metrics.metric_group:MetricGroup", "code-block", "0"),
+    Example("ignite.handlers.lr_finder:FastaiLRFinder", "code-block", "0"),
+    Example(
+        "ignite.handlers.lr_finder:FastaiLRFinder.attach",
+        "code-block",
+        "0",
+        probe="print(trainer.state.iteration, optimizer.param_groups[0]['lr'])",
+    ),
+    Example(
+        "ignite.handlers.logger_utils:setup_tb_logging",
+        "code-block",
+        "0",
+        probe=RUN_TRAINER_WITH_VALIDATION,
+        after=READ_TENSORBOARD_SCALARS,
+    ),
+    Example(
+        "ignite.handlers.logger_utils:setup_mlflow_logging",
+        "code-block",
+        "0",
+        probe=RUN_TRAINER_WITH_VALIDATION,
+        after=READ_MLFLOW_METRICS,
+    ),
+    Example("ignite.handlers.ema_handler:EMAHandler", "code-block", "0", skip="not valid Python (a dict of pairs)"),
+    Example("ignite.handlers.ema_handler:EMAHandler", "code-block", "1", skip="needs a CUDA device"),
+    Example("ignite.handlers.ema_handler:EMAHandler", "code-block", "2", skip="placeholders build_generator(...)"),
+    Example("ignite.metrics.frequency:Frequency", "code-block", "0", skip="prints a rate per second of wall time"),
+    Example("ignite.metrics.gpu_info:GpuInfo", "code-block", "0", skip="needs an NVIDIA GPU"),
+    Example("ignite.handlers.logger_utils:setup_visdom_logging", "code-block", "0", skip="needs a visdom server"),
+    Example("ignite.handlers.logger_utils:setup_wandb_logging", "code-block", "0", skip="needs a wandb account"),
+    Example("ignite.handlers.logger_utils:setup_clearml_logging", "code-block", "0", skip="needs a ClearML server"),
+    Example("ignite.handlers.logger_utils:setup_neptune_logging", "code-block", "0", skip="neptune not installed"),
+    Example("ignite.handlers.logger_utils:setup_plx_logging", "code-block", "0", skip="polyaxon not installed"),
+]
+EXAMPLES = collect_testcode_examples() + CODE_BLOCKS
+
+
+def run_echoing(code: str, namespace: dict[str, Any]) -> None:
+    """Run ``code`` statement by statement; a bare expression's value is printed as the REPL prints it."""
+    for statement in ast.parse(code).body:
+        if isinstance(statement, ast.Expr):
+            value = eval(compile(ast.Expression(statement.value), "<example>", "eval"), namespace)
+            if value is not None:
+                print(repr(value))
+        else:
+            exec(compile(ast.Module([statement], type_ignores=[]), "<example>", "exec"), namespace)
+
+
+def with_probe(code: str, probe: str) -> str:
+    """The example with the probe run before its first ``.close()`` line (or at its end)."""
+    lines = code.splitlines()
+    at = next((index for index, line in enumerate(lines) if re.search(r"\.close\(\)\s*$", line)), len(lines))
+    return "\n".join([*lines[:at], probe, *lines[at:]])
+
+
+def printed(library: str, example: Example) -> tuple[str, str | None]:
+    """What the example prints with ``library``, and the type of the exception it raises (None if none)."""
+    namespace: dict[str, Any] = {}
+    exec(SETUP.format(lib=library), namespace)
+    blocks = example_code(example)
+    if example.kind == "code-block":
+        exec(TRAINING_SETUP, namespace)
+        blocks = [
+            PLACEHOLDER.sub(lambda match: "" if match["name"] in namespace else match[0], text) for text in blocks
+        ]
+    if example.probe:
+        blocks[-1] = with_probe(blocks[-1], example.probe)
+    if example.after:
+        blocks.append(example.after)
+    output = io.StringIO()
+    raised = None
+    with warnings.catch_warnings(), contextlib.redirect_stdout(output):
+        warnings.simplefilter("ignore")
+        try:
+            for text in blocks:
+                text = text.replace("ignite", library)
+                if example.kind == "code-block":
+                    run_echoing(text, namespace)
+                else:
+                    exec(text, namespace)
+        except Exception as error:  # the same failure is expected of ember
+            raised = type(error).__name__
+    return output.getvalue(), raised
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[example.id for example in EXAMPLES])
+def test_ignites_docstring_example_prints_the_same_with_ember(
+    example: Example, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each library runs in its own working folder: the logging examples write relative paths."""
+    if example.skip:
+        pytest.skip(example.skip)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow's ./mlruns folder, read back by the test
+    for library in ("ignite", "ember"):
+        (tmp_path / library).mkdir()
+    monkeypatch.chdir(tmp_path / "ignite")
+    expected = printed("ignite", example)
+    assert expected[0].strip() or expected[1], f"ignite's {example.id} example shows nothing"
+    monkeypatch.chdir(tmp_path / "ember")
+    assert printed("ember", example) == expected
+
+
+def test_every_example_of_the_listed_names_is_run() -> None:
+    """A testcode group ignite adds to these docstrings is run here (the list is read, not written)."""
+    run = {(example.target, example.group) for example in EXAMPLES if example.kind == "testcode"}
+    for module, names in TESTCODE.items():
+        for name in names:
+            target = f"{module}:{name}"
+            for kind, group, _ in blocks_of(docstring_of(target)):
+                assert kind != "testcode" or (target, group) in run
