@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test check lint typecheck pytest docs bench clean
+.PHONY: demo test check lint typecheck pytest docs bench clean test-torch-floor
 
 $(BIN)/.ember-installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ pytest: $(BIN)/.ember-installed
 # the API reference, fails the build (scripts/docs_hooks.py). `$(BIN)/mkdocs serve` previews it.
 docs: $(BIN)/.ember-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The whole suite on the lowest torch pyproject.toml promises (torch>=X.Y), in .venv-torch-floor (about 4 GB of
+# CUDA wheels, which run on a CPU too): not part of `make test`. docs/versioning.md says what needs a newer torch.
+test-torch-floor:
+	scripts/test_torch_floor.sh
 
 bench: $(BIN)/.ember-installed
 	$(BIN)/python benchmarks/engine_overhead.py

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
+
+from ember._torch_version import FSDP2_TORCH, SHARDED_CHECKPOINT_TORCH, torch_version
 
 # `pytest tests/differential --hypothesis-profile=long`: the differential suite's long run (many more
 # sequences, a new seed each time); its tests read the profile's name and keep their fixed-seed counts otherwise.
@@ -38,6 +41,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``item._nodeid``, which pytest 9.2's node ids do not read. So each worker also lists the process tests
     in a file, and :class:`ProcessTestsOnOneWorker` (the controller's scheduler) reads it.
     """
+    skip_what_this_torch_lacks(items)
     if not config.pluginmanager.hasplugin("xdist"):
         return
     process_tests = []
@@ -90,3 +94,48 @@ class ProcessTestsOnOneWorker:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- torch versions
+
+# The code examples (docstrings of src/ember, code blocks of the docs) cannot carry a mark: one that uses
+# a name of a feature needing a newer torch than pyproject's floor is skipped like a marked test.
+NAMES_NEEDING_NEWER_TORCH = {
+    "shard_model": (FSDP2_TORCH, "FSDP2 sharding"),
+    'strategy="fsdp"': (FSDP2_TORCH, "FSDP2 sharding"),
+    "ShardedSaver": (SHARDED_CHECKPOINT_TORCH, "Saving and loading sharded checkpoints"),
+    "load_sharded_checkpoint": (SHARDED_CHECKPOINT_TORCH, "Saving and loading sharded checkpoints"),
+    "resume_from_latest_sharded": (SHARDED_CHECKPOINT_TORCH, "Saving and loading sharded checkpoints"),
+    "dcp_to_torch_save": (SHARDED_CHECKPOINT_TORCH, "Saving and loading sharded checkpoints"),
+}
+
+
+def _example_code(item: pytest.Item) -> str:
+    """The code of a docstring example (a doctest) or of a docs code block (test_docs' ``source``), else ''."""
+    test = getattr(item, "dtest", None)
+    if test is not None:
+        return "".join(example.source for example in test.examples)
+    callspec = getattr(item, "callspec", None)
+    source = callspec.params.get("source") if callspec is not None else None
+    return source if isinstance(source, str) else ""
+
+
+def skip_what_this_torch_lacks(items: list[pytest.Item]) -> None:
+    """Skip what needs a newer torch than this one, saying which version and for what.
+
+    A test says so with ``@pytest.mark.requires_torch(version, feature)``; a code example by using one
+    of :data:`NAMES_NEEDING_NEWER_TORCH`. The floor run (``scripts/test_torch_floor.sh``) runs the whole
+    suite on pyproject's lowest torch, where such a feature raises a ``RuntimeError`` naming the version
+    (tests/test_torch_version.py tries that on any torch).
+    """
+    installed = torch_version()
+    for item in items:
+        marker = item.get_closest_marker("requires_torch")
+        needs = [tuple(marker.args)] if marker is not None else []
+        code = _example_code(item)
+        needs += [needed for name, needed in NAMES_NEEDING_NEWER_TORCH.items() if name in code]
+        for version, feature in needs:
+            if installed < tuple(int(part) for part in version.split(".")):
+                reason = f"{feature} needs torch>={version}; this is torch {torch.__version__}"
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import ember.distributed as idist
+from ember._torch_version import FSDP2_TORCH
 
 TIMEOUT = 120
 NEVER = 10**6  # no stop: the run ends by max_epochs
@@ -58,6 +59,7 @@ def test_ddp_accumulation_reduces_once_per_step_with_the_synced_weights(
     assert all(torch.equal(ember[0]["weights"][name], ember[1]["weights"][name]) for name in ember[0]["weights"])
 
 
+@pytest.mark.requires_torch(FSDP2_TORCH, "FSDP2 sharding")
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_fsdp_accumulation_reduces_once_per_step_with_the_synced_weights(workers: Any) -> None:
@@ -68,6 +70,7 @@ def test_fsdp_accumulation_reduces_once_per_step_with_the_synced_weights(workers
         assert ember[rank]["reductions"] * 4 == synced[rank]["reductions"] > 0
 
 
+@pytest.mark.requires_torch(FSDP2_TORCH, "FSDP2 sharding")
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_fsdp_run_stopped_mid_window_warns_and_does_not_step_on_unreduced_gradients(workers: Any) -> None:

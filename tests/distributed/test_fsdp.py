@@ -12,11 +12,14 @@ import torch
 from torch import nn
 
 from ember import distributed
+from ember._torch_version import FSDP2_TORCH
 from ember.distributed.auto import auto_model
 from ember.distributed.sharding import default_wrap_modules, gradient_sync, is_sharded, shard_model
 
 # A rank left waiting for a peer (a collective the other rank never reaches) raises after this many seconds.
 TIMEOUT = 120
+# FSDP2 (fully_shard) is public in torch 2.6; on an older torch shard_model raises (tests/test_torch_version.py)
+FSDP2 = pytest.mark.requires_torch(FSDP2_TORCH, "FSDP2 sharding")
 
 
 @pytest.fixture
@@ -31,6 +34,7 @@ def test_unknown_strategy_is_a_value_error() -> None:
         auto_model(nn.Linear(2, 2), strategy="zero3")
 
 
+@FSDP2
 def test_fsdp_on_one_process_warns_and_trains_the_model_unsharded() -> None:
     model = nn.Linear(2, 2)
     with pytest.warns(UserWarning, match="single process .* left unsharded .* torchrun --nproc-per-node=N"):
@@ -41,6 +45,7 @@ def test_fsdp_on_one_process_warns_and_trains_the_model_unsharded() -> None:
     gradient_sync(model, False)  # nothing to switch off on a plain model
 
 
+@FSDP2
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -75,6 +80,7 @@ def test_default_units_are_blocks_with_parameters_or_transformer_layers() -> Non
     assert default_wrap_modules(encoder) == list(encoder.layers)
 
 
+@FSDP2
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_fsdp_training_matches_one_process(workers: Any) -> None:

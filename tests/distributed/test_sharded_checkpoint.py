@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ember import Events, distributed
+from ember._torch_version import FSDP2_TORCH, SHARDED_CHECKPOINT_TORCH
 from ember.handlers import Checkpoint, CorruptCheckpointError, PreemptionHandler
 from ember.handlers.sharded_checkpoint import (
     ShardedSaver,
@@ -30,6 +31,10 @@ from ember.handlers.sharded_checkpoint import (
 # A rank left waiting for a peer (a collective the other rank never reaches) raises after this many seconds.
 TIMEOUT = 120
 HERE = Path(__file__).parent
+# ShardedSaver and the loaders raise on a torch older than these (tests/test_torch_version.py); the tests
+# with 2 ranks shard the model with FSDP2
+pytestmark = pytest.mark.requires_torch(SHARDED_CHECKPOINT_TORCH, "Saving and loading sharded checkpoints")
+FSDP2 = pytest.mark.requires_torch(FSDP2_TORCH, "A sharded checkpoint of an FSDP2 model")
 
 
 @pytest.fixture
@@ -136,6 +141,7 @@ def test_loading_into_other_shapes_is_a_value_error_naming_every_tensor(workers:
     assert_names_every_shape(outcome["strict=False"])  # strict=False loads keys both have; shapes must still fit
 
 
+@FSDP2
 def test_two_ranks_loading_into_other_shapes_get_the_same_value_error(workers: Any, tmp_path: Path) -> None:
     """Two gloo ranks (FSDP): every rank raises the ValueError naming every tensor, and none hangs."""
     outcomes = distributed.spawn(workers.load_into_other_shapes, nprocs=2, args=(str(tmp_path),), timeout=TIMEOUT)
@@ -145,6 +151,7 @@ def test_two_ranks_loading_into_other_shapes_get_the_same_value_error(workers: A
         assert outcome["after"] == 3
 
 
+@FSDP2
 def test_a_save_that_fails_on_rank_zero_fails_on_every_rank_without_a_hang(workers: Any, tmp_path: Path) -> None:
     """Rank 0 cannot create the save's folder: both ranks raise its error at once (rank 1 waited in a barrier)."""
     started = time.monotonic()
@@ -209,6 +216,7 @@ def test_preemption_writes_a_complete_sharded_checkpoint(workers: Any, tmp_path:
 # --------------------------------------------------------------------------- two gloo ranks
 
 
+@FSDP2
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_two_ranks_resume_exactly_and_reshard_to_one_rank_and_back(workers: Any, tmp_path: Path) -> None:
@@ -281,6 +289,7 @@ def _kill_rank_one_during_a_save(folder: Path, mode: str) -> bool:
     return any(name.endswith(".partial") for name in os.listdir(folder))
 
 
+@FSDP2
 @pytest.mark.distributed
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from ember import Engine
+from ember._torch_version import SHARDED_CHECKPOINT_TORCH
 from ember.handlers import (
     Checkpoint,
     find_latest_checkpoint,
@@ -30,7 +31,8 @@ from ember.handlers import (
 )
 from ember.handlers.sharded_checkpoint import MARKER, ShardedSaver
 
-KINDS = ["files", "sharded"]
+SHARDED = pytest.mark.requires_torch(SHARDED_CHECKPOINT_TORCH, "Saving and loading sharded checkpoints")
+KINDS = ["files", pytest.param("sharded", marks=SHARDED)]
 FIND: dict[str, Callable[..., Path | None]] = {
     "files": find_latest_checkpoint,
     "sharded": find_latest_sharded_checkpoint,

@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from ember._torch_version import FSDP2_TORCH, require_torch
 from ember.distributed.auto import register_model_strategy
 from ember.distributed.process import device, get_backend, get_world_size
 
@@ -115,6 +116,7 @@ def shard_model(
     one process and on many.
 
     Raises:
+        RuntimeError: this torch is older than 2.6, whose ``torch.distributed.fsdp`` has ``fully_shard``.
         TypeError: ``model`` is not a ``torch.nn.Module``, or ``wrap_classes`` holds something that
             is not a module class.
         ValueError: none of the model's submodules is of one of ``wrap_classes``, or the model is
@@ -143,6 +145,7 @@ def _shard(
         raise TypeError(f"shard_model takes a torch.nn.Module, got {type(model).__name__}.")
     if not isinstance(reshard_after_forward, bool):
         raise TypeError(f"reshard_after_forward must be True or False, got {reshard_after_forward!r}.")
+    require_torch(FSDP2_TORCH, "Sharding a model with FSDP2 (shard_model, auto_model(strategy='fsdp'))")
     from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, OffloadPolicy, fully_shard
 
     if isinstance(model, FSDPModule):
@@ -220,10 +223,8 @@ def gradient_sync(model: nn.Module, enabled: bool) -> None:
 
     >>> gradient_sync(nn.Linear(1, 1), False)
     """
-    from torch.distributed.fsdp import FSDPModule
-
-    if isinstance(model, FSDPModule):
-        model.set_requires_gradient_sync(enabled)
+    if is_sharded(model):
+        model.set_requires_gradient_sync(enabled)  # type: ignore[operator]
 
 
 def _fully_sharded(

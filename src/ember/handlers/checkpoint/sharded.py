@@ -17,6 +17,7 @@ ranks loads on M ranks, also M = 1 with an unsharded model) and converts them to
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -31,6 +32,7 @@ from torch import nn
 
 from ember import distributed
 from ember._atomic import TEMP_SUFFIX, write_atomic
+from ember._torch_version import SHARDED_CHECKPOINT_TORCH, require_torch
 from ember.handlers.checkpoint.format import CorruptCheckpointError, load_checkpoint
 from ember.handlers.checkpoint.objects import load_objects
 
@@ -39,6 +41,8 @@ __all__ = ["MARKER", "dcp_to_torch_save", "load_sharded_checkpoint", "verify_sha
 #: Name of the completion marker inside a checkpoint folder; a folder without it is never loaded.
 MARKER = "ember-checkpoint.json"
 FORMAT = "ember.sharded-checkpoint"
+#: What :func:`require_torch` names when this torch's DCP lacks what sharded checkpoints use.
+FEATURE = "Saving and loading sharded checkpoints (ShardedSaver, load_sharded_checkpoint, dcp_to_torch_save)"
 
 
 def _hush_single_process_notice() -> None:
@@ -48,7 +52,19 @@ def _hush_single_process_notice() -> None:
     which a ``catch_warnings`` block around the call cannot reach; so a filter for that one message
     is put in place (``filterwarnings`` keeps a single copy of it however often it is added).
     """
-    warnings.filterwarnings("ignore", message=r"torch\.distributed is disabled, unavailable or uninitialized")
+    # torch < 2.7 words it without "disabled, "
+    warnings.filterwarnings("ignore", message=r"torch\.distributed is (disabled, )?unavailable or uninitialized")
+
+
+def _no_dist(function: Any) -> dict[str, Any]:
+    """DCP's ``no_dist`` argument for ``function`` (save, load, async_save), where this torch has it.
+
+    save/load take it from torch 2.7 on, async_save from 2.9. An older DCP works out the same by itself:
+    it runs in one process exactly when no process group is initialised, which is when ember passes ``True``.
+    """
+    if "no_dist" not in inspect.signature(function).parameters:
+        return {}
+    return {"no_dist": not distributed.is_distributed()}
 
 
 def _objects_file(rank: int) -> str:
@@ -244,8 +260,9 @@ def load_sharded_checkpoint(
             from the checkpoint's: other names, or the same names with other shapes (the message
             names every such tensor, with both shapes), whatever ``strict``.
         RuntimeError: DCP failed to read the folder (its ``CheckpointException``, a
-            ``BaseException``, is the cause).
+            ``BaseException``, is the cause); or this torch is older than 2.4.
     """
+    require_torch(SHARDED_CHECKPOINT_TORCH, FEATURE)
     path = Path(path)
     modules, optimizers, others = _split(to_load, "to_load")
     for key, value in others.items():
@@ -285,7 +302,7 @@ def load_sharded_checkpoint(
                 template,
                 checkpoint_id=str(path),
                 planner=DefaultLoadPlanner(allow_partial_load=not strict),
-                no_dist=not distributed.is_distributed(),
+                **_no_dist(load),
             )
         except CheckpointException as error:  # a BaseException: `except Exception` in user code would miss it
             raise RuntimeError(
@@ -315,7 +332,9 @@ def dcp_to_torch_save(checkpoint_dir: str | os.PathLike[str], output_file: str |
 
     Raises:
         FileNotFoundError / CorruptCheckpointError: ``checkpoint_dir`` holds no complete checkpoint.
+        RuntimeError: this torch is older than 2.4.
     """
+    require_torch(SHARDED_CHECKPOINT_TORCH, FEATURE)
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save as convert
 
     source = Path(checkpoint_dir)

@@ -26,11 +26,14 @@ import torch
 
 from ember import distributed
 from ember._atomic import TEMP_SUFFIX, fsync_folder, write_atomic
+from ember._torch_version import SHARDED_CHECKPOINT_TORCH, require_torch
 from ember.handlers.checkpoint.discovery import EXTENSION, checkpoint_folders
 from ember.handlers.checkpoint.sharded import (
+    FEATURE,
     FORMAT,
     MARKER,
     _hush_single_process_notice,
+    _no_dist,
     _objects_file,
     _sharded_state,
     _split,
@@ -64,7 +67,8 @@ class ShardedSaver:
     objects are written by each rank in a small file. ``Checkpoint`` decides on every rank which
     checkpoints to keep, so a ``score_function`` must give the same score on every rank (ember's
     metrics do: they are reduced across ranks). Load with :func:`resume_from_latest_sharded` or
-    :func:`load_sharded_checkpoint`.
+    :func:`load_sharded_checkpoint`. Needs torch 2.4 or newer (a ``RuntimeError`` says so here on an
+    older one); a model sharded with FSDP2 needs torch 2.6.
 
     Example (each rank of a ``torchrun`` job)::
 
@@ -88,6 +92,7 @@ class ShardedSaver:
         create_dir: bool = True,
         require_empty: bool = True,
     ) -> None:
+        require_torch(SHARDED_CHECKPOINT_TORCH, FEATURE)
         if not isinstance(dirname, (str, os.PathLike)):
             raise TypeError(f"dirname must be a path (str or os.PathLike), got {type(dirname).__name__}.")
         if not isinstance(async_save, bool):
@@ -183,7 +188,7 @@ class ShardedSaver:
         if no_dist:
             _hush_single_process_notice()
         if not self.async_save:
-            save(sharded, checkpoint_id=str(temporary), no_dist=no_dist)
+            save(sharded, checkpoint_id=str(temporary), **_no_dist(save))
             finish()
             return
         if self._group is None and not no_dist:
@@ -191,7 +196,7 @@ class ShardedSaver:
 
             # background saves talk on a group of their own, so their messages never interleave with training's
             self._group = dist.new_group(backend="gloo")
-        written = async_save(sharded, checkpoint_id=str(temporary), process_group=self._group, no_dist=no_dist)
+        written = async_save(sharded, checkpoint_id=str(temporary), process_group=self._group, **_no_dist(async_save))
 
         def complete() -> None:
             future: Any = written
