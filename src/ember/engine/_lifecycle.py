@@ -45,6 +45,12 @@ class _Next(enum.Enum):
 
 # Where an interrupted run goes on after each per-iteration event.
 _NEXT_AFTER = (_Next.FETCH, _Next.COUNT, _Next.PROCESS, _Next.ITERATION_END)
+# The state dict's ``iteration_step``: the last event of the iteration under way, where the run goes on within it.
+_LAST_EVENT_BEFORE = {
+    _Next.FETCH: "get_batch_started",
+    _Next.COUNT: "get_batch_completed",
+    _Next.PROCESS: "iteration_started",
+}
 
 
 class _StopSignal(Exception):

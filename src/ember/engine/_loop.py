@@ -35,6 +35,8 @@ from ember.engine.state import State
 if TYPE_CHECKING:
     from ember.engine.engine import Engine
 
+_NO_BATCH = object()
+
 
 class _RunLoop(_HandlerTable):
     """How an engine runs; the part of :class:`~ember.engine.Engine` below its public methods.
@@ -378,11 +380,25 @@ class _RunLoop(_HandlerTable):
                 position %= length
             self._resume_position = 0
             self._open_pass(position)
+            if self._next is _Next.COUNT or self._next is _Next.PROCESS:
+                self._refetch_batch(position)
             if self._init_iter is None:
                 self._init_iter = state.iteration % state.epoch_length if state.epoch_length else state.iteration
         self._epoch_base = state.iteration - (self._init_iter or 0)
         self._init_iter = None
         self._restarted_at = -1
+
+    def _refetch_batch(self, position: int) -> None:
+        """A run resumed from a state saved after its batch was fetched: fetch that batch again, firing nothing."""
+        batch = next(self._data_passes.iterator, _NO_BATCH)  # type: ignore[arg-type]  # just opened
+        if batch is _NO_BATCH:
+            raise ValueError(
+                f"The resumed run's next batch is batch {position} of its pass over the data, but the data has "
+                f"no more than {position} batches. Resume with the data the state was saved with."
+            )
+        self.state.batch, self.state.output = batch, None
+        if self._next is _Next.PROCESS:  # its iteration is counted in state.iteration already
+            self._data_passes.start_iteration -= 1
 
     def _pass_ran_out(self) -> bool:
         """The pass over the data ended before the epoch did; returns whether the epoch ends here.
@@ -434,7 +450,7 @@ class _RunLoop(_HandlerTable):
         """An exception ended the run: note where the epoch and the data stood, so that ``run()`` goes on from there."""
         state = self.state
         if self._next is not _Next.EPOCH:
-            fetched = self._next in (_Next.COUNT, _Next.PROCESS)  # that batch is fetched again
+            fetched = self._next is _Next.PROCESS  # counted in state.iteration already: that batch is fetched again
             if self._data_passes.iterator is not None:
                 self._resume_position = self._data_passes.position(state.iteration) - fetched
             if self._epoch_base is not None:

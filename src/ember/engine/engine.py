@@ -27,7 +27,7 @@ from ember.engine._dispatch import (
     _event_label,
     _same_handler,
 )
-from ember.engine._lifecycle import _misplaced_terminate_epoch, _Next, _Phase, _Stop
+from ember.engine._lifecycle import _LAST_EVENT_BEFORE, _misplaced_terminate_epoch, _Next, _Phase, _Stop
 from ember.engine._loop import _check_process_function, _output_the_batch, _RunLoop
 from ember.engine.events import NEVER, AnyEvent, EventEnum, EventFilter, Events, EventsList, FilteredEvent
 from ember.engine.passes import DataPasses
@@ -501,6 +501,9 @@ class Engine(_RunLoop):
         ``terminated`` (whether ``terminate()`` had ended, or was about to end, the run),
         ``data_position`` (how many batches into its pass over the data the next batch is),
         ``epoch_start_iteration`` (the iteration the current epoch started after),
+        ``iteration_step`` (the last event of an iteration under way: ``"get_batch_started"``,
+        ``"get_batch_completed"``, ``"iteration_started"``, or ``None`` between iterations; a
+        resume fetches a batch already fetched again, without firing its events twice),
         ``get_batch_started`` (whether ``GET_BATCH_STARTED`` had fired for the next batch) and each
         user key. They make a resume exact, wherever the state was saved.
         :meth:`load_state_dict` also reads pytorch-ignite's smaller dict.
@@ -508,7 +511,7 @@ class Engine(_RunLoop):
         state = self.state
         in_epoch = self._next is not _Next.EPOCH
         epoch_base = self._epoch_base if self._epoch_base is not None else state.iteration - (self._init_iter or 0)
-        fetched = self._next in (_Next.COUNT, _Next.PROCESS)  # the batch is refetched on resume
+        counted = self._next is _Next.PROCESS  # the fetched batch is counted in state.iteration already
         iterator_open = self._data_passes.iterator is not None
         saved: dict[str, Any] = {
             "iteration": state.iteration,
@@ -518,8 +521,9 @@ class Engine(_RunLoop):
             "max_iters": state.max_iters,
             "epoch_completed": not in_epoch,
             "terminated": self._phase is _Phase.TERMINATED or self._stop is _Stop.RUN,
-            "data_position": self._data_passes.position(state.iteration) - fetched if iterator_open else 0,
+            "data_position": self._data_passes.position(state.iteration) - counted if iterator_open else 0,
             "epoch_start_iteration": epoch_base if in_epoch else state.iteration,
+            "iteration_step": _LAST_EVENT_BEFORE.get(self._next),
             "get_batch_started": self._next is _Next.FETCH,
         }
         for key in self.state_dict_user_keys:

@@ -21,12 +21,14 @@ class SavedPosition:
     ``native`` is true for ember's own format (both ``iteration`` and ``epoch``), which resumes
     exactly; pytorch-ignite's (one of them) resumes as ignite does. ``next_step`` is ``"epoch"``
     (start the next epoch), ``"iteration_end"`` (an iteration has ended: end the epoch if it was its
-    last, else fire ``GET_BATCH_STARTED`` and fetch the next batch) or ``"fetch"`` (fetch the next
-    batch; its ``GET_BATCH_STARTED`` had fired). ``iter_counter`` is the number of iterations of the
+    last, else fire ``GET_BATCH_STARTED`` and fetch the next batch), ``"fetch"`` (fetch the next
+    batch; its ``GET_BATCH_STARTED`` had fired), ``"count"`` (the batch had been fetched: fetch it
+    again without events, then count the iteration) or ``"process"`` (the iteration had been counted
+    too: fetch its batch again and process it). ``iter_counter`` is the number of iterations of the
     current epoch already run (``None`` in pytorch-ignite's format: ``iteration % epoch_length``);
-    ``data_position`` the number of batches of the current pass already taken (``None``: not saved,
-    derived from the data's length). ``absent_user_keys``: user keys that pytorch-ignite's dict
-    lacks (the engine keeps its values of them, and warns).
+    ``data_position`` the number of batches of the current pass taken before the next (or
+    refetched) one (``None``: not saved, derived from the data's length). ``absent_user_keys``:
+    user keys that pytorch-ignite's dict lacks (the engine keeps its values of them, and warns).
 
     >>> parse_state_dict({"iteration": 5, "epoch_length": 4, "max_epochs": 2}, []).epoch
     1
@@ -151,6 +153,27 @@ def _parse_ignite(
     )
 
 
+# ``iteration_step`` (the last event of the iteration under way) -> what the resumed run does next
+_STEP_AFTER = {
+    None: "iteration_end",  # an iteration ended (maybe the epoch's last: a checkpoint at ITERATION_COMPLETED)
+    "get_batch_started": "fetch",  # fetch the batch, without a second GET_BATCH_STARTED
+    "get_batch_completed": "count",  # fetch the batch again, silently; ITERATION_STARTED and on
+    "iteration_started": "process",  # fetch the batch again, silently; the process function and on
+}
+
+
+def _next_step(iteration_step: Any, get_batch_started: bool) -> str:
+    """What a run resumed within an epoch does first; a dict without ``iteration_step`` is an older ember's."""
+    if iteration_step is None and get_batch_started:
+        return "fetch"
+    if not isinstance(iteration_step, (str, type(None))) or iteration_step not in _STEP_AFTER:
+        raise ValueError(
+            f"state_dict['iteration_step'] must be None or one of {sorted(k for k in _STEP_AFTER if k)}, got "
+            f"{iteration_step!r}. Pass the dict state_dict() saved, unedited."
+        )
+    return _STEP_AFTER[iteration_step]
+
+
 def _parse_native(
     state_dict: Mapping[str, Any],
     epoch_length: int | None,
@@ -203,8 +226,7 @@ def _parse_native(
         max_iters,
         native=True,
         terminated=terminated,
-        # an iteration ended when saved (maybe the epoch's last: a checkpoint at ITERATION_COMPLETED)
-        next_step=("fetch" if flags["get_batch_started"] else "iteration_end") if in_epoch else "epoch",
+        next_step=_next_step(state_dict.get("iteration_step"), flags["get_batch_started"]) if in_epoch else "epoch",
         iter_counter=iteration - epoch_start if in_epoch else 0,
         data_position=0 if terminated else position,
         user_values=values,
