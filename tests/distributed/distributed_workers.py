@@ -14,7 +14,7 @@ import torch
 import ember.distributed as idist
 from ember import Engine, Events
 from ember.engine import create_supervised_trainer
-from ember.handlers import Checkpoint, PreemptionHandler
+from ember.handlers import Checkpoint, EventsDivergedError, EventSyncCheck, PreemptionHandler
 
 # --------------------------------------------------------------------------- collectives and topology
 
@@ -318,19 +318,19 @@ def preempted_at_different_iterations(local_rank: int, folder: str, signal_at: l
 def diverging_engines(local_rank: int) -> str:
     """Rank 1 stops after 2 iterations, rank 0 runs on: EventSyncCheck reports it on both ranks."""
     trainer = Engine(lambda engine, batch: batch)
-    idist.EventSyncCheck().attach(trainer)
+    EventSyncCheck().attach(trainer)
     if idist.get_rank() == 1:
         trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: engine.terminate())
     try:
         trainer.run(range(5), max_epochs=1)
-    except idist.EventsDivergedError as error:
+    except EventsDivergedError as error:
         return str(error)
     return "no error"
 
 
 def same_events(local_rank: int) -> int:
     trainer = Engine(lambda engine, batch: batch)
-    check = idist.EventSyncCheck()
+    check = EventSyncCheck()
     check.attach(trainer)
     trainer.run(range(4), max_epochs=2)
     return check.checks

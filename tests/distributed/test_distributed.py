@@ -19,6 +19,7 @@ import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
 import ember.distributed as idist
+from ember.handlers import EventSyncCheck
 
 # Every multi-process call gets this timeout: a rank left waiting for a peer raises instead of hanging the suite.
 TIMEOUT = 60
@@ -97,7 +98,7 @@ def test_serial_collectives_return_their_input_as_ignite_does() -> None:
             ValueError,
             "got a sampler and shuffle=True",
         ),
-        (lambda: idist.EventSyncCheck(events=[]), ValueError, "at least one event"),
+        (lambda: EventSyncCheck(events=[]), ValueError, "at least one event"),
     ],
 )
 def test_bad_arguments_are_rejected(call: Any, error: type[Exception], match: str) -> None:
