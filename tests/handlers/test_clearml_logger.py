@@ -79,6 +79,32 @@ print("MODELS", json.dumps(models))
 logger.close()
 """
 
+_SETUP = """
+import importlib, sys, warnings
+sys.path.insert(0, {root!r})
+import torch
+from clearml import Task
+Task.set_offline(True)
+engine_module = importlib.import_module(PACKAGE + ".engine")
+logger_utils = importlib.import_module(PACKAGE + ".handlers.logger_utils")
+optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+trainer = engine_module.Engine(lambda engine, batch: None)
+evaluator = engine_module.Engine(lambda engine, batch: None)
+evaluator.add_event_handler(engine_module.Events.COMPLETED, lambda engine: engine.state.metrics.update(a=1.5))
+trainer.add_event_handler(engine_module.Events.EPOCH_COMPLETED, lambda _: evaluator.run([0]))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    logger = logger_utils.setup_trains_logging(
+        trainer, optimizer, evaluator, log_every_iters=2, project_name="ember-test", task_name="setup",
+        auto_resource_monitoring=False,
+    )
+print("RENAMED", any("renamed to setup_clearml_logging" in str(w.message) for w in caught))
+print("CLASS", type(logger).__name__)
+trainer.run([0, 1, 2], max_epochs=2)
+print("FOLDER", logger.get_task().get_offline_mode_folder())
+logger.close()
+"""
+
 
 def _run(script: str, package: str, home: Path, *args: str) -> str:
     home.mkdir()
@@ -105,6 +131,7 @@ def _reports(stdout: str) -> list[tuple[Any, ...]]:
     return reports
 
 
+@pytest.mark.slow
 def test_offline_session_holds_what_ignites_holds(tmp_path: Path) -> None:
     """Scalars, learning rates and histograms reported by ember's handlers equal those of ignite's."""
     ours = _reports(_run(_LOGGING, "ember", tmp_path / "ember"))
@@ -118,6 +145,7 @@ def test_offline_session_holds_what_ignites_holds(tmp_path: Path) -> None:
     assert first_lr[3:] == (1, 0.1)
 
 
+@pytest.mark.slow
 def test_saver_names_models_as_ignites(tmp_path: Path) -> None:
     """ClearML's model slots, names and metadata comments equal ignite's for the same Checkpoint run."""
     outputs = {}
@@ -158,3 +186,17 @@ def test_handlers_check_their_logger_and_input() -> None:
         WeightsHistHandler("model")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="optimizer"):
         OptimizerParamsHandler(torch.zeros(1))  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_setup_trains_logging_reports_what_ignites_reports(tmp_path: Path) -> None:
+    """setup_trains_logging warns about the rename and builds a ClearMLLogger reporting ignite's scalars."""
+    outputs = {package: _run(_SETUP, package, tmp_path / package) for package in ("ember", "ignite")}
+    for stdout in outputs.values():
+        assert "RENAMED True" in stdout and "CLASS ClearMLLogger" in stdout
+    ours, theirs = (_reports(outputs[package]) for package in ("ember", "ignite"))
+    assert sorted(ours, key=repr) == sorted(theirs, key=repr)
+    assert [(report[1:4], report[4]) for report in ours if report[1] == "validation"] == [
+        (("validation", "a", 1), 1.5),
+        (("validation", "a", 2), 1.5),
+    ]

@@ -128,3 +128,28 @@ def test_bad_input_is_a_clear_error() -> None:
         OutputHandler("t", output_transform=float)(Engine(lambda e, b: 1.0), object(), Events.COMPLETED)
     with pytest.raises(TypeError, match="reduction"):
         WeightsScalarHandler(torch.nn.Linear(2, 1), reduction=lambda tensor: tensor)
+
+
+def test_setup_neptune_logging_logs_what_ignites_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """setup_neptune_logging builds a NeptuneLogger from its keywords and appends ignite's series."""
+    series = {}
+    for package in ("ember", "ignite"):
+        folder = tmp_path / package
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        engine_module = importlib.import_module(f"{package}.engine")
+        logger_utils = importlib.import_module(f"{package}.handlers.logger_utils")
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+        trainer = engine_module.Engine(lambda engine, batch: None)
+        evaluator = engine_module.Engine(lambda engine, batch: None)
+        evaluator.add_event_handler(engine_module.Events.COMPLETED, lambda engine: engine.state.metrics.update(a=1.5))
+        trainer.add_event_handler(engine_module.Events.EPOCH_COMPLETED, lambda _, run=evaluator.run: run([0]))
+        logger = logger_utils.setup_neptune_logging(
+            trainer, optimizer, evaluator, log_every_iters=2, project="ember/test", mode="offline"
+        )
+        trainer.run([0, 1, 2], max_epochs=2)
+        logger.close()
+        series[package] = _series(_operations(folder))
+    assert series["ember"] == series["ignite"]
+    assert series["ember"]["validation/a"] == [(1, 1.5), (2, 1.5)]
+    assert [step for step, _ in series["ember"]["lr/group_0"]] == [2, 4, 6]

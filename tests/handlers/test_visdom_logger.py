@@ -107,3 +107,27 @@ def test_another_loggers_handler_fails_when_attached(tmp_path: Path) -> None:
     assert not log.exists() or not [call for call in _plots(log) if call[0] in ("events", "update")]
     with pytest.raises(TypeError, match="logs only through a VisdomLogger"):
         OptimizerParamsHandler(optimizer)(engine, object(), Events.ITERATION_STARTED)
+
+
+def test_setup_visdom_logging_plots_what_ignites_plots(tmp_path: Path) -> None:
+    """setup_visdom_logging builds a VisdomLogger from its keywords and makes ignite's plot calls."""
+    plots = {}
+    for package in ("ember", "ignite"):
+        engine_module = importlib.import_module(f"{package}.engine")
+        logger_utils = importlib.import_module(f"{package}.handlers.logger_utils")
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+        trainer = engine_module.Engine(lambda engine, batch: None)
+        evaluator = engine_module.Engine(lambda engine, batch: None)
+        evaluator.add_event_handler(engine_module.Events.COMPLETED, lambda engine: engine.state.metrics.update(a=1.5))
+        trainer.add_event_handler(engine_module.Events.EPOCH_COMPLETED, lambda _, run=evaluator.run: run([0]))
+        log = tmp_path / f"{package}.log"
+        logger = logger_utils.setup_visdom_logging(
+            trainer, optimizer, evaluator, log_every_iters=2, offline=True, log_to_filename=str(log), num_workers=0
+        )
+        trainer.run([0, 1, 2], max_epochs=2)
+        logger.close()
+        plots[package] = _plots(log)
+    # the x-axis label is str(event): ignite's filtered event prints its filter function's address there
+    assert plots["ember"][0][2] == "FilteredEvent(Events.ITERATION_STARTED, every=2)"
+    assert [call[:2] + call[3:] for call in plots["ember"]] == [call[:2] + call[3:] for call in plots["ignite"]]
+    assert {call[1] for call in plots["ember"] if call[1]} == {"lr/group_0", "validation/a"}

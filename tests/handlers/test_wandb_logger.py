@@ -151,3 +151,45 @@ def test_handler_of_another_logger_is_refused(tmp_path: Path) -> None:
     handler = OutputHandler("training", output_transform=float)
     with pytest.raises(TypeError, match="logs only through a WandBLogger, got object"):
         handler(engine, object(), Events.ITERATION_COMPLETED)
+
+
+def _setup_program(package: str, folder: Path) -> None:
+    """ignite's setup_wandb_logging on a trainer with two optimizers and an evaluator, run for 2 epochs."""
+    engine_module = importlib.import_module(f"{package}.engine")
+    metrics = importlib.import_module(f"{package}.metrics")
+    logger_utils = importlib.import_module(f"{package}.handlers.logger_utils")
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    optimizers = {"a": torch.optim.SGD(model.parameters(), lr=0.1), "b": torch.optim.Adam(model.parameters(), lr=0.01)}
+    data = [(torch.randn(4, 2), torch.randn(4, 1)) for _ in range(3)]
+    trainer = engine_module.Engine(lambda engine, batch: float(engine.state.iteration))
+    metrics.RunningAverage(output_transform=lambda output: output).attach(trainer, "average")
+    evaluator = engine_module.Engine(lambda engine, batch: (model(batch[0]).detach(), batch[1]))
+    metrics.MeanSquaredError().attach(evaluator, "mse")
+    trainer.add_event_handler(engine_module.Events.EPOCH_COMPLETED, lambda _: evaluator.run(data))
+    logger = logger_utils.setup_wandb_logging(
+        trainer,
+        optimizers,
+        {"val": evaluator},
+        log_every_iters=2,
+        project="ember-test",
+        dir=str(folder),
+        settings=wandb.Settings(console="off"),
+    )
+    trainer.run(data, max_epochs=2)
+    logger.close()
+
+
+def test_setup_wandb_logging_logs_what_ignites_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """setup_wandb_logging builds a WandBLogger and logs the same rows as ignite's (evaluators at the iteration)."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    histories = {}
+    for package in ("ember", "ignite"):
+        folder = tmp_path / package
+        folder.mkdir()
+        _setup_program(package, folder)
+        histories[package] = _history(folder)
+    assert histories["ember"] == histories["ignite"]
+    logged = {name for _, values in histories["ember"] for name in values}
+    assert logged == {"training/average", "a/lr/group_0", "b/lr/group_0", "val/mse"}
+    assert [step for step, values in histories["ember"] if "val/mse" in values] == [3, 6]

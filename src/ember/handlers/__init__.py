@@ -59,6 +59,7 @@ from ember.handlers.param_scheduler import (
     ReduceLROnPlateauScheduler,
     create_lr_scheduler_with_warmup,
 )
+from ember.handlers.polyaxon_logger import PolyaxonLogger
 from ember.handlers.preemption import PREEMPTED_EXIT_CODE, PreemptionHandler
 from ember.handlers.profiler import BasicTimeProfiler, HandlersProfiler, HandlersTimeProfiler, HandlerTime, Profile
 from ember.handlers.progress import ProgressBar
@@ -155,6 +156,7 @@ __all__: list[str] = [
     "VisdomLogger",
     "ClearMLLogger",
     "NeptuneLogger",
+    "PolyaxonLogger",
     "BasicTimeProfiler",
     "HandlersProfiler",
     "HandlersTimeProfiler",

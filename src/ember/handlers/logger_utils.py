@@ -10,9 +10,9 @@ logger from ``logger_kwargs`` and logs, as ignite does:
 - each evaluator's metrics (``evaluator_metric_names``) under its key (``validation`` for a single
   evaluator) when it completes, at the trainer's epoch.
 
-ember has TensorBoard and MLflow loggers. ignite's Visdom, Neptune, Weights & Biases, Polyaxon and
-ClearML (Trains) loggers are not in ember yet: their ``setup_*_logging`` raise ``NotImplementedError``
-naming the logger and what to use instead (``docs/migration.md``).
+The Visdom, Neptune, Weights & Biases, Polyaxon and ClearML (Trains) setups build ignite's loggers of
+the same names (``ember.handlers.<name>_logger``) from ``kwargs``; each needs its tracker's package, an
+optional extra (``pip install 'ember[wandb]'`` ...) whose absence is an ImportError naming it.
 """
 
 from __future__ import annotations
@@ -159,19 +159,12 @@ def setup_mlflow_logging(
     return logger
 
 
-def _setup_missing(
+def _setup_tracker(
     logger: str, trainer: Any, optimizers: Any, evaluators: Any, log_every_iters: Any, kwargs: dict[str, Any]
 ) -> Any:
-    """Set up ignite's ``logger`` when ember has it; ``NotImplementedError`` naming it when not."""
-    module, package, function = _MISSING[logger]
-    try:
-        logger_class = getattr(importlib.import_module(f"ember.handlers.{module}"), logger)
-    except (ModuleNotFoundError, AttributeError):
-        raise NotImplementedError(
-            f"{function} needs ignite's {logger} ({package}), which ember does not have yet. Log with "
-            "setup_tb_logging or setup_mlflow_logging (or a CSVLogger/JSONLLogger attached the same way) instead; "
-            "docs/migration.md lists the loggers ember lacks."
-        ) from None
+    """Build ignite's ``logger`` (a tracker's logger, from its ``ember.handlers.<name>_logger`` module) and attach."""
+    # imported when a setup asks for it, so that importing logger_utils loads no tracker's module
+    logger_class = getattr(importlib.import_module(f"ember.handlers.{_TRACKER_MODULES[logger]}"), logger)
     names = {name: kwargs.pop(name, "all") for name in ("trainer_metric_names", "evaluator_metric_names")}
     _check_wiring(trainer, optimizers, evaluators, log_every_iters)
     logger_object = logger_class(**kwargs)
@@ -179,13 +172,13 @@ def _setup_missing(
     return logger_object
 
 
-#: ignite's loggers that ember does not have yet: module, package, and the setup function's name
-_MISSING = {
-    "VisdomLogger": ("visdom_logger", "visdom", "setup_visdom_logging"),
-    "NeptuneLogger": ("neptune_logger", "neptune", "setup_neptune_logging"),
-    "WandBLogger": ("wandb_logger", "wandb", "setup_wandb_logging"),
-    "PolyaxonLogger": ("polyaxon_logger", "polyaxon", "setup_plx_logging"),
-    "ClearMLLogger": ("clearml_logger", "clearml", "setup_clearml_logging"),
+#: the trackers' loggers and their modules in ember.handlers (ignite's module names)
+_TRACKER_MODULES = {
+    "VisdomLogger": "visdom_logger",
+    "NeptuneLogger": "neptune_logger",
+    "WandBLogger": "wandb_logger",
+    "PolyaxonLogger": "polyaxon_logger",
+    "ClearMLLogger": "clearml_logger",
 }
 
 
@@ -196,8 +189,8 @@ def setup_visdom_logging(
     log_every_iters: int | None = 100,
     **kwargs: Any,
 ) -> Any:
-    """ignite's Visdom setup: ``NotImplementedError`` while ember has no ``VisdomLogger``."""
-    return _setup_missing("VisdomLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
+    """A :class:`~ember.handlers.visdom_logger.VisdomLogger` (``kwargs`` go to it), with the usual handlers attached."""
+    return _setup_tracker("VisdomLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
 
 
 def setup_neptune_logging(
@@ -207,8 +200,8 @@ def setup_neptune_logging(
     log_every_iters: int | None = 100,
     **kwargs: Any,
 ) -> Any:
-    """ignite's Neptune setup: ``NotImplementedError`` while ember has no ``NeptuneLogger``."""
-    return _setup_missing("NeptuneLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
+    """A :class:`~ember.handlers.neptune_logger.NeptuneLogger` (``kwargs`` go to it), with the usual handlers."""
+    return _setup_tracker("NeptuneLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
 
 
 def setup_wandb_logging(
@@ -218,8 +211,11 @@ def setup_wandb_logging(
     log_every_iters: int | None = 100,
     **kwargs: Any,
 ) -> Any:
-    """ignite's Weights & Biases setup: ``NotImplementedError`` while ember has no ``WandBLogger``."""
-    return _setup_missing("WandBLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
+    """A :class:`~ember.handlers.wandb_logger.WandBLogger` (``kwargs`` go to ``wandb.init``), with the usual handlers.
+
+    Evaluators are logged at the trainer's iteration (W&B steps must only grow).
+    """
+    return _setup_tracker("WandBLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
 
 
 def setup_plx_logging(
@@ -229,8 +225,8 @@ def setup_plx_logging(
     log_every_iters: int | None = 100,
     **kwargs: Any,
 ) -> Any:
-    """ignite's Polyaxon setup: ``NotImplementedError`` while ember has no ``PolyaxonLogger``."""
-    return _setup_missing("PolyaxonLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
+    """A :class:`~ember.handlers.polyaxon_logger.PolyaxonLogger` (``kwargs`` go to it), with the usual handlers."""
+    return _setup_tracker("PolyaxonLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
 
 
 def setup_clearml_logging(
@@ -240,8 +236,8 @@ def setup_clearml_logging(
     log_every_iters: int | None = 100,
     **kwargs: Any,
 ) -> Any:
-    """ignite's ClearML setup: ``NotImplementedError`` while ember has no ``ClearMLLogger``."""
-    return _setup_missing("ClearMLLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
+    """A :class:`~ember.handlers.clearml_logger.ClearMLLogger` (``kwargs`` go to it), with the usual handlers."""
+    return _setup_tracker("ClearMLLogger", trainer, optimizers, evaluators, log_every_iters, kwargs)
 
 
 def setup_trains_logging(

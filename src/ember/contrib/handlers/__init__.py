@@ -1,5 +1,6 @@
 """pytorch-ignite 0.5's ``ignite.contrib.handlers`` (a deprecated alias there): the same names from ember.handlers."""
 
+from ember.handlers.clearml_logger import ClearMLLogger
 from ember.handlers.loggers import (
     BaseLogger,
     GradsHistHandler,
@@ -13,6 +14,7 @@ from ember.handlers.loggers import (
     global_step_from_engine,
 )
 from ember.handlers.lr_finder import FastaiLRFinder
+from ember.handlers.neptune_logger import NeptuneLogger
 from ember.handlers.param_scheduler import (
     ConcatScheduler,
     CosineAnnealingScheduler,
@@ -22,13 +24,21 @@ from ember.handlers.param_scheduler import (
     PiecewiseLinear,
     create_lr_scheduler_with_warmup,
 )
+from ember.handlers.polyaxon_logger import PolyaxonLogger
 from ember.handlers.profiler import BasicTimeProfiler, HandlersTimeProfiler
 from ember.handlers.progress import ProgressBar
 from ember.handlers.stores import EpochOutputStore
+from ember.handlers.visdom_logger import VisdomLogger
+from ember.handlers.wandb_logger import WandBLogger
 
 __all__ = [
     "BaseLogger",
     "BasicTimeProfiler",
+    "ClearMLLogger",
+    "NeptuneLogger",
+    "PolyaxonLogger",
+    "VisdomLogger",
+    "WandBLogger",
     "ConcatScheduler",
     "CosineAnnealingScheduler",
     "EpochOutputStore",
