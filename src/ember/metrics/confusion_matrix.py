@@ -132,9 +132,9 @@ class ConfusionMatrix(_ClassificationMetric):
             return matrix
         counts = matrix.double()
         if self.normalize == "true":
-            return _ratio(counts, counts.sum(dim=1, keepdim=True).expand_as(counts))
+            return _over(counts, counts.sum(dim=1, keepdim=True))
         if self.normalize == "pred":
-            return _ratio(counts, counts.sum(dim=0, keepdim=True).expand_as(counts))
+            return _over(counts, counts.sum(dim=0, keepdim=True))
         return _ratio(counts, counts.sum().expand_as(counts))
 
 
@@ -160,15 +160,24 @@ def _drop_class(values: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
     return values[keep]
 
 
+def _over(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """``numerator / (denominator + 1e-15)``: 0 where the denominator is 0, and ignite's value to the last bit.
+
+    ignite adds the 1e-15 to every score it derives from a confusion matrix; without it a mean IoU of
+    one half prints 0.5 where ignite's (and its documented example) prints 0.49999999999999994.
+    """
+    return numerator / (denominator + 1e-15)
+
+
 def _iou(matrix: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
     counts = matrix.double()
     diagonal = counts.diagonal()
-    return _drop_class(_ratio(diagonal, counts.sum(dim=1) + counts.sum(dim=0) - diagonal), ignore_index)
+    return _drop_class(_over(diagonal, counts.sum(dim=1) + counts.sum(dim=0) - diagonal), ignore_index)
 
 
 def _dice(matrix: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
     counts = matrix.double()
-    return _drop_class(_ratio(2 * counts.diagonal(), counts.sum(dim=1) + counts.sum(dim=0)), ignore_index)
+    return _drop_class(_over(2.0 * counts.diagonal(), counts.sum(dim=1) + counts.sum(dim=0)), ignore_index)
 
 
 def _mean_of(values: torch.Tensor) -> torch.Tensor:
@@ -210,7 +219,7 @@ def DiceCoefficient(cm: ConfusionMatrix, ignore_index: int | None = None) -> Met
 
 def _accuracy_of(matrix: torch.Tensor) -> torch.Tensor:
     counts = matrix.double()
-    return _ratio(counts.diagonal().sum(), counts.sum())
+    return _over(counts.diagonal().sum(), counts.sum())
 
 
 def cmAccuracy(cm: ConfusionMatrix) -> MetricsLambda:
@@ -221,13 +230,13 @@ def cmAccuracy(cm: ConfusionMatrix) -> MetricsLambda:
 
 def _precision_of(matrix: torch.Tensor, average: bool) -> torch.Tensor:
     counts = matrix.double()
-    per_class = _ratio(counts.diagonal(), counts.sum(dim=0))
+    per_class = _over(counts.diagonal(), counts.sum(dim=0))
     return per_class.mean() if average else per_class
 
 
 def _recall_of(matrix: torch.Tensor, average: bool) -> torch.Tensor:
     counts = matrix.double()
-    per_class = _ratio(counts.diagonal(), counts.sum(dim=1))
+    per_class = _over(counts.diagonal(), counts.sum(dim=1))
     return per_class.mean() if average else per_class
 
 
