@@ -1,7 +1,8 @@
-"""ignite 0.5.5's own docstring examples of the names ember added for the long tail of ignite's API (the
-classification curves and agreement metrics, rec_sys, nlp, gan, the state-parameter schedulers,
-``BatchSizeScheduler``, ``MetricGroup``, ``FastaiLRFinder``, ``EMAHandler``, the ``setup_*_logging``
-helpers), run with ``ignite`` replaced by ``ember``: each prints what it prints with ignite.
+"""ignite 0.5.5's own docstring examples, run with ``ignite`` replaced by ``ember``: each prints what it prints
+with ignite. Covered: the names ember added for the long tail of ignite's API (the classification curves and
+agreement metrics, rec_sys, nlp, gan, the state-parameter schedulers, ``BatchSizeScheduler``, ``MetricGroup``,
+``FastaiLRFinder``, ``EMAHandler``, the ``setup_*_logging`` helpers) and every other testcode example of
+ignite not run by ``test_metrics_ignite_examples.py`` (the last test pins that none is left out).
 
 The examples are read from the installed ignite (the test-only oracle) at test time, never copied here.
 Each ``.. testcode::`` group of a docstring runs in a fresh namespace like the one ignite's docs give
@@ -112,8 +113,8 @@ default_evaluator = Engine(lambda engine, batch: batch)
 default_optimizer = torch.optim.SGD([torch.zeros([1], requires_grad=True)], lr=0.1)
 
 
-def get_default_trainer():
-    return Engine(lambda engine, batch: 0.0)
+def get_default_trainer():  # returns its batch: RunningAverage's examples average it
+    return Engine(lambda engine, batch: batch)
 
 
 default_model = nn.Sequential(OrderedDict([("base", nn.Linear(4, 2)), ("fc", nn.Linear(2, 1))]))
@@ -192,12 +193,42 @@ TESTCODE = {
     "ignite.metrics.gan.fid": ["FID"],
     "ignite.metrics.gan.inception_score": ["InceptionScore"],
 }
+# The names ember had before: their examples run here too, so that every testcode example of ignite runs
+# in this file or in test_metrics_ignite_examples.py (pinned by the last test below).
+EARLIER_TESTCODE = {
+    "ignite.engine.engine": ["Engine.interrupt", "Engine.terminate"],
+    "ignite.handlers.checkpoint": ["ModelCheckpoint"],
+    "ignite.handlers.param_scheduler": [
+        "ConcatScheduler",
+        "CosineAnnealingScheduler",
+        "LRScheduler",
+        "LinearCyclicalScheduler",
+        "ParamGroupScheduler",
+        "PiecewiseLinear",
+        "ReduceLROnPlateauScheduler",
+        "create_lr_scheduler_with_warmup",
+    ],
+    "ignite.metrics.accumulation": ["Average", "GeometricAverage"],
+    "ignite.metrics.accuracy": ["Accuracy"],
+    "ignite.metrics.confusion_matrix": ["ConfusionMatrix", "DiceCoefficient", "IoU", "JaccardIndex", "mIoU"],
+    "ignite.metrics.epoch_metric": ["EpochMetric"],
+    "ignite.metrics.fbeta": ["Fbeta"],
+    "ignite.metrics.loss": ["Loss"],
+    "ignite.metrics.mean_absolute_error": ["MeanAbsoluteError"],
+    "ignite.metrics.mean_squared_error": ["MeanSquaredError"],
+    "ignite.metrics.metrics_lambda": ["MetricsLambda"],
+    "ignite.metrics.precision": ["Precision"],
+    "ignite.metrics.recall": ["Recall"],
+    "ignite.metrics.root_mean_squared_error": ["RootMeanSquaredError"],
+    "ignite.metrics.running_average": ["RunningAverage"],
+    "ignite.metrics.top_k_categorical_accuracy": ["TopKCategoricalAccuracy"],
+}
 PROBES = {"BatchSizeScheduler": PRINT_BATCH_SIZES}
 
 
 def collect_testcode_examples() -> list[Example]:
     examples = []
-    for module, names in TESTCODE.items():
+    for module, names in [*TESTCODE.items(), *EARLIER_TESTCODE.items()]:
         for name in names:
             target = f"{module}:{name}"
             groups = dict.fromkeys(group for kind, group, _ in blocks_of(docstring_of(target)) if kind == "testcode")
@@ -308,11 +339,40 @@ def test_ignites_docstring_example_prints_the_same_with_ember(
     assert printed("ember", example) == expected
 
 
-def test_every_example_of_the_listed_names_is_run() -> None:
-    """A testcode group ignite adds to these docstrings is run here (the list is read, not written)."""
+def ignite_objects_with_testcode() -> set[str]:
+    """``module:qualname`` of every public ignite class, function or method whose docstring has a testcode."""
+    import pkgutil
+
+    import ignite
+
+    found = set()
+    for info in pkgutil.walk_packages(ignite.__path__, "ignite."):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                module = importlib.import_module(info.name)
+            except ImportError:  # an optional package ignite's module needs is not installed here
+                continue
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != info.name:
+                continue
+            members = [(name, obj)]
+            if inspect.isclass(obj):
+                members += [(f"{name}.{attribute}", value) for attribute, value in vars(obj).items()]
+            for qualname, member in members:
+                if not qualname.split(".")[-1].startswith("_") and ".. testcode::" in (inspect.getdoc(member) or ""):
+                    found.add(f"{info.name}:{qualname}")
+    return found
+
+
+def test_every_testcode_example_of_ignite_is_run() -> None:
+    """Every testcode group of ignite's docstrings runs here or in test_metrics_ignite_examples.py (read, not listed)."""
+    from tests.differential.test_metrics_ignite_examples import CASES
+
     run = {(example.target, example.group) for example in EXAMPLES if example.kind == "testcode"}
-    for module, names in TESTCODE.items():
-        for name in names:
-            target = f"{module}:{name}"
-            for kind, group, _ in blocks_of(docstring_of(target)):
-                assert kind != "testcode" or (target, group) in run
+    elsewhere = {name for _, name in CASES}
+    for target in sorted(ignite_objects_with_testcode()):
+        if target.split(":")[1] in elsewhere:
+            continue
+        for kind, group, _ in blocks_of(docstring_of(target)):
+            assert kind != "testcode" or (target, group) in run, f"ignite's {target} example {group} is not run"
