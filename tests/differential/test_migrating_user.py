@@ -6,10 +6,13 @@ The script is the kind ignite's docs and examples teach: scikit-learn's digits (
 ``ignite.contrib.engines.common.setup_common_training_handlers`` (checkpoints, a learning-rate schedule,
 running averages, progress bars), ``save_best_model_by_val_score``, ``add_early_stopping_by_val_score``, a
 ``ProgressBar`` on the evaluator and a ``TensorboardLogger`` with output and optimizer handlers, for 3
-epochs. It is text, run by ``exec`` once per library, so the ember run is exactly the ignite script with
+epochs. A second script takes the LR finder, an EMA model, the new metrics and a resume through the same
+comparison. Each is text, run by ``exec`` once per library, so the ember run is exactly the ignite script with
 the imports renamed. Compared: the lines it prints (metrics per epoch), the files it writes (names, and
 the tensors each checkpoint holds), the scalars the TensorBoard files hold, the engines' counters and the
-final weights, bit for bit.
+final weights, bit for bit. What the progress bars draw is not compared: ember draws nothing on a stderr
+that is not a terminal (docs/migration.md); ``tests/contrib/test_engines_common.py`` compares the bars on a
+terminal.
 
 ignite's quick start itself (two evaluators, EarlyStopping, ModelCheckpoint) is
 ``tests/differential/test_programs.py::test_the_program_gives_ignites_results``.
@@ -109,14 +112,93 @@ print("done", state.epoch, state.iteration, "best:", type(best.last_checkpoint).
 # that a resume continues at the next batch (docs/migration.md, "ember's own state dict resumes exactly")
 IGNITE_ENGINE_STATE_KEYS = ("epoch_length", "iteration", "max_epochs")
 
+# The second script: the LR-finder notebook's steps (find, apply the suggestion), an EMA model with its own
+# evaluator, metric arithmetic and the new metrics in one evaluator, gen_save_best_models_by_val_score,
+# setup_tb_logging plus weight and gradient handlers on ignite's contrib import paths, then a resume from
+# the last checkpoint with Checkpoint.load_objects into a fresh trainer.
+LR_FINDER_EMA_AND_RESUME = """import torch, math
+from pathlib import Path
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
-def run_script(library: str, folder: Path) -> dict[str, Any]:
-    """Run the script with ``ignite`` renamed to ``library``; what it printed, wrote and trained."""
+from ignite.contrib.engines import common
+from ignite.contrib.handlers import ProgressBar, TensorboardLogger
+from ignite.contrib.handlers.tensorboard_logger import (
+    GradsScalarHandler, OptimizerParamsHandler, OutputHandler, WeightsHistHandler, WeightsScalarHandler,
+)
+from ignite.engine import Events, create_supervised_evaluator, create_supervised_trainer
+from ignite.handlers import Checkpoint, DiskSaver, EMAHandler, FastaiLRFinder, global_step_from_engine
+from ignite.metrics import Accuracy, Loss, Precision, Recall, ConfusionMatrix, ClassificationReport, ROC_AUC, CohenKappa
+from ignite.utils import manual_seed, to_onehot
+
+manual_seed(3)
+digits = load_digits()
+images = torch.tensor(digits.data, dtype=torch.float32) / 16.0
+labels = torch.tensor(digits.target)
+train_loader = DataLoader(TensorDataset(images[:640], labels[:640]), batch_size=32, shuffle=True)
+val_loader = DataLoader(TensorDataset(images[1400:], labels[1400:]), batch_size=100)
+model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+criterion = nn.CrossEntropyLoss()
+trainer = create_supervised_trainer(model, optimizer, criterion)
+
+# LR finder as the notebook does, then apply the suggestion
+lr_finder = FastaiLRFinder()
+with lr_finder.attach(trainer, to_save={"model": model, "optimizer": optimizer}, end_lr=1.0) as finder_trainer:
+    finder_trainer.run(train_loader)
+print("suggestion", lr_finder.lr_suggestion())
+lr_finder.apply_suggested_lr(optimizer)
+print("lr", optimizer.param_groups[0]["lr"], "iter after finder", trainer.state.iteration)
+
+ema = EMAHandler(model, momentum=0.01)
+ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
+P, R = Precision(average=False), Recall(average=False)
+metrics = {"acc": Accuracy(), "loss": Loss(criterion), "f1": (P * R * 2 / (P + R)).mean(),
+           "kappa": CohenKappa(output_transform=lambda o: (o[0].argmax(1), o[1])),
+           "report": ClassificationReport(output_dict=True),
+           "cm": ConfusionMatrix(10)}
+evaluator = create_supervised_evaluator(model, metrics=metrics)
+ema_evaluator = create_supervised_evaluator(ema.ema_model, metrics={"acc": Accuracy()})
+
+@trainer.on(Events.EPOCH_COMPLETED)
+def validate(engine):
+    m = evaluator.run(val_loader).metrics
+    e = ema_evaluator.run(val_loader).metrics
+    print(engine.state.epoch, round(m["acc"], 6), round(m["loss"], 6), round(float(m["f1"]), 6), m["kappa"],
+          m["report"]["macro avg"], int(m["cm"].trace()), e["acc"], engine.state.ema_momentum)
+
+common.setup_common_training_handlers(trainer, to_save={"model": model, "trainer": trainer, "ema": ema.ema_model},
+    output_path=str(OUTPUT / "ckpt"), save_every_iters=10, stop_on_nan=True, clear_cuda_cache=True,
+    with_pbars=False, n_saved=1)
+best = common.gen_save_best_models_by_val_score(DiskSaver(str(OUTPUT / "best"), require_empty=False),
+    evaluator, {"model": model, "ema": ema.ema_model}, "acc", n_saved=1, trainer=trainer, tag="val")
+tb = common.setup_tb_logging(str(OUTPUT / "tb"), trainer, optimizer, evaluators={"val": evaluator}, log_every_iters=5)
+tb.attach(trainer, WeightsScalarHandler(model), Events.EPOCH_COMPLETED)
+tb.attach(trainer, GradsScalarHandler(model, reduction=torch.norm), Events.ITERATION_COMPLETED(every=10))
+trainer.run(train_loader, max_epochs=2)
+tb.close()
+print("best", Path(best.last_checkpoint).name, trainer.state.iteration)
+
+# resume: a fresh trainer loads the last checkpoint and runs one epoch more
+ckpt = sorted((OUTPUT / "ckpt").iterdir())[-1]
+print("ckpt", ckpt.name)
+trainer2 = create_supervised_trainer(model, optimizer, criterion)
+Checkpoint.load_objects({"model": model, "trainer": trainer2}, torch.load(ckpt, weights_only=True))
+print("resumed at", trainer2.state.epoch, trainer2.state.iteration)
+trainer2.run(train_loader, max_epochs=3)
+print("done", trainer2.state.epoch, trainer2.state.iteration, float(sum(p.sum() for p in model.parameters())))
+"""
+SCRIPTS = {"common_handlers_pbar_tensorboard": SCRIPT, "lr_finder_ema_and_resume": LR_FINDER_EMA_AND_RESUME}
+
+
+def run_script(library: str, folder: Path, script: str = SCRIPT) -> dict[str, Any]:
+    """Run ``script`` with ``ignite`` renamed to ``library``; what it printed, wrote and trained."""
     namespace: dict[str, Any] = {"OUTPUT": folder, "__name__": "__main__"}
     printed = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        exec(compile(SCRIPT.replace("ignite", library), f"<{library} script>", "exec"), namespace)
+        exec(compile(script.replace("ignite", library), f"<{library} script>", "exec"), namespace)
     files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
     checkpoints = {
         name: torch.load(folder / name, weights_only=True) for name in files if name.endswith((".pt", ".pth"))
@@ -160,10 +242,11 @@ def assert_same(actual: Any, expected: Any, where: str) -> None:
         assert actual == expected, where
 
 
-def test_the_ignite_script_gives_the_same_output_with_ember_imports(tmp_path: Path) -> None:
-    expected = run_script("ignite", tmp_path / "ignite")
-    actual = run_script("ember", tmp_path / "ember")
-    assert len(expected["printed"]) == 4 and expected["printed"][-1].startswith("done 3 ")  # it ran 3 epochs
-    assert any(tag.startswith("validation/") for tag in expected["scalars"])
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_the_ignite_script_gives_the_same_output_with_ember_imports(name: str, tmp_path: Path) -> None:
+    expected = run_script("ignite", tmp_path / "ignite", SCRIPTS[name])
+    actual = run_script("ember", tmp_path / "ember", SCRIPTS[name])
+    assert expected["printed"][-1].startswith("done 3 ")  # the script ran to its end, 3 epochs
+    assert any(tag.startswith(("validation/", "val/")) for tag in expected["scalars"])
     for key in ("printed", "files", "counters", "scalars", "checkpoints", "weights"):
         assert_same(actual[key], expected[key], key)
