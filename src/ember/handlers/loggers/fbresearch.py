@@ -1,10 +1,12 @@
 """pytorch-ignite's ``FBResearchLogger``: one progress line per logged iteration, in the FAIR research style.
 
 The lines go to any object with an ``info(message)`` method (a :class:`logging.Logger`): no extra
-package is needed. They read, for a trainer named ``"Train"``::
+package is needed. They read, for a trainer named ``"Train"`` with ``show_output=True`` and an optimizer
+(the empty parts, here the state attributes and the GPU memory of a CPU run, keep their delimiters, as in
+ignite)::
 
     Train: start epoch [1/2]
-    Epoch [1/2]  [10/20]:  ETA: 0:00:01  lr: 0.10000  loss: 0.6931  Iter time: 0.0100 s  Data prep time: 0.0001 s
+    Epoch [1/2]  [10/20]:  ETA: 0:00:01  lr: 0.10000  loss: 0.6931    Iter time: 0.0100 s  Data prep time: 0.0001 s
     Train: Epoch [1/2]  Total time: 0:00:00  (0.0101 s / it)
     Train: run completed  Total time: 0:00:00
 """
