@@ -24,6 +24,7 @@ import contextlib
 import importlib
 import inspect
 import io
+import logging
 import re
 import textwrap
 import warnings
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. (?P<kind>testcode|code-block|code)::\s*(?P<argument>\S*)\s*$")
 PLACEHOLDER = re.compile(r"^(?P<name>\w+) = \.\.\.\s*$", re.MULTILINE)
@@ -47,6 +49,8 @@ class Example:
     probe: str = ""  # code of this file's run after the example (before a `.close()` if there is one)
     after: str = ""  # code of this file's run after the example, to read back what it wrote
     skip: str = ""  # why the example cannot run here
+    echo: bool = True  # a code block's bare expressions print their value (a REPL's habit)
+    logs: bool = False  # what the example logs to stderr is compared too, times masked
 
     @property
     def id(self) -> str:
@@ -260,17 +264,52 @@ CODE_BLOCKS = [
         after=READ_MLFLOW_METRICS,
     ),
     Example("ignite.handlers.ema_handler:EMAHandler", "code-block", "0", skip="not valid Python (a dict of pairs)"),
-    Example("ignite.handlers.ema_handler:EMAHandler", "code-block", "1", skip="needs a CUDA device"),
+    Example("ignite.handlers.fbresearch_logger:FBResearchLogger", "code-block", "0", echo=False, logs=True),
+    Example("ignite.handlers.ema_handler:EMAHandler", "code-block", "1", skip="needs a CUDA device; step_fn, run(...)"),
     Example("ignite.handlers.ema_handler:EMAHandler", "code-block", "2", skip="placeholders build_generator(...)"),
     Example("ignite.metrics.frequency:Frequency", "code-block", "0", skip="prints a rate per second of wall time"),
     Example("ignite.metrics.gpu_info:GpuInfo", "code-block", "0", skip="needs an NVIDIA GPU"),
-    Example("ignite.handlers.logger_utils:setup_visdom_logging", "code-block", "0", skip="needs a visdom server"),
-    Example("ignite.handlers.logger_utils:setup_wandb_logging", "code-block", "0", skip="needs a wandb account"),
-    Example("ignite.handlers.logger_utils:setup_clearml_logging", "code-block", "0", skip="needs a ClearML server"),
-    Example("ignite.handlers.logger_utils:setup_neptune_logging", "code-block", "0", skip="neptune not installed"),
-    Example("ignite.handlers.logger_utils:setup_plx_logging", "code-block", "0", skip="polyaxon not installed"),
+    Example(
+        "ignite.handlers.logger_utils:setup_visdom_logging",
+        "code-block",
+        "0",
+        skip="needs a visdom server (tests/handlers/test_visdom_logger.py)",
+    ),
+    Example(
+        "ignite.handlers.logger_utils:setup_wandb_logging",
+        "code-block",
+        "0",
+        skip="a wandb run (offline: tests/handlers/test_wandb_logger.py)",
+    ),
+    Example(
+        "ignite.handlers.logger_utils:setup_clearml_logging",
+        "code-block",
+        "0",
+        skip="a ClearML task (offline: tests/handlers/test_clearml_logger.py)",
+    ),
+    Example(
+        "ignite.handlers.logger_utils:setup_neptune_logging",
+        "code-block",
+        "0",
+        skip="neptune not installed (tests/handlers/test_neptune_logger.py)",
+    ),
+    Example(
+        "ignite.handlers.logger_utils:setup_plx_logging",
+        "code-block",
+        "0",
+        skip="polyaxon not installed (tests/handlers/test_polyaxon_logger.py)",
+    ),
 ]
 EXAMPLES = collect_testcode_examples() + CODE_BLOCKS
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Any:
+    """Both libraries run on one intra-op thread: on a busy 2-core machine two threads make every step slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run_echoing(code: str, namespace: dict[str, Any]) -> None:
@@ -305,20 +344,38 @@ def printed(library: str, example: Example) -> tuple[str, str | None]:
         blocks[-1] = with_probe(blocks[-1], example.probe)
     if example.after:
         blocks.append(example.after)
-    output = io.StringIO()
+    output, logged = io.StringIO(), io.StringIO()
     raised = None
-    with warnings.catch_warnings(), contextlib.redirect_stdout(output):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(output), contextlib.redirect_stderr(logged):
         warnings.simplefilter("ignore")
         try:
             for text in blocks:
                 text = text.replace("ignite", library)
-                if example.kind == "code-block":
+                if example.kind == "code-block" and example.echo:
                     run_echoing(text, namespace)
                 else:
                     exec(text, namespace)
         except Exception as error:  # the same failure is expected of ember
             raised = type(error).__name__
-    return output.getvalue(), raised
+        finally:
+            remove_handlers_writing_to(logged)
+    return output.getvalue() + (without_times(logged.getvalue()) if example.logs else ""), raised
+
+
+def remove_handlers_writing_to(stream: io.StringIO) -> None:
+    """Detach the logging handlers an example's ``setup_logger`` pointed at ``stream`` (loggers are global)."""
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger):
+            for handler in list(logger.handlers):
+                if getattr(handler, "stream", None) is stream:
+                    logger.removeHandler(handler)
+
+
+def without_times(text: str) -> str:
+    """Log lines with their clock times and durations masked: the rest must be equal."""
+    text = re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "<when> ", text, flags=re.MULTILINE)
+    text = re.sub(r"\b\d+:\d\d:\d\d\b", "<h:mm:ss>", text)
+    return re.sub(r"\b\d+\.\d+ s\b", "<seconds> s", text)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[example.id for example in EXAMPLES])

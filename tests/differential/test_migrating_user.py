@@ -192,6 +192,15 @@ print("done", trainer2.state.epoch, trainer2.state.iteration, float(sum(p.sum() 
 SCRIPTS = {"common_handlers_pbar_tensorboard": SCRIPT, "lr_finder_ema_and_resume": LR_FINDER_EMA_AND_RESUME}
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Any:
+    """Both libraries run on one intra-op thread: on a busy 2-core machine two threads make every step slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_script(library: str, folder: Path, script: str = SCRIPT) -> dict[str, Any]:
     """Run ``script`` with ``ignite`` renamed to ``library``; what it printed, wrote and trained."""
     namespace: dict[str, Any] = {"OUTPUT": folder, "__name__": "__main__"}
