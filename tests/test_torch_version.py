@@ -73,9 +73,10 @@ def test_a_feature_of_a_newer_torch_names_itself_and_the_version(monkeypatch: py
 
 def test_fsdp2_sharding_on_an_older_torch_is_a_clear_error(floor_torch: tuple[int, int]) -> None:
     """Raised when wired, on one process too, before any FSDP2 import could fail inside torch."""
-    if floor_torch >= (2, 6):
+    needed = torch_versions.FSDP2_TORCH
+    if floor_torch >= tuple(int(part) for part in needed.split(".")):
         pytest.skip("the floor has FSDP2")
-    message = r"Sharding a model with FSDP2 \(shard_model, auto_model\(strategy='fsdp'\)\) needs torch>=2\.6"
+    message = rf"^Sharding a model with FSDP2 \(shard_model, auto_model\(strategy='fsdp'\)\) needs torch>={needed}, but"
     with pytest.raises(RuntimeError, match=message):
         shard_model(nn.Linear(2, 2))
     with pytest.raises(RuntimeError, match=message):

@@ -17,8 +17,10 @@ import torch
 __all__ = ["FSDP2_TORCH", "SHARDED_CHECKPOINT_TORCH", "require_torch", "torch_version"]
 
 #: FSDP2 (``shard_model``, ``auto_model(strategy="fsdp")``): ``torch.distributed.fsdp.fully_shard``,
-#: ``FSDPModule`` and ``OffloadPolicy`` are public from torch 2.6 on.
-FSDP2_TORCH = "2.6"
+#: ``FSDPModule`` and ``OffloadPolicy`` are public from torch 2.6 on, but 2.6's FSDP2 cannot run on the CPU
+#: (gloo): its collectives call ``record_event`` on a ``torch.cpu.Stream``, which has it from 2.7 on. ember's
+#: tests of FSDP2 run on the CPU, so 2.7 is the first version they pass on, and the one ember asks for.
+FSDP2_TORCH = "2.7"
 #: Sharded checkpoints (``ShardedSaver``, ``load_sharded_checkpoint``, ``dcp_to_torch_save``): torch 2.3's
 #: DCP has no partial load (``DefaultLoadPlanner(allow_partial_load=...)``) and its ``async_save`` needs
 #: a process group; from 2.4 on they work in one process and on several, on a plain or DDP model

@@ -116,7 +116,7 @@ def shard_model(
     one process and on many.
 
     Raises:
-        RuntimeError: this torch is older than 2.6, whose ``torch.distributed.fsdp`` has ``fully_shard``.
+        RuntimeError: this torch is older than 2.7 (FSDP2's ``fully_shard``, on the CPU too).
         TypeError: ``model`` is not a ``torch.nn.Module``, or ``wrap_classes`` holds something that
             is not a module class.
         ValueError: none of the model's submodules is of one of ``wrap_classes``, or the model is
