@@ -26,6 +26,7 @@ import inspect
 import io
 import logging
 import re
+import sys
 import textwrap
 import warnings
 from dataclasses import dataclass
@@ -51,10 +52,13 @@ class Example:
     skip: str = ""  # why the example cannot run here
     echo: bool = True  # a code block's bare expressions print their value (a REPL's habit)
     logs: bool = False  # what the example logs to stderr is compared too, times masked
+    raises: str = ""  # the exception ignite's own run of the example raises (none unless named here)
 
     @property
     def id(self) -> str:
-        name = self.target.split(":")[1]
+        module, name = self.target.split(":")
+        if module.endswith("_logger") and self.kind == "code-block":  # the loggers' handlers share names
+            name = f"{module.rsplit('.', 1)[1]}.{name}"
         suffix = "" if self.group == "default" else f"[{self.group}]"
         return f"{name}{suffix}" + (f" (skipped: {self.skip})" if self.skip else "")
 
@@ -126,38 +130,51 @@ manual_seed(666)
 """
 
 # What the handler examples assume is "already defined": a small regression and its engines.
+# What the handler examples assume is "already defined": a small classifier (its last layer named "fc", as the
+# whitelist examples expect), its engines with the "nll" and "accuracy" metrics they log, and a data loader.
 TRAINING_SETUP = """
 from torch.utils.data import DataLoader, TensorDataset
 
-model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+model = nn.Sequential(OrderedDict([("base", nn.Linear(4, 8)), ("relu", nn.ReLU()), ("fc", nn.Linear(8, 3))]))
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-dataloader = DataLoader(TensorDataset(torch.randn(256, 4), torch.randn(256, 1)), batch_size=8)
-trainer = create_supervised_trainer(model, optimizer, nn.MSELoss())
-evaluator = create_supervised_evaluator(model, metrics={"mse": MeanSquaredError()})
+dataloader = DataLoader(TensorDataset(torch.randn(256, 4), torch.randint(0, 3, (256,))), batch_size=8)
+trainer = create_supervised_trainer(model, optimizer, nn.CrossEntropyLoss())
+evaluator = create_supervised_evaluator(model, metrics={"nll": Loss(nn.CrossEntropyLoss()), "accuracy": Accuracy()})
 lr_finder = FastaiLRFinder()
 """
 
 RUN_TRAINER_WITH_VALIDATION = """
 validation = trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda: evaluator.run(dataloader))
-state = trainer.run(dataloader, max_epochs=2)
+state = trainer.run(dataloader, max_epochs=2, epoch_length=8)
 print(trainer.state.iteration, evaluator.state.metrics)
 """
 
-READ_TENSORBOARD_SCALARS = """
+READ_TENSORBOARD = """
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from pathlib import Path
+
+for value in list(globals().values()):  # an example that does not close its logger has unflushed events
+    if type(value).__name__ in ("TensorboardLogger", "TensorBoardLogger"):
+        value.close()
 
 for folder in sorted({path.parent for path in Path("experiments/tb_logs").rglob("events.out.tfevents.*")}):
     events = EventAccumulator(str(folder))
     events.Reload()
     for tag in sorted(events.Tags()["scalars"]):
         print(tag, [(event.step, round(event.value, 12)) for event in events.Scalars(tag)])
+    for tag in sorted(events.Tags()["histograms"]):
+        histograms = [(event.step, event.histogram_value) for event in events.Histograms(tag)]
+        print(tag, [(step, value.num, round(value.sum, 9), round(value.max, 9)) for step, value in histograms])
 """
 
 # ember names MLflow metrics "validation/mse" where ignite writes "validation mse" (deliberate: docs/migration.md,
 # "MLflow names are train/loss ... as in TensorBoard"); the values and steps must be ignite's.
 READ_MLFLOW_METRICS = """
 from pathlib import Path
+
+import mlflow
+
+mlflow.end_run()  # an example that does not close its logger leaves its run active
 
 for metrics in sorted(Path("mlruns").glob("*/*/metrics")):
     for path in sorted(path for path in metrics.rglob("*") if path.is_file()):
@@ -241,7 +258,8 @@ def collect_testcode_examples() -> list[Example]:
 
 
 CODE_BLOCKS = [
-    Example("ignite.metrics.metric_group:MetricGroup", "code-block", "0"),
+    # ignite's example gives NLLLoss class indices as predictions: both libraries raise torch's ValueError
+    Example("ignite.metrics.metric_group:MetricGroup", "code-block", "0", raises="ValueError"),
     Example("ignite.handlers.lr_finder:FastaiLRFinder", "code-block", "0"),
     Example(
         "ignite.handlers.lr_finder:FastaiLRFinder.attach",
@@ -254,7 +272,7 @@ CODE_BLOCKS = [
         "code-block",
         "0",
         probe=RUN_TRAINER_WITH_VALIDATION,
-        after=READ_TENSORBOARD_SCALARS,
+        after=READ_TENSORBOARD,
     ),
     Example(
         "ignite.handlers.logger_utils:setup_mlflow_logging",
@@ -300,7 +318,53 @@ CODE_BLOCKS = [
         skip="polyaxon not installed (tests/handlers/test_polyaxon_logger.py)",
     ),
 ]
-EXAMPLES = collect_testcode_examples() + CODE_BLOCKS
+NO_WHITELISTED_PARAMETER = "a whitelist selecting no parameter is refused when built (docs/migration.md, Loggers)"
+LOGGER_SKIPS = {
+    ("tensorboard_logger", "TensorboardLogger", "0"): "not valid Python (an unmatched ')')",
+    ("tensorboard_logger", "TensorboardLogger", "1"): "uses update_fn, which it does not define",
+    ("tensorboard_logger", "TensorboardLogger", "3"): "misspells evaluator as evalutator",
+    ("tensorboard_logger", "OutputHandler", "2"): "a fragment: no tb_logger, no state attributes alpha and beta",
+    ("tensorboard_logger", "OutputHandler", "3"): "defines a function and runs nothing",
+    ("tensorboard_logger", "WeightsHistHandler", "2"): NO_WHITELISTED_PARAMETER,
+    ("tensorboard_logger", "GradsHistHandler", "2"): NO_WHITELISTED_PARAMETER,
+    ("mlflow_logger", "MLflowLogger", "0"): "not valid Python (an unmatched ')')",
+    ("mlflow_logger", "MLflowLogger", "2"): "misspells evaluator as evalutator",
+    ("mlflow_logger", "OutputHandler", "2"): "a fragment: no mlflow_logger, no state attributes alpha and beta",
+    ("mlflow_logger", "OutputHandler", "3"): "defines a function and runs nothing",
+}
+LOGGER_CODE_BLOCKS = {
+    "tensorboard_logger": (
+        READ_TENSORBOARD,
+        {
+            "TensorboardLogger": "0123",
+            "OutputHandler": "0123",
+            "OptimizerParamsHandler": "0",
+            "WeightsScalarHandler": "012",
+            "WeightsHistHandler": "012",
+            "GradsScalarHandler": "012",
+            "GradsHistHandler": "012",
+        },
+    ),
+    "mlflow_logger": (
+        READ_MLFLOW_METRICS,
+        {"MLflowLogger": "012", "OutputHandler": "0123", "OptimizerParamsHandler": "0"},
+    ),
+}
+LOGGER_EXAMPLES = [
+    Example(
+        f"ignite.handlers.{module}:{name}",
+        "code-block",
+        group,
+        probe=RUN_TRAINER_WITH_VALIDATION,
+        after=after,
+        skip=LOGGER_SKIPS.get((module, name, group), ""),
+        raises="TypeError" if (name, group) == ("OutputHandler", "1") else "",  # it passes metrics= for metric_names=
+    )
+    for module, (after, names) in LOGGER_CODE_BLOCKS.items()
+    for name, groups in names.items()
+    for group in groups
+]
+EXAMPLES = collect_testcode_examples() + CODE_BLOCKS + LOGGER_EXAMPLES
 
 
 @pytest.fixture(autouse=True)
@@ -313,12 +377,16 @@ def _one_torch_thread() -> Any:
 
 
 def run_echoing(code: str, namespace: dict[str, Any]) -> None:
-    """Run ``code`` statement by statement; a bare expression's value is printed as the REPL prints it."""
+    """Run ``code`` statement by statement; a bare expression's value is printed as the REPL prints it.
+
+    A default ``object.__repr__`` is printed as ``<ClassName object>``: its address and the module that
+    defines the class (``ignite.engine.events`` or ``ember.engine._dispatch``) are not the library's output.
+    """
     for statement in ast.parse(code).body:
         if isinstance(statement, ast.Expr):
             value = eval(compile(ast.Expression(statement.value), "<example>", "eval"), namespace)
             if value is not None:
-                print(repr(value))
+                print(re.sub(r"<[\w.]*?(\w+) object at 0x[0-9a-f]+>", r"<\1 object>", repr(value)))
         else:
             exec(compile(ast.Module([statement], type_ignores=[]), "<example>", "exec"), namespace)
 
@@ -359,6 +427,8 @@ def printed(library: str, example: Example) -> tuple[str, str | None]:
             raised = type(error).__name__
         finally:
             remove_handlers_writing_to(logged)
+            if "mlflow" in sys.modules:  # a run the example started and did not end (it raised) is ended here
+                sys.modules["mlflow"].end_run()
     return output.getvalue() + (without_times(logged.getvalue()) if example.logs else ""), raised
 
 
@@ -386,13 +456,19 @@ def test_ignites_docstring_example_prints_the_same_with_ember(
     if example.skip:
         pytest.skip(example.skip)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow's ./mlruns folder, read back by the test
-    for library in ("ignite", "ember"):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+
+    def in_own_folder(library: str) -> None:
         (tmp_path / library).mkdir()
-    monkeypatch.chdir(tmp_path / "ignite")
+        monkeypatch.chdir(tmp_path / library)
+        # mlflow's runs in an mlruns folder there, read back by the test (mlflow caches a store per URI)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / library / "mlruns").as_uri())
+
+    in_own_folder("ignite")
     expected = printed("ignite", example)
+    assert expected[1] == (example.raises or None), f"ignite's {example.id} example raised {expected[1]}"
     assert expected[0].strip() or expected[1], f"ignite's {example.id} example shows nothing"
-    monkeypatch.chdir(tmp_path / "ember")
+    in_own_folder("ember")
     assert printed("ember", example) == expected
 
 
