@@ -38,6 +38,7 @@ import ember.engine
 import ember.handlers
 import ember.handlers.checkpoint
 import ember.handlers.timing
+from ember._torch_version import torch_version
 
 LONG = settings.get_current_profile_name() == "long"
 
@@ -939,7 +940,17 @@ def test_lr_scheduler_wrapping_torch_schedulers(torch_name: str, event: str, gro
     assert close(actual, expected)
 
 
-@pytest.mark.parametrize("torch_name", ["StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR"])
+# ignite 0.5.5's simulate_values reloads the schedulers' states with torch.load(weights_only=True); before torch 2.4
+# OneCycleLR's state holds its annealing function as a bound method, which that load refuses: ignite fails there
+# (ember does not), so with OneCycleLR there is nothing to compare before torch 2.4
+IGNITE_SIMULATES_ONE_CYCLE = torch_version() >= (2, 4)
+ONE_CYCLE = pytest.param(
+    "OneCycleLR",
+    marks=pytest.mark.requires_torch("2.4", "ignite 0.5.5's simulate_values of a OneCycleLR (its weights-only reload)"),
+)
+
+
+@pytest.mark.parametrize("torch_name", ["StepLR", "ExponentialLR", "CosineAnnealingLR", ONE_CYCLE])
 def test_lr_scheduler_simulate_values(torch_name: str) -> None:
     def simulate(library: Any) -> Any:
         opt = optimizer()
@@ -989,6 +1000,8 @@ def test_create_lr_scheduler_with_warmup(
 
     expected, actual = both(schedule_run, build, iterations, groups=groups, epoch_length=5)
     assert close(actual, expected)
+    if after == "OneCycleLR" and not IGNITE_SIMULATES_ONE_CYCLE:
+        return
 
     def simulated(library: Any) -> Any:
         values: list[Any] = [None] * iterations

@@ -14,7 +14,10 @@ from ember import Events
 from ember.engine import create_supervised_trainer
 
 SAMPLES_PER_BATCH = 4  # per rank
-_ORIGINAL_REDUCE_SCATTER = getattr(dist, "reduce_scatter_single", None)
+# what FSDP2 reduces gradients with: dist.reduce_scatter_single on the torch CI runs (2.13), reduce_scatter_tensor
+# on the older ones (2.7 has no reduce_scatter_single)
+_REDUCE_SCATTER = "reduce_scatter_single" if hasattr(dist, "reduce_scatter_single") else "reduce_scatter_tensor"
+_ORIGINAL_REDUCE_SCATTER = getattr(dist, _REDUCE_SCATTER)
 
 
 def _model() -> nn.Module:
@@ -47,7 +50,7 @@ def _count_ddp_reductions(model: nn.Module) -> list[int]:
 
 
 def _count_fsdp_reductions() -> list[int]:
-    """FSDP2 reduces gradients with reduce_scatter_single (torch >= 2.13): count its calls in this process."""
+    """Count the calls of the collective FSDP2 reduces gradients with (``_REDUCE_SCATTER``) in this process."""
     count = [0]
     original = _ORIGINAL_REDUCE_SCATTER
 
@@ -55,7 +58,7 @@ def _count_fsdp_reductions() -> list[int]:
         count[0] += 1
         return original(*args, **kwargs)
 
-    dist.reduce_scatter_single = counting
+    setattr(dist, _REDUCE_SCATTER, counting)
     return count
 
 
@@ -109,7 +112,7 @@ def compare(local_rank: int, strategy: str, steps: int, epochs: int, epoch_lengt
     """ember's trainer, then the synced reference, in the same process group."""
     ember = train(local_rank, strategy, False, steps, epochs, epoch_length, stop)
     if strategy == "fsdp":
-        dist.reduce_scatter_single = _ORIGINAL_REDUCE_SCATTER
+        setattr(dist, _REDUCE_SCATTER, _ORIGINAL_REDUCE_SCATTER)
     synced = train(local_rank, strategy, True, steps, epochs, epoch_length, stop)
     return {"ember": ember, "synced": synced}
 
@@ -121,6 +124,6 @@ def fsdp_stopped_mid_window(local_rank: int) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ember = train(local_rank, "fsdp", False, 4, 1, 8, 6)
-    dist.reduce_scatter_single = _ORIGINAL_REDUCE_SCATTER
+    setattr(dist, _REDUCE_SCATTER, _ORIGINAL_REDUCE_SCATTER)
     synced = train(local_rank, "fsdp", True, 4, 1, 8, 4)
     return {"ember": ember, "synced": synced, "warnings": [str(warning.message) for warning in caught]}
