@@ -1070,6 +1070,9 @@ BIT_EXACT: dict[str, tuple[Make, str]] = {
     "RunningAverage(tensor)": (lambda lib: lib.RunningAverage(output_transform=lambda x: x), "scalar"),
     "RunningAverage(number)": (lambda lib: lib.RunningAverage(output_transform=lambda x: x), "number"),
     "EpochMetric": (lambda lib: lib.EpochMetric(lambda p, y: ((p - y) ** 2).mean(), check_compute_fn=False), "pair"),
+    # F-beta with ignite's arithmetic: P·R over beta²·P + R + 1e-15 (the count form differed in the last bits)
+    "Fbeta(beta=1)": (lambda lib: lib.Fbeta(beta=1.0), "scores"),
+    "Fbeta(beta=0.5, average=False)": (lambda lib: lib.Fbeta(beta=0.5, average=False), "scores"),
 }
 
 

@@ -358,8 +358,9 @@ def _fbeta_of(beta: float, precision: torch.Tensor, recall: torch.Tensor) -> tor
 class Fbeta(_ClassCounts):
     """The F-beta score: ``(1 + beta²)·P·R / (beta²·P + R)``; ``beta=1`` gives F1.
 
-    Computed per class from the counts (``(1 + beta²)·TP / (beta²·actual + predicted)``, the same
-    value), as scikit-learn's ``fbeta_score``, then averaged per ``average``:
+    Computed per class from that class's precision and recall, with ignite's ``1e-15`` added to the
+    denominator (so the value is ignite's to the last bit, and scikit-learn's ``fbeta_score`` up to
+    rounding), then averaged per ``average``:
 
     - ``True`` (the default, as ignite's): the mean over classes of the per-class F-beta; for
       binary inputs the positive class's F-beta;
@@ -505,9 +506,11 @@ class Fbeta(_ClassCounts):
         return super().compute_from(state)
 
     def _per_class(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        beta2 = self.beta**2
-        denominator = beta2 * state["actual_positives"] + state["predicted_positives"]
-        return _ratio((1 + beta2) * state["true_positives"], denominator)
+        # from the per-class precision and recall, as ignite computes it, so that the value is ignite's to the
+        # last bit (the count form (1 + beta²)·TP / (beta²·actual + predicted) is equal only up to rounding)
+        precision = _ratio(state["true_positives"], state["predicted_positives"])
+        recall = _ratio(state["true_positives"], state["actual_positives"])
+        return _fbeta_of(self.beta, precision, recall)
 
 
 def _fbeta_from_values(beta: float, average: bool, precision: torch.Tensor, recall: torch.Tensor) -> Any:
