@@ -31,7 +31,9 @@ class ConfusionMatrix(_ClassificationMetric):
             (each column divided by its sum).
         output_transform, device, skip_unrolling: see :class:`~ember.metrics.Metric`.
         normalize: ember's (and scikit-learn's) spelling of the same: None, ``"all"``, ``"true"``
-            (rows sum to 1) or ``"pred"`` (columns sum to 1). An all-zero row or column stays 0.
+            (rows sum to 1) or ``"pred"`` (columns sum to 1). An all-zero row or column stays 0. The
+            normalisations ignite has (``"samples"``, ``"recall"``/``"true"``, ``"precision"``/``"pred"``)
+            are float32 tensors, as ignite's; ``"all"`` is float64.
         task, threshold: see :class:`Accuracy`.
 
     The helpers :func:`IoU`, :func:`mIoU`, :func:`DiceCoefficient`, :func:`cmAccuracy`,
@@ -126,11 +128,12 @@ class ConfusionMatrix(_ClassificationMetric):
     def compute_from(self, state: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The matrix (rows: true class, columns: predicted class), normalised per ``normalize``."""
         matrix = state["matrix"]
+        # ignite's normalisations are float32, as ignite's (float64 here printed 0.19999999999999996 for its 0.2)
         if self.average == "samples":
-            return matrix.double() / state["examples"].clamp(min=1)
+            return matrix.float() / state["examples"].clamp(min=1)
         if self.normalize is None:
             return matrix
-        counts = matrix.double()
+        counts = matrix.double() if self.normalize == "all" else matrix.float()
         if self.normalize == "true":
             return _over(counts, counts.sum(dim=1, keepdim=True))
         if self.normalize == "pred":
