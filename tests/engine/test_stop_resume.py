@@ -250,3 +250,46 @@ def test_a_state_saved_after_iteration_started_resumes_by_processing_that_batch(
     seen, rows = _stopped_and_resumed(Events.ITERATION_STARTED, "interrupt")
     assert seen == [10, 11, 12, 13]
     assert rows == ["started 1", "started 2", "started 3", "started 4"]
+
+
+def test_deterministic_engine_resumed_after_a_fetch_draws_the_random_numbers_of_the_run_that_went_on() -> None:
+    """The saved random state is restored after the batch is fetched again, as it was saved: after the fetch.
+
+    The data draws a random number per item (a random augmentation would): restored before the fetch,
+    the process function would draw other numbers than the run that went on.
+    """
+    import torch
+    from torch.utils.data import Dataset
+
+    from ember.engine import DeterministicEngine
+
+    class Augmented(Dataset[float]):
+        def __len__(self) -> int:
+            return 6
+
+        def __getitem__(self, index: int) -> float:
+            torch.rand(1)  # the augmentation's draw
+            return float(index)
+
+    def run(stop_event: Events | None) -> list[tuple[float, float]]:
+        drawn: list[tuple[float, float]] = []
+
+        def step(engine: Engine, batch: Any) -> None:
+            drawn.append((float(batch[0]), round(float(torch.rand(1)), 6)))
+
+        loader = DataLoader(Augmented(), batch_size=1, shuffle=True)
+        torch.manual_seed(0)
+        engine = DeterministicEngine(step)
+        if stop_event is not None:
+            engine.add_event_handler(stop_event(once=3), lambda e: e.interrupt())
+        engine.run(loader, max_epochs=2)
+        if stop_event is not None:
+            resumed = DeterministicEngine(step)
+            resumed.load_state_dict(engine.state_dict())
+            torch.manual_seed(123)  # another process: its own random state, replaced by the saved one
+            resumed.run(DataLoader(Augmented(), batch_size=1, shuffle=True))
+        return drawn
+
+    uninterrupted = run(None)
+    assert run(Events.GET_BATCH_COMPLETED) == uninterrupted
+    assert run(Events.ITERATION_STARTED) == uninterrupted

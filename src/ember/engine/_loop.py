@@ -379,9 +379,10 @@ class _RunLoop(_HandlerTable):
             elif length:  # a pass used up when saved: a new one (drawing its shuffle once, as ignite's resume)
                 position %= length
             self._resume_position = 0
-            self._open_pass(position)
             if self._next is _Next.COUNT or self._next is _Next.PROCESS:
                 self._refetch_batch(position)
+            else:
+                self._open_pass(position)
             if self._init_iter is None:
                 self._init_iter = state.iteration % state.epoch_length if state.epoch_length else state.iteration
         self._epoch_base = state.iteration - (self._init_iter or 0)
@@ -389,16 +390,32 @@ class _RunLoop(_HandlerTable):
         self._restarted_at = -1
 
     def _refetch_batch(self, position: int) -> None:
-        """A run resumed from a state saved after its batch was fetched: fetch that batch again, firing nothing."""
-        batch = next(self._data_passes.iterator, _NO_BATCH)  # type: ignore[arg-type]  # just opened
+        """A run resumed from a state saved after its batch was fetched: open the pass at that batch, fetch it again.
+
+        No event fires. Once it is fetched, :meth:`_batch_refetched` lets a subclass restore what was
+        saved after the fetch (DeterministicEngine: the random state).
+        """
+        counted = self._next is _Next.PROCESS  # the batch's iteration is counted in state.iteration already
+        self.state.iteration -= counted  # the pass opens as it did, before that iteration
+        try:
+            self._open_pass(position)
+            batch = next(self._data_passes.iterator, _NO_BATCH)  # type: ignore[arg-type]  # just opened
+        finally:
+            self.state.iteration += counted
         if batch is _NO_BATCH:
             raise ValueError(
                 f"The resumed run's next batch is batch {position} of its pass over the data, but the data has "
                 f"no more than {position} batches. Resume with the data the state was saved with."
             )
         self.state.batch, self.state.output = batch, None
-        if self._next is _Next.PROCESS:  # its iteration is counted in state.iteration already
-            self._data_passes.start_iteration -= 1
+        self._batch_refetched()
+
+    def _batch_refetched(self) -> None:
+        """Called once a resumed run has fetched again the batch it had fetched when its state was saved."""
+
+    def _refetching(self) -> bool:
+        """Whether the pass being opened is that of a resumed run about to fetch again its saved batch."""
+        return self._next is _Next.COUNT or self._next is _Next.PROCESS
 
     def _pass_ran_out(self) -> bool:
         """The pass over the data ended before the epoch did; returns whether the epoch ends here.

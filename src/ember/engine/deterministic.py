@@ -300,6 +300,9 @@ class DeterministicEngine(Engine):
             return
         restore_rng_states(saved)  # ember's dict, or pytorch-ignite's list
 
+    def _batch_refetched(self) -> None:
+        self._restore_loaded_rng_states()  # as they were when the state was saved, after that batch's fetch
+
     def _forget_loaded_rng_states(self) -> None:
         self._loaded_rng_states = None
 
@@ -404,7 +407,9 @@ class _SeededPasses:
                 self._batch_sampler._draw_ahead()
         else:
             iterator = iterate_from(data, position)
-        if position:
+        if engine._refetching():
+            pass  # the batch fetched when the state was saved is fetched again first: see _batch_refetched
+        elif position:
             engine._restore_loaded_rng_states()  # as they were when this position was saved
         else:
             engine._forget_loaded_rng_states()  # a pass's start is reproduced by its seed
