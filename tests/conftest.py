@@ -15,6 +15,13 @@ from hypothesis import HealthCheck, settings
 
 from ember._torch_version import FSDP2_TORCH, SHARDED_CHECKPOINT_TORCH, torch_version
 
+# One intra-op thread per test process, and per process a test starts (spawned ranks, torchrun, scripts
+# inherit OMP_NUM_THREADS). The suite runs on two xdist workers on two cores, and its tensors are tiny: with
+# torch's default of a thread per core, the workers' OpenMP threads spin against each other and a small
+# batch_norm took 24 ms instead of 0.03 (the differential supervised test: 66 s, now a few).
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
+
 # `pytest tests/differential --hypothesis-profile=long`: the differential suite's long run (many more
 # sequences, a new seed each time); its tests read the profile's name and keep their fixed-seed counts otherwise.
 settings.register_profile(
