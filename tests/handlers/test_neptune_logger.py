@@ -104,8 +104,9 @@ def _is_checkpoint(path: Path, model: torch.nn.Module) -> bool:
     return torch.equal(state["weight"], model.weight.detach()) if isinstance(state, dict) else False
 
 
-def test_logger_reads_and_writes_fields() -> None:
+def test_logger_reads_and_writes_fields(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``logger[key]`` is the run's field (debug mode keeps fields in memory, where they can be fetched)."""
+    monkeypatch.chdir(tmp_path)  # neptune keeps a .neptune/ folder in the working directory even in debug mode
     logger = NeptuneLogger(project="ember/test", mode="debug", capture_hardware_metrics=False)
     logger["parameters/lr"] = 0.5
     assert logger["parameters/lr"].fetch() == 0.5
