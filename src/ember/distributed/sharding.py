@@ -116,7 +116,7 @@ def shard_model(
     one process and on many.
 
     Raises:
-        RuntimeError: this torch is older than 2.7 (FSDP2's ``fully_shard``, on the CPU too).
+        RuntimeError: this torch is older than 2.9 (the first whose FSDP2 ember's tests pass on).
         TypeError: ``model`` is not a ``torch.nn.Module``, or ``wrap_classes`` holds something that
             is not a module class.
         ValueError: none of the model's submodules is of one of ``wrap_classes``, or the model is

@@ -68,7 +68,7 @@ class ShardedSaver:
     checkpoints to keep, so a ``score_function`` must give the same score on every rank (ember's
     metrics do: they are reduced across ranks). Load with :func:`resume_from_latest_sharded` or
     :func:`load_sharded_checkpoint`. Needs torch 2.4 or newer (a ``RuntimeError`` says so here on an
-    older one); a model sharded with FSDP2 needs torch 2.7.
+    older one); a model sharded with FSDP2 needs torch 2.9.
 
     Example (each rank of a ``torchrun`` job)::
 
