@@ -27,7 +27,6 @@ import io
 import logging
 import re
 import sys
-import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +34,8 @@ from typing import Any
 
 import pytest
 import torch
+from tests.differential.ignite_docstrings import blocks_of
 
-DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. (?P<kind>testcode|code-block|code)::\s*(?P<argument>\S*)\s*$")
 PLACEHOLDER = re.compile(r"^(?P<name>\w+) = \.\.\.\s*$", re.MULTILINE)
 
 
@@ -69,30 +68,6 @@ def docstring_of(target: str) -> str:
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return inspect.getdoc(obj) or ""
-
-
-def blocks_of(docstring: str) -> list[tuple[str, str, str]]:
-    """``(kind, group, code)`` of each ``testcode`` or ``code-block``/``code`` directive (options skipped)."""
-    lines = docstring.splitlines()
-    found: list[tuple[str, str, str]] = []
-    index = 0
-    while index < len(lines):
-        match = DIRECTIVE.match(lines[index])
-        index += 1
-        if not match:
-            continue
-        indent = len(match.group("indent"))
-        while index < len(lines) and (not lines[index].strip() or lines[index].strip().startswith(":")):
-            index += 1
-        body: list[str] = []
-        while index < len(lines) and (
-            not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > indent
-        ):
-            body.append(lines[index])
-            index += 1
-        kind = "testcode" if match.group("kind") == "testcode" else "code-block"
-        found.append((kind, match.group("argument") or "default", textwrap.dedent("\n".join(body)).strip()))
-    return found
 
 
 def example_code(example: Example) -> list[str]:

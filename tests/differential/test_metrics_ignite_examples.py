@@ -13,13 +13,12 @@ import contextlib
 import importlib
 import inspect
 import io
-import re
-import textwrap
 import warnings
 from typing import Any
 
 import pytest
 import torch
+from tests.differential.ignite_docstrings import blocks_of_testcode
 
 EXAMPLES: dict[str, list[str]] = {
     "metrics.regression": [
@@ -58,30 +57,6 @@ EXAMPLES: dict[str, list[str]] = {
     "metrics.fairness": ["SelectionRate", "DemographicParityDifference", "SubgroupAccuracyDifference"],
 }
 CASES = [(module, name) for module, names in EXAMPLES.items() for name in names]
-DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. testcode::")
-
-
-def example_blocks(docstring: str) -> list[str]:
-    """The bodies of the docstring's ``.. testcode::`` blocks (options and blank lines skipped)."""
-    lines = docstring.splitlines()
-    blocks: list[str] = []
-    index = 0
-    while index < len(lines):
-        match = DIRECTIVE.match(lines[index])
-        index += 1
-        if not match:
-            continue
-        directive_indent = len(match.group("indent"))
-        while index < len(lines) and (not lines[index].strip() or lines[index].strip().startswith(":")):
-            index += 1
-        body: list[str] = []
-        while index < len(lines) and (
-            not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > directive_indent
-        ):
-            body.append(lines[index])
-            index += 1
-        blocks.append(textwrap.dedent("\n".join(body)).strip())
-    return blocks
 
 
 def printed(library: str, blocks: list[str]) -> str:
@@ -101,7 +76,7 @@ def printed(library: str, blocks: list[str]) -> str:
 @pytest.mark.parametrize(("module", "name"), CASES, ids=[name for _, name in CASES])
 def test_ignites_docstring_example_prints_the_same_with_ember(module: str, name: str) -> None:
     docstring = inspect.getdoc(getattr(importlib.import_module(f"ignite.{module}"), name)) or ""
-    blocks = example_blocks(docstring)
+    blocks = blocks_of_testcode(docstring)
     assert blocks, f"ignite's {name} has no example to run"
     expected = printed("ignite", blocks)
     assert expected.strip(), f"ignite's {name} example prints nothing"
