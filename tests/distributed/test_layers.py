@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,6 @@ import ember.handlers
 
 PACKAGE = Path(ember.__file__).parent
 HIGHER = ("ember.engine", "ember.data", "ember.metrics", "ember.supervised", "ember.handlers", "ember.contrib")
-# the one deliberate exception: the deprecated alias of the handler that moved out (goes in ember 0.4)
-DEPRECATED_ALIAS = ("debug.py", "ember.handlers")
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
@@ -38,7 +36,7 @@ def test_no_distributed_module_imports_a_higher_layer() -> None:
         f"{path.name}:{line} imports {name}"
         for path in sorted((PACKAGE / "distributed").glob("*.py"))
         for name, line in _imports(path)
-        if name.startswith(HIGHER) and not (path.name == DEPRECATED_ALIAS[0] and name.startswith(DEPRECATED_ALIAS[1]))
+        if name.startswith(HIGHER)
     ]
     assert upward == []
 
@@ -71,18 +69,13 @@ def test_importing_distributed_loads_no_higher_layer() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_event_sync_check_moved_to_handlers_with_deprecated_aliases() -> None:
+def test_event_sync_check_is_a_handler() -> None:
+    """EventSyncCheck (added after ember 0.1.0, never released in ember.distributed) lives in ember.handlers only."""
     from ember.handlers.event_sync import EventsDivergedError, EventSyncCheck
 
     assert ember.handlers.EventSyncCheck is EventSyncCheck
+    assert ember.handlers.EventsDivergedError is EventsDivergedError
     assert "EventSyncCheck" not in idist.__all__ and "EventSyncCheck" in ember.handlers.__all__
-    with pytest.warns(DeprecationWarning, match=r"ember.distributed.EventSyncCheck is deprecated .* ember.handlers"):
-        assert idist.EventSyncCheck is EventSyncCheck
-    with pytest.warns(DeprecationWarning, match=r"ember.distributed.debug.EventsDivergedError is deprecated"):
-        from ember.distributed.debug import EventsDivergedError as old
-
-    assert old is EventsDivergedError
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
-            idist.nothing_here  # noqa: B018
+    assert not hasattr(idist, "EventSyncCheck")
+    with pytest.raises(ImportError):
+        importlib.import_module("ember.distributed.debug")

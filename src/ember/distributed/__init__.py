@@ -16,8 +16,6 @@ unchanged with one process or many.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ember.distributed.auto import (
     DistributedProxySampler,
     auto_dataloader,
@@ -37,7 +35,6 @@ from ember.distributed.collectives import (
     one_rank_first,
     one_rank_only,
 )
-from ember.distributed.debug import _moved_name
 from ember.distributed.decide import decide_on_rank
 from ember.distributed.environment import show_config
 from ember.distributed.launch import Parallel, RankRaisedError, finalize, initialize, spawn
@@ -104,8 +101,3 @@ __all__ = [
     "spawn",
     "sync",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """``EventSyncCheck`` and ``EventsDivergedError`` moved to :mod:`ember.handlers` (deprecated aliases here)."""
-    return _moved_name(__name__, name)
