@@ -141,3 +141,31 @@ def test_load_state_dict_in_the_middle_of_a_run(lib: Any) -> None:
             engine.run([0, 1])
         return
     assert engine.run([0, 1]).iteration == 3  # the second batch ran as iteration 3
+
+
+def _printed_state(lib: Any, supervised: bool) -> str:
+    import torch
+
+    torch.manual_seed(0)
+    data = [(torch.randn(4, 2), torch.randn(4, 1)) for _ in range(3)]
+    if supervised:
+        model = torch.nn.Linear(2, 1)
+        engine = lib.create_supervised_trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.MSELoss())
+    else:
+        engine = lib.Engine(lambda engine, batch: batch[0].sum())
+    engine.add_event_handler(lib.Events.EPOCH_COMPLETED, lambda engine: setattr(engine.state, "best_epoch", 1))
+    engine.run(data, max_epochs=2)
+    return repr(engine.state).replace(repr(engine.state.output), "<output>")
+
+
+def test_a_printed_state_reads_as_ignites() -> None:
+    """``print(engine.state)`` gives ignite's lines; a supervised trainer's adds ember's three fields at the end."""
+    assert _printed_state(ember_engine, supervised=False) == _printed_state(ignite_engine, supervised=False)
+    ours = _printed_state(ember_engine, supervised=True).splitlines()
+    theirs = _printed_state(ignite_engine, supervised=True).splitlines()
+    assert [line for line in ours if line not in theirs] == [
+        "\toptimizer_step: 6",
+        "\tscaler: <class 'NoneType'>",
+        "\tgrad_scaler: <class 'NoneType'>",
+    ]
+    assert [line for line in ours if line in theirs] == theirs

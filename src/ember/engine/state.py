@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -76,9 +77,19 @@ class State:
         return int(getattr(self, attribute))
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{name}={value!r}" if name != "batch" and name != "output" else f"{name}=<{type(value).__name__}>"
-            for name, value in vars(self).items()
-            if name not in ("dataloader", "event_to_attr")
-        )
-        return f"State({fields})"
+        """ignite's layout, so a program that prints ``engine.state`` prints what it printed with ignite.
+
+        ``State:`` then one tab-indented ``name: value`` line per attribute (handlers' own included); a
+        value other than a number or a string shows as its type, as ignite shows it (``output`` and
+        ``batch`` would otherwise print whole tensors).
+
+        >>> print(repr(State(iteration=3)).splitlines()[:4])
+        ['State:', '\\titeration: 3', '\\tepoch: 0', "\\tepoch_length: <class 'NoneType'>"]
+        """
+        lines = ["State:"]
+        for name, value in vars(self).items():
+            if name == "event_to_attr":  # per engine in ember, a class attribute in ignite: not shown there
+                continue
+            shown = value if isinstance(value, (numbers.Number, str)) else type(value)
+            lines.append(f"\t{name}: {shown}")
+        return "\n".join(lines) + "\n"
