@@ -25,7 +25,12 @@ from typing import Any
 from ember.engine import Engine, Events
 from ember.handlers._attach import check_attach
 from ember.handlers.param_scheduler import BaseParamScheduler
-from ember.handlers.param_scheduler._base import _check_bool, _record_value, _refuse_second_registration
+from ember.handlers.param_scheduler._base import (
+    _check_bool,
+    _milestone_pairs,
+    _record_value,
+    _refuse_second_registration,
+)
 
 __all__ = [
     "ExpStateScheduler",
@@ -204,24 +209,7 @@ class PiecewiseLinearStateScheduler(StateParamScheduler):
             )
         if not milestones_values:
             raise ValueError("milestones_values is empty. Give at least one (event_index, value) pair.")
-        milestones: list[int] = []
-        values: list[Any] = []
-        for pair in milestones_values:
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise ValueError(
-                    f"milestones_values must hold (event_index, value) pairs, got {pair!r}. "
-                    "Pass e.g. [(0, 1.0), (100, 0.0)]."
-                )
-            milestone, value = pair
-            if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
-                raise TypeError(f"A milestone must be a whole number of events, got {milestone!r} in {pair!r}.")
-            if milestones and milestone < milestones[-1]:
-                raise ValueError(
-                    f"Milestones must not decrease, but {milestone} comes after {milestones[-1]}. "
-                    "Sort milestones_values by event index."
-                )
-            milestones.append(int(milestone))
-            values.append(_real("A milestone's value", value))
+        milestones, values = _milestone_pairs(milestones_values, _real, "[(0, 1.0), (100, 0.0)]")
         self.milestones = milestones
         self.values = values
         #: the segment of the last value (ignite's state-dict key; kept so state dicts load both ways)

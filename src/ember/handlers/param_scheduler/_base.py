@@ -6,8 +6,8 @@ import copy
 import math
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch.optim import Optimizer
@@ -15,11 +15,38 @@ from torch.optim import Optimizer
 from ember.engine import Engine, Events
 from ember.handlers._attach import check_attach
 
+ValueT = TypeVar("ValueT")
+
 
 def _check_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise TypeError(f"{name} must be a finite number, got {name}={value!r} ({type(value).__name__}).")
     return float(value)
+
+
+def _milestone_pairs(
+    milestones_values: Sequence[Any], check_value: Callable[[str, Any], ValueT], example: str
+) -> tuple[list[int], list[ValueT]]:
+    """The milestones (whole, non-decreasing event indices) and their values (each passed through
+    ``check_value``) of a list of ``(event_index, value)`` pairs; ``example`` is shown in the errors."""
+    milestones: list[int] = []
+    values: list[ValueT] = []
+    for pair in milestones_values:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(
+                f"milestones_values must hold (event_index, value) pairs, got {pair!r}. Pass e.g. {example}."
+            )
+        milestone, value = pair
+        if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
+            raise TypeError(f"A milestone must be a whole number of events, got {milestone!r} in {pair!r}.")
+        if milestones and milestone < milestones[-1]:
+            raise ValueError(
+                f"Milestones must not decrease, but {milestone} comes after {milestones[-1]}. "
+                "Sort milestones_values by event index."
+            )
+        milestones.append(int(milestone))
+        values.append(check_value("A milestone's value", value))
+    return milestones, values
 
 
 def _check_bool(name: str, value: Any) -> bool:

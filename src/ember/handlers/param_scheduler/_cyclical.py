@@ -11,7 +11,7 @@ from typing import Any
 from torch.optim import Optimizer
 
 from ember.engine import Engine
-from ember.handlers.param_scheduler._base import ParamScheduler, _check_bool, _check_number
+from ember.handlers.param_scheduler._base import ParamScheduler, _check_bool, _check_number, _milestone_pairs
 
 
 class PiecewiseLinear(ParamScheduler):
@@ -40,24 +40,7 @@ class PiecewiseLinear(ParamScheduler):
                 f"milestones_values must be a non-empty list of (event_index, value) pairs, got {milestones_values!r}. "
                 "Pass e.g. [(0, 0.0), (100, 0.1)]."
             )
-        milestones: list[int] = []
-        values: list[float] = []
-        for pair in milestones_values:
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise ValueError(
-                    f"milestones_values must hold (event_index, value) pairs, got {pair!r}. "
-                    "Pass e.g. [(0, 0.0), (100, 0.1)]."
-                )
-            milestone, value = pair
-            if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
-                raise TypeError(f"A milestone must be a whole number of events, got {milestone!r} in {pair!r}.")
-            if milestones and milestone < milestones[-1]:
-                raise ValueError(
-                    f"Milestones must not decrease, but {milestone} comes after {milestones[-1]}. "
-                    "Sort milestones_values by event index."
-                )
-            milestones.append(int(milestone))
-            values.append(_check_number("A milestone's value", value))
+        milestones, values = _milestone_pairs(milestones_values, _check_number, "[(0, 0.0), (100, 0.1)]")
         self.milestones = milestones
         self.values = values
         self._state_attrs += ["milestones", "values"]
