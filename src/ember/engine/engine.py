@@ -513,6 +513,8 @@ class Engine(_RunLoop):
         epoch_base = self._epoch_base if self._epoch_base is not None else state.iteration - (self._init_iter or 0)
         counted = self._next is _Next.PROCESS  # the fetched batch is counted in state.iteration already
         iterator_open = self._data_passes.iterator is not None
+        # no pass open: the position a loaded state (or a failure) left for the next pass to start at
+        pending = self._resume_position or 0
         saved: dict[str, Any] = {
             "iteration": state.iteration,
             "epoch": state.epoch,
@@ -521,7 +523,7 @@ class Engine(_RunLoop):
             "max_iters": state.max_iters,
             "epoch_completed": not in_epoch,
             "terminated": self._phase is _Phase.TERMINATED or self._stop is _Stop.RUN,
-            "data_position": self._data_passes.position(state.iteration) - counted if iterator_open else 0,
+            "data_position": self._data_passes.position(state.iteration) - counted if iterator_open else pending,
             "epoch_start_iteration": epoch_base if in_epoch else state.iteration,
             "iteration_step": _LAST_EVENT_BEFORE.get(self._next),
             "get_batch_started": self._next is _Next.FETCH,
